@@ -11,6 +11,7 @@ import (
 // pasted in the wrong place is recognised at once.
 const (
 	PrefixTenant = "tnt"
+	PrefixAPIKey = "key"
 )
 
 // crockford is the Crockford base32 alphabet used by ULIDs: no I, L, O or U.

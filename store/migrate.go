@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/verwerker/verwerker"
 )
 
 //go:embed migrations/*.sql
@@ -80,4 +81,20 @@ func (db *DB) SchemaVersion(ctx context.Context) (current, target int64, err err
 		return 0, 0, fmt.Errorf("store: schema version: %w", mapError(err))
 	}
 	return current, target, nil
+}
+
+// Ready reports an EUNAVAILABLE error unless the database answers and every
+// embedded migration has been applied.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.Ping(ctx); err != nil {
+		return err
+	}
+	cur, target, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "schema version unknown", Err: err}
+	}
+	if cur != target {
+		return verwerker.Errorf(verwerker.EUNAVAILABLE, "schema at version %d, want %d", cur, target)
+	}
+	return nil
 }

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type ctxKey int
+
+const (
+	requestKey ctxKey = iota
+)
+
+// requestInfo travels in the request context. The outer middleware creates
+// it; the Huma middleware fills in the operation, so that the access log and
+// the metrics can name it.
+type requestInfo struct {
+	id          string
+	operationID string
+	principal   string
+	cause       error
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestKey).(*requestInfo)
+	return ri
+}
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	if ri := infoFrom(ctx); ri != nil {
+		return ri.id
+	}
+	return ""
+}
+
+// validRequestID accepts a caller's X-Request-Id only if it is short and
+// plain, so that it cannot smuggle data into logs.
+func validRequestID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// metrics are the Prometheus collectors of the HTTP layer.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "verwerker_http_requests_total",
+			Help: "HTTP requests by operation, method and status code.",
+		}, []string{"operation", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "verwerker_http_request_duration_seconds",
+			Help:    "HTTP request latency by operation.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"operation", "method"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// observe is the outermost middleware: it assigns the request id, recovers
+// from panics, writes one access-log line (never bodies, query strings or
+// headers) and records metrics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{id: r.Header.Get("X-Request-Id")}
+		if !validRequestID(ri.id) {
+			ri.id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestKey, ri))
+
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.logger.Error("panic", "request_id", ri.id, "operation", ri.operationID, "panic", p)
+				if sw.status == 0 {
+					prob := newProblem(http.StatusInternalServerError, "").(*Problem)
+					prob.Instance = instance(ri.id)
+					w.Header().Set("Content-Type", "application/problem+json")
+					w.WriteHeader(http.StatusInternalServerError)
+					_, _ = w.Write(mustJSON(prob))
+				}
+				sw.status = http.StatusInternalServerError
+			}
+			op := ri.operationID
+			if op == "" {
+				op = "other"
+			}
+			elapsed := time.Since(start)
+			s.metrics.requests.WithLabelValues(op, r.Method, strconv.Itoa(sw.status)).Inc()
+			s.metrics.duration.WithLabelValues(op, r.Method).Observe(elapsed.Seconds())
+			level := slog.LevelInfo
+			if sw.status >= 500 {
+				level = slog.LevelError
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", ri.id),
+				slog.String("method", r.Method),
+				slog.String("operation", op),
+				slog.Int("status", sw.status),
+				slog.Int("bytes", sw.bytes),
+				slog.Duration("duration", elapsed),
+			}
+			if ri.principal != "" {
+				attrs = append(attrs, slog.String("principal", ri.principal))
+			}
+			if ri.cause != nil {
+				// Causes are verwerker errors and driver errors; they carry
+				// ids and SQL states, never request bodies.
+				attrs = append(attrs, slog.String("error", ri.cause.Error()))
+			}
+			s.logger.LogAttrs(r.Context(), level, "request", attrs...)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// operationMiddleware is the first Huma middleware: it records which
+// operation is running.
+func (s *Server) operationMiddleware(ctx huma.Context, next func(huma.Context)) {
+	if ri := infoFrom(ctx.Context()); ri != nil {
+		ri.operationID = ctx.Operation().OperationID
+	}
+	next(ctx)
+}
+
+func instance(requestID string) string {
+	if requestID == "" {
+		return ""
+	}
+	return "urn:verwerker:request:" + requestID
+}

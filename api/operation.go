@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker"
+)
+
+// Public marks an operation that needs no credentials. Everything else is
+// denied unless the caller holds the operation's permission.
+const Public = "public"
+
+// Extension names in the OpenAPI document.
+const (
+	extPermission = "x-verwerker-permission"
+	extDomain     = "x-verwerker-domain"
+)
+
+// domain says where an operation's authorization domain comes from.
+type domain string
+
+const (
+	platformScope domain = "platform"  // platform-wide: tenants list, subprocessors, breaches
+	tenantScope   domain = "tenant_id" // the {tenant_id} path parameter
+)
+
+// register adds an operation with the permission it needs and the domain the
+// permission is checked in. Declaring both here, in one place, is what lets
+// the authorization test walk every operation of the OpenAPI document.
+func register[I, O any](s *Server, op huma.Operation, permission string, d domain, h func(context.Context, *I) (*O, error)) {
+	if op.Extensions == nil {
+		op.Extensions = map[string]any{}
+	}
+	op.Extensions[extPermission] = permission
+	if permission != Public {
+		op.Extensions[extDomain] = string(d)
+		op.Security = []map[string][]string{{"apiKey": {}}}
+		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+		if d == tenantScope {
+			op.Errors = append(op.Errors, http.StatusNotFound)
+		}
+	} else {
+		op.Security = []map[string][]string{}
+	}
+	if op.Method != http.MethodGet {
+		op.Errors = append(op.Errors, http.StatusUnprocessableEntity)
+	}
+	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
+		out, err := h(ctx, in)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return out, nil
+	})
+}
+
+// problem maps err to a problem response and keeps the cause for the access
+// log, so operators see what callers must not.
+func (s *Server) problem(ctx context.Context, err error) error {
+	p := fromError(err)
+	p.Instance = instance(RequestID(ctx))
+	if ri := infoFrom(ctx); ri != nil && (p.Status >= 500 || verwerker.ErrorCode(err) == verwerker.EINTERNAL) {
+		ri.cause = err
+	}
+	return p
+}
+
+// authorize is the deny-by-default gate in front of every operation.
+func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
+	op := ctx.Operation()
+	perm, _ := op.Extensions[extPermission].(string)
+	if perm == Public {
+		next(ctx)
+		return
+	}
+	deny := func(status int, msg string) {
+		p := newProblem(status, msg).(*Problem)
+		p.Instance = instance(RequestID(ctx.Context()))
+		if status == http.StatusUnauthorized {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="verwerker"`)
+		}
+		_ = huma.WriteErr(s.api, ctx, status, p.Detail)
+	}
+	if perm == "" || s.deps.Authn == nil || s.deps.Authz == nil {
+		// An operation without a declared permission is a bug: refuse it.
+		deny(http.StatusForbidden, "this operation is not available")
+		return
+	}
+	r, _ := humago.Unwrap(ctx)
+	p, err := s.deps.Authn.Authenticate(ctx.Context(), r)
+	if err != nil {
+		if verwerker.ErrorCode(err) == verwerker.EUNAVAILABLE {
+			deny(http.StatusServiceUnavailable, "")
+			return
+		}
+		deny(http.StatusUnauthorized, "valid credentials are required")
+		return
+	}
+	if ri := infoFrom(ctx.Context()); ri != nil {
+		ri.principal = p.ID
+	}
+	dom := verwerker.PlatformDomain
+	if d, _ := op.Extensions[extDomain].(string); d == string(tenantScope) {
+		dom = ctx.Param(string(tenantScope))
+	}
+	ok, err := s.deps.Authz.Allowed(ctx.Context(), p, perm, dom)
+	if err != nil {
+		deny(http.StatusServiceUnavailable, "")
+		return
+	}
+	if !ok {
+		if dom != verwerker.PlatformDomain {
+			// Whether another tenant exists is itself not for this caller to know.
+			if seen, _ := s.deps.Authz.Allowed(ctx.Context(), p, policy.PermTenantRead, dom); !seen {
+				deny(http.StatusNotFound, "not found")
+				return
+			}
+		}
+		deny(http.StatusForbidden, "you do not have the permission "+perm+" here")
+		return
+	}
+	next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+}

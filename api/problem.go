@@ -1,0 +1,143 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/verwerker/verwerker"
+)
+
+// Problem is an RFC 9457 problem response. It is huma.ErrorModel without the
+// echoed values: Errors name the location and the rule, never the input.
+type Problem struct {
+	Type     string         `json:"type,omitempty" format:"uri" default:"about:blank" doc:"A URI reference to documentation for the problem type."`
+	Title    string         `json:"title,omitempty" example:"Unprocessable Entity" doc:"A short, human-readable summary of the problem type."`
+	Status   int            `json:"status,omitempty" example:"422" doc:"HTTP status code."`
+	Code     string         `json:"code,omitempty" example:"invalid" doc:"verwerker's error code: invalid, not_found, conflict, unauthorized, forbidden, unavailable or internal."`
+	Detail   string         `json:"detail,omitempty" example:"validation failed" doc:"A human-readable explanation of this occurrence."`
+	Instance string         `json:"instance,omitempty" example:"urn:verwerker:request:01JD..." doc:"The request id, for support."`
+	Errors   []*FieldDetail `json:"errors,omitempty" doc:"The offending input fields."`
+
+	headers http.Header
+}
+
+// FieldDetail names one offending input field.
+type FieldDetail struct {
+	Location string `json:"location,omitempty" example:"body.contact_email" doc:"Where the problem is: body.<field>, path.<param>, query.<param> or header.<name>."`
+	Message  string `json:"message" example:"expected string to be RFC 5322 email" doc:"The rule the input breaks."`
+}
+
+// Error implements error.
+func (p *Problem) Error() string { return p.Detail }
+
+// GetStatus implements huma.StatusError.
+func (p *Problem) GetStatus() int { return p.Status }
+
+// ContentType implements huma.ContentTypeFilter: problems are
+// application/problem+json.
+func (p *Problem) ContentType(ct string) string {
+	if ct == "application/json" {
+		return "application/problem+json"
+	}
+	return ct
+}
+
+// GetHeaders implements huma.HeadersError, for Retry-After and
+// WWW-Authenticate.
+func (p *Problem) GetHeaders() http.Header { return p.headers }
+
+// codeForStatus is the verwerker error code a status stands for.
+func codeForStatus(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return verwerker.EUNAUTHORIZED
+	case status == http.StatusForbidden:
+		return verwerker.EFORBIDDEN
+	case status == http.StatusNotFound:
+		return verwerker.ENOTFOUND
+	case status == http.StatusConflict:
+		return verwerker.ECONFLICT
+	case status == http.StatusServiceUnavailable:
+		return verwerker.EUNAVAILABLE
+	case status >= 500:
+		return verwerker.EINTERNAL
+	default:
+		return verwerker.EINVALID
+	}
+}
+
+// newProblem replaces huma.NewError: 5xx responses carry no detail at all,
+// details never carry the submitted value, and parser messages that could
+// quote the body are replaced by a fixed sentence.
+func newProblem(status int, msg string, errs ...error) huma.StatusError {
+	p := &Problem{Status: status, Title: http.StatusText(status), Code: codeForStatus(status), Detail: msg}
+	if status >= 500 {
+		p.Detail = "The server could not complete the request. It has been logged; please try again or contact support with the instance id."
+		if status == http.StatusServiceUnavailable {
+			p.Detail = "A service verwerker depends on is unavailable. Nothing was changed; please retry later."
+		}
+		return p
+	}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var d huma.ErrorDetailer
+		if errors.As(err, &d) {
+			ed := d.ErrorDetail()
+			p.Errors = append(p.Errors, &FieldDetail{Location: ed.Location, Message: safeDetail(status, ed.Location, ed.Message)})
+			continue
+		}
+		// Plain errors come from parsers and may quote input: name the rule only.
+		p.Errors = append(p.Errors, &FieldDetail{Message: http.StatusText(status)})
+	}
+	if status == http.StatusRequestEntityTooLarge {
+		p.Detail = "request body is too large"
+	}
+	return p
+}
+
+// safeDetail drops messages that may quote the submitted input.
+func safeDetail(status int, location, msg string) string {
+	if status == http.StatusBadRequest && (location == "body" || strings.HasPrefix(location, "body")) {
+		return "request body is not valid JSON"
+	}
+	if strings.Contains(msg, "invalid character") || strings.Contains(msg, "cannot unmarshal") {
+		return "value has the wrong type or is malformed"
+	}
+	return msg
+}
+
+// fromError maps an error returned by a domain package to a problem. Only
+// the caller-safe message and field names of a *verwerker.Error are shown.
+func fromError(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	status := http.StatusInternalServerError
+	switch verwerker.ErrorCode(err) {
+	case verwerker.EINVALID:
+		status = http.StatusUnprocessableEntity
+	case verwerker.ENOTFOUND:
+		status = http.StatusNotFound
+	case verwerker.ECONFLICT:
+		status = http.StatusConflict
+	case verwerker.EUNAUTHORIZED:
+		status = http.StatusUnauthorized
+	case verwerker.EFORBIDDEN:
+		status = http.StatusForbidden
+	case verwerker.EUNAVAILABLE:
+		status = http.StatusServiceUnavailable
+	}
+	prob := newProblem(status, verwerker.ErrorMessage(err)).(*Problem)
+	for _, f := range verwerker.ErrorFields(err) {
+		prob.Errors = append(prob.Errors, &FieldDetail{Location: "body." + f.Field, Message: f.Message})
+	}
+	if status == http.StatusServiceUnavailable {
+		prob.headers = http.Header{"Retry-After": {"5"}}
+	}
+	return prob
+}

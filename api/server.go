@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+func init() {
+	// Every problem Huma writes goes through newProblem: no echoed values,
+	// no internal detail on 5xx, and the request id as the instance.
+	huma.NewError = newProblem
+	huma.NewErrorWithContext = func(ctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+		p := newProblem(status, msg, errs...).(*Problem)
+		p.Instance = instance(RequestID(ctx.Context()))
+		return p
+	}
+}
+
+// Readiness reports whether the server can do its work: the database
+// answers and its schema is current.
+type Readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// Authenticator turns a request's credentials into a principal. It returns
+// an EUNAUTHORIZED error for missing, unknown, expired or revoked
+// credentials.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request) (verwerker.Principal, error)
+}
+
+// Authorizer decides whether a principal holds a permission in a domain (a
+// tenant id or verwerker.PlatformDomain).
+type Authorizer interface {
+	Allowed(ctx context.Context, p verwerker.Principal, permission, domain string) (bool, error)
+}
+
+// Deps are the services the API exposes. A nil service is allowed when only
+// the OpenAPI document is wanted.
+type Deps struct {
+	Ready    Readiness
+	Authn    Authenticator
+	Authz    Authorizer
+	Tenants  *tenant.Service
+	Calendar *deadline.Calendar
+}
+
+// Config configures the Server.
+type Config struct {
+	// Version is reported in the OpenAPI document and /healthz.
+	Version string
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics; nil means a private registry,
+	// served at /metrics.
+	Registry *prometheus.Registry
+}
+
+// Server is verwerker's HTTP server: the Huma API plus health, metrics and
+// documentation routes.
+type Server struct {
+	api     huma.API
+	mux     *http.ServeMux
+	handler http.Handler
+	logger  *slog.Logger
+	metrics *metrics
+	deps    Deps
+	version string
+}
+
+// New builds the server and registers every operation.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if deps.Calendar == nil {
+		deps.Calendar = deadline.DefaultCalendar()
+	}
+	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version}
+	s.metrics = newMetrics(cfg.Registry)
+
+	hc := huma.DefaultConfig("verwerker API", cfg.Version)
+	hc.Info.Description = apiDescription
+	hc.DocsPath = "" // rendered by docs.go without third-party scripts
+	hc.OpenAPIPath = "/openapi"
+	hc.SchemasPath = ""
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"apiKey": {Type: "http", Scheme: "bearer", Description: "An API key issued by verwerker: `Authorization: Bearer vwk_...`."},
+	}
+	hc.CreateHooks = nil // no $schema links in responses
+	s.api = humago.New(s.mux, hc)
+	s.api.UseMiddleware(s.operationMiddleware, s.authorize)
+
+	s.registerHealth()
+	s.registerTenants()
+
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /docs", s.serveDocs)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/docs", http.StatusFound)
+	})
+	s.handler = s.observe(s.mux)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// OpenAPI returns the OpenAPI 3.1 document of every operation.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+const apiDescription = `verwerker makes a data processor's GDPR promises true in software: processing
+agreements and their scope, decisions before storing chat data, retention, subprocessors, data-subject
+requests forwarded to the controller, breach notification within 48 hours, and a tamper-evident audit trail.
+
+Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) unless marked public, and
+names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
+(` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.`
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

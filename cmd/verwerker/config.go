@@ -1,0 +1,80 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is every setting of verwerker. Each has an environment variable and
+// a flag; the flag wins. The README lists them all with their defaults.
+type Config struct {
+	DatabaseURL     string
+	Addr            string
+	LogLevel        string
+	LogFormat       string
+	DBMaxConns      int
+	MigrateOnStart  bool
+	ShutdownTimeout time.Duration
+	PGBin           string
+	DevDir          string
+}
+
+type setting struct {
+	env, flag, def, usage string
+	set                   func(string) error
+}
+
+func (c *Config) settings() []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	return []setting{
+		{"DATABASE_URL", "database-url", "", "PostgreSQL connection string; `dev` creates a throwaway cluster when empty", str(&c.DatabaseURL)},
+		{"VERWERKER_ADDR", "addr", "127.0.0.1:8080", "address to listen on", str(&c.Addr)},
+		{"VERWERKER_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
+		{"VERWERKER_LOG_FORMAT", "log-format", "json", "json or text", str(&c.LogFormat)},
+		{"VERWERKER_DB_MAX_CONNS", "db-max-conns", "20", "maximum database connections per replica", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive integer")
+			}
+			c.DBMaxConns = n
+			return nil
+		}},
+		{"VERWERKER_MIGRATE_ON_START", "migrate-on-start", "true", "apply pending migrations when serve starts (safe with many replicas)", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			c.MigrateOnStart = b
+			return err
+		}},
+		{"VERWERKER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long to drain requests on SIGTERM", func(v string) error {
+			d, err := time.ParseDuration(v)
+			c.ShutdownTimeout = d
+			return err
+		}},
+		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},
+		{"VERWERKER_DEV_DIR", "dev-dir", "", "parent directory of the throwaway cluster of `dev`; the system temp dir when empty", str(&c.DevDir)},
+	}
+}
+
+// parseConfig reads the environment, then the flags in args.
+func parseConfig(name string, args []string, stderr io.Writer) (*Config, []string, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range c.settings() {
+		v := s.def
+		if e, ok := os.LookupEnv(s.env); ok {
+			v = e
+		}
+		if err := s.set(v); err != nil {
+			return nil, nil, fmt.Errorf("%s: %v", s.env, err)
+		}
+		fs.Func(s.flag, s.usage+" (env "+s.env+", default "+strconv.Quote(s.def)+")", s.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return c, fs.Args(), nil
+}

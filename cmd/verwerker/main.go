@@ -1,0 +1,267 @@
+// Command verwerker is the verwerker server and its operator tools. It only
+// wires packages together; see the README for the subcommands and settings.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/demo"
+	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `verwerker: GDPR processor operations.
+
+Usage:
+  verwerker serve     [flags]   run the API (DATABASE_URL required)
+  verwerker dev       [flags]   run on embedded defaults with demo data
+  verwerker migrate   [flags]   apply pending database migrations
+  verwerker openapi             print the OpenAPI 3.1 document
+  verwerker version             print the version
+
+Run "verwerker <command> -h" for the flags; every flag has an environment variable.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "verwerker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "openapi":
+		return printOpenAPI(stdout)
+	case "serve", "dev", "migrate":
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, _, err := parseConfig("verwerker "+cmd, args, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "migrate":
+		return migrate(ctx, cfg, logger, stdout)
+	case "serve":
+		return serve(ctx, cfg, logger, nil)
+	default:
+		return dev(ctx, cfg, logger, stdout)
+	}
+}
+
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("VERWERKER_LOG_LEVEL: must be debug, info, warn or error")
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("VERWERKER_LOG_FORMAT: must be json or text")
+}
+
+func printOpenAPI(w io.Writer) error {
+	b, err := json.MarshalIndent(api.New(api.Config{Version: version}, api.Deps{}).OpenAPI(), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func openDB(ctx context.Context, cfg *Config) (*store.DB, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set (use `verwerker dev` for a throwaway database)")
+	}
+	return store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: int32(cfg.DBMaxConns)})
+}
+
+func migrate(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, err := db.Migrate(ctx, logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database schema at version %d\n", v)
+	return nil
+}
+
+// app is the wired application.
+type app struct {
+	db      *store.DB
+	tenants *tenant.Service
+	keys    *identity.Keys
+	server  *api.Server
+}
+
+func newApp(db *store.DB, logger *slog.Logger) *app {
+	clock := verwerker.SystemClock{}
+	a := &app{db: db, tenants: tenant.NewService(db, clock), keys: identity.NewKeys(db, clock)}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg}, api.Deps{
+		Ready:    db,
+		Authn:    a.keys,
+		Authz:    policy.NewRBAC(),
+		Tenants:  a.tenants,
+		Calendar: deadline.DefaultCalendar(),
+	})
+	return a
+}
+
+// serve runs the API until ctx ends. ready, if not nil, is called with the
+// listening address once the server accepts connections.
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *app, addr string) error) error {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.MigrateOnStart {
+		v, err := db.Migrate(ctx, nil)
+		if err != nil {
+			return err
+		}
+		logger.Info("database schema current", "version", v)
+	}
+	a := newApp(db, logger)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "version", version)
+	if ready != nil {
+		if err := ready(a, ln.Addr().String()); err != nil {
+			_ = srv.Close()
+			return err
+		}
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// dev runs serve on embedded defaults: a throwaway PostgreSQL cluster when
+// DATABASE_URL is unset, migrations, demo data, and a banner with the URLs
+// and demo credentials.
+func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {
+	if cfg.DatabaseURL == "" {
+		fmt.Fprintln(stdout, "Starting a throwaway PostgreSQL cluster (DATABASE_URL is not set)...")
+		cluster, err := store.StartCluster(ctx, store.ClusterOptions{BinDir: cfg.PGBin, Dir: cfg.DevDir})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := cluster.Stop(); err != nil {
+				logger.Error("stopping the throwaway cluster", "error", err)
+			} else {
+				fmt.Fprintln(stdout, "Throwaway PostgreSQL cluster stopped and removed.")
+			}
+		}()
+		cfg.DatabaseURL = cluster.URL()
+	}
+	cfg.MigrateOnStart = true
+	return serve(ctx, cfg, logger, func(a *app, addr string) error {
+		data, err := demo.Seed(ctx, a.tenants, a.keys)
+		if err != nil {
+			return err
+		}
+		printBanner(stdout, addr, cfg.DatabaseURL, data)
+		return nil
+	})
+}
+
+func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
+	base := "http://" + addr
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nverwerker %s is running on embedded defaults (NOT for production).\n\n", version)
+	fmt.Fprintf(&b, "  API docs      %s/docs\n", base)
+	fmt.Fprintf(&b, "  OpenAPI       %s/openapi.json\n", base)
+	fmt.Fprintf(&b, "  Health        %s/healthz   %s/readyz\n", base, base)
+	fmt.Fprintf(&b, "  Metrics       %s/metrics\n", base)
+	fmt.Fprintf(&b, "  Database      %s\n\n", dbURL)
+	fmt.Fprintf(&b, "Demo tenants:\n")
+	for _, t := range data.Tenants {
+		fmt.Fprintf(&b, "  %s  %s (%s)\n", t.ID, t.Name, t.Country)
+	}
+	fmt.Fprintf(&b, "\nDemo API keys (shown once; the database is thrown away on exit):\n")
+	for _, c := range data.Credentials {
+		fmt.Fprintf(&b, "  %-18s %-10s %s\n", c.Role, shortDomain(c.Domain), c.Token)
+	}
+	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/v1/tenants\n\nPress Ctrl-C to stop.\n", data.Credentials[0].Token, base)
+	fmt.Fprint(w, b.String())
+}
+
+func shortDomain(d string) string {
+	if len(d) > 10 {
+		return d[:10] + "…"
+	}
+	return d
+}

@@ -1,0 +1,54 @@
+package policy
+
+// Permissions, named resource:action. Every API operation declares exactly
+// one of these (or is public).
+const (
+	PermTenantCreate    = "tenant:create"
+	PermTenantList      = "tenant:list"
+	PermTenantRead      = "tenant:read"
+	PermTenantTerminate = "tenant:terminate"
+)
+
+// Roles.
+const (
+	RolePlatformAdmin    = "platform_admin"
+	RoleDPO              = "dpo"
+	RoleSupport          = "support"
+	RoleControllerAdmin  = "controller_admin"
+	RoleControllerViewer = "controller_viewer"
+	RoleChatService      = "chat_service"
+	RoleAuditor          = "auditor"
+)
+
+// PlatformRoles are held in the platform domain and reach every tenant.
+var PlatformRoles = []string{RolePlatformAdmin, RoleDPO, RoleSupport}
+
+// TenantRoles are held in one tenant's domain.
+var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatService, RoleAuditor}
+
+// Grants lists the permissions of each role.
+var Grants = map[string][]string{
+	RolePlatformAdmin:    {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate},
+	RoleDPO:              {PermTenantList, PermTenantRead},
+	RoleSupport:          {PermTenantList, PermTenantRead},
+	RoleControllerAdmin:  {PermTenantRead},
+	RoleControllerViewer: {PermTenantRead},
+	RoleChatService:      {},
+	RoleAuditor:          {PermTenantRead},
+}
+
+// IsRole reports whether name is a known role.
+func IsRole(name string) bool {
+	_, ok := Grants[name]
+	return ok
+}
+
+// IsPlatformRole reports whether role is held in the platform domain.
+func IsPlatformRole(role string) bool {
+	for _, r := range PlatformRoles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
