@@ -18,9 +18,9 @@ import (
 
 type docsOperation struct {
 	ID, Method, Path, Summary, Description, Permission string
-	Params                                              []docsParam
-	Body                                                string
-	Responses                                           []docsResponse
+	Params                                             []docsParam
+	Body                                               string
+	Responses                                          []docsResponse
 }
 
 type docsParam struct{ Name, In, Type, Description string }

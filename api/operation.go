@@ -6,8 +6,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
-	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/policy"
 )
 
 // Public marks an operation that needs no credentials. Everything else is

@@ -135,14 +135,14 @@ func (s *Server) registerTenants() {
 	})
 
 	register(s, huma.Operation{
-		OperationID: "terminateTenant",
-		Method:      http.MethodPost,
-		Path:        "/v1/tenants/{tenant_id}/termination",
-		Summary:     "Terminate a tenant's contract",
-		Description: "Records the end of the customer's contract. All of its data is then deleted within 30 days after the contract end (see purge_due), unless a statutory retention period applies. A contract can be terminated once.",
-		Tags:        []string{"Tenants"},
+		OperationID:  "terminateTenant",
+		Method:       http.MethodPost,
+		Path:         "/v1/tenants/{tenant_id}/termination",
+		Summary:      "Terminate a tenant's contract",
+		Description:  "Records the end of the customer's contract. All of its data is then deleted within 30 days after the contract end (see purge_due), unless a statutory retention period applies. A contract can be terminated once.",
+		Tags:         []string{"Tenants"},
 		MaxBodyBytes: 4 << 10,
-		Errors:      []int{http.StatusConflict, http.StatusRequestEntityTooLarge},
+		Errors:       []int{http.StatusConflict, http.StatusRequestEntityTooLarge},
 	}, policy.PermTenantTerminate, tenantScope, func(ctx context.Context, in *terminateInput) (*tenantBody, error) {
 		t, err := s.deps.Tenants.Terminate(ctx, in.TenantID, tenant.Termination{ContractEnd: in.Body.ContractEnd, Reason: tenant.Reason(in.Body.Reason)})
 		if err != nil {

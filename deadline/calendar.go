@@ -166,7 +166,7 @@ func (c *Calendar) Deadline(event time.Time, p Period) Deadline {
 	if err := p.check(); err != nil {
 		panic(err.Error())
 	}
-	start := DateOf(event)
+	start := DateOf(event.In(c.loc))
 	nominal := start.addMonths(12*p.Years + p.Months).AddDays(p.Days)
 	last := nominal
 	if !c.IsWorkingDay(last) {
