@@ -1,0 +1,41 @@
+# verwerker — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: run build test bench lint openapi clean
+
+## run: start verwerker on embedded defaults (throwaway PostgreSQL, demo data); Ctrl-C stops it
+run: build
+	@deploy/postgres.sh binaries >/dev/null
+	exec bin/verwerker dev
+
+## build: build bin/verwerker
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/verwerker ./cmd/verwerker
+
+## test: install/start what the tests need, then run every test against real services
+test:
+	@url=$$(deploy/postgres.sh server) && \
+	  echo "tests use PostgreSQL at $${url%%\?*}" && \
+	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+
+## bench: run the benchmarks and the side-by-side comparisons
+bench:
+	@url=$$(deploy/postgres.sh server) && \
+	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## openapi: rewrite the checked-in OpenAPI golden file after an intended API change
+openapi:
+	$(GO) test ./api -run TestOpenAPIGolden -update
+
+clean:
+	rm -rf bin
