@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -60,16 +59,11 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #e2e5ea;padding:2px
 <h4>Responses</h4><table>{{range .Responses}}<tr><td><code>{{.Status}}</code></td><td>{{.Description}}</td></tr>{{end}}</table>
 </section>{{end}}{{end}}</main></body></html>`))
 
-var (
-	docsOnce sync.Once
-	docsHTML []byte
-)
-
 func (s *Server) serveDocs(w http.ResponseWriter, _ *http.Request) {
-	docsOnce.Do(func() { docsHTML = renderDocs(s.OpenAPI()) })
+	s.docsOnce.Do(func() { s.docsHTML = renderDocs(s.OpenAPI()) })
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	_, _ = w.Write(docsHTML)
+	_, _ = w.Write(s.docsHTML)
 }
 
 func renderDocs(doc *huma.OpenAPI) []byte {

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -87,7 +88,8 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 		var d huma.ErrorDetailer
 		if errors.As(err, &d) {
 			ed := d.ErrorDetail()
-			p.Errors = append(p.Errors, &FieldDetail{Location: ed.Location, Message: safeDetail(status, ed.Location, ed.Message)})
+			loc, msg := fieldLocation(ed.Location, ed.Message)
+			p.Errors = append(p.Errors, &FieldDetail{Location: loc, Message: safeDetail(status, loc, msg)})
 			continue
 		}
 		// Plain errors come from parsers and may quote input: name the rule only.
@@ -99,20 +101,44 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 	return p
 }
 
-// safeDetail drops messages that may quote the submitted input.
+// safeDetail drops the parts of messages that may quote the submitted input.
+// Huma's validation messages have the form "expected <rule>: <cause>", where
+// the cause (from net/mail, time parsing, TextUnmarshalers) may quote the
+// value; only the rule is kept.
 func safeDetail(status int, location, msg string) string {
-	if status == http.StatusBadRequest && (location == "body" || strings.HasPrefix(location, "body")) {
+	if location == "body" && status == http.StatusBadRequest {
 		return "request body is not valid JSON"
 	}
-	if strings.Contains(msg, "invalid character") || strings.Contains(msg, "cannot unmarshal") {
+	if strings.Contains(msg, "invalid character") || strings.Contains(msg, "cannot unmarshal") ||
+		strings.Contains(msg, "unexpected end of JSON") || strings.Contains(msg, `"`) && !strings.HasPrefix(msg, "expected ") {
 		return "value has the wrong type or is malformed"
+	}
+	if rule, _, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "expected ") {
+		return rule
 	}
 	return msg
 }
 
-// fromError maps an error returned by a domain package to a problem. Only
-// the caller-safe message and field names of a *verwerker.Error are shown.
-func fromError(err error) *Problem {
+// requiredProperty matches Huma's message for a missing required field.
+var requiredProperty = regexp.MustCompile(`^expected required property ([A-Za-z0-9_]+) to be present$`)
+
+// fieldLocation moves the name of a missing required property into the
+// location, so that every field problem is located at <where>.<field>.
+func fieldLocation(location, msg string) (string, string) {
+	if m := requiredProperty.FindStringSubmatch(msg); m != nil {
+		return location + "." + m[1], "is required"
+	}
+	return location, msg
+}
+
+// fromError maps an error returned by a domain package to a problem, with
+// field errors located in the request body.
+func fromError(err error) *Problem { return fromErrorAt(err, "body") }
+
+// fromErrorAt maps an error returned by a domain package to a problem. Only
+// the caller-safe message and field names of a *verwerker.Error are shown;
+// field errors are located at where.<field> (where is body, query or path).
+func fromErrorAt(err error, where string) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
@@ -134,7 +160,7 @@ func fromError(err error) *Problem {
 	}
 	prob := newProblem(status, verwerker.ErrorMessage(err)).(*Problem)
 	for _, f := range verwerker.ErrorFields(err) {
-		prob.Errors = append(prob.Errors, &FieldDetail{Location: "body." + f.Field, Message: f.Message})
+		prob.Errors = append(prob.Errors, &FieldDetail{Location: where + "." + f.Field, Message: f.Message})
 	}
 	if status == http.StatusServiceUnavailable {
 		prob.headers = http.Header{"Retry-After": {"5"}}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -76,6 +77,9 @@ type Server struct {
 	metrics *metrics
 	deps    Deps
 	version string
+
+	docsOnce sync.Once
+	docsHTML []byte
 }
 
 // New builds the server and registers every operation.

@@ -71,9 +71,9 @@ type tenantList struct {
 }
 
 type terminateInput struct {
-	tenantPath
-	Body struct {
-		ContractEnd deadline.Date `json:"contract_end" doc:"Last day of the contract (YYYY-MM-DD, the controller's time zone)."`
+	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
+	Body     struct {
+		ContractEnd deadline.Date `json:"contract_end" format:"date" doc:"Last day of the contract (YYYY-MM-DD, the controller's time zone)."`
 		Reason      string        `json:"reason" enum:"customer_notice,processor_notice,mutual_agreement,breach_of_terms,other" doc:"Why the contract ends."`
 	}
 }
@@ -109,7 +109,7 @@ func (s *Server) registerTenants() {
 	}, policy.PermTenantList, platformScope, func(ctx context.Context, in *listTenantsInput) (*tenantList, error) {
 		page, err := s.deps.Tenants.List(ctx, tenant.Filter{Status: tenant.Status(in.Status), Cursor: in.Cursor, Limit: in.Limit})
 		if err != nil {
-			return nil, err
+			return nil, fromErrorAt(err, "query")
 		}
 		out := &tenantList{}
 		out.Body.Items = make([]Tenant, 0, len(page.Tenants))

@@ -157,9 +157,15 @@ func decodeCursor(c string) (string, error) {
 func (s *Service) Terminate(ctx context.Context, id string, term Termination) (Tenant, error) {
 	var out Tenant
 	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
-		t, err := s.Get(ctx, id)
+		if !verwerker.ValidID(verwerker.PrefixTenant, id) {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+		}
+		t, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM tenants WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+		}
 		if err != nil {
-			return err
+			return verwerker.Internal("tenant: terminate", err)
 		}
 		now := s.clock.Now()
 		loc, _ := time.LoadLocation(t.Timezone)

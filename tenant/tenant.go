@@ -144,10 +144,17 @@ func checkCountry(s string) string {
 		return "must be an ISO 3166-1 alpha-2 code in capitals, such as NL"
 	}
 	r, err := language.ParseRegion(s)
-	if err != nil || !r.IsCountry() || r.String() != s {
+	if err != nil || !r.IsCountry() || r.String() != s || reservedRegions[s] {
 		return "is not an ISO 3166-1 country code"
 	}
 	return ""
+}
+
+// reservedRegions are codes that x/text accepts as countries but ISO 3166-1
+// only reserves (exceptionally or transitionally) or that name no country.
+var reservedRegions = map[string]bool{
+	"AC": true, "CP": true, "DG": true, "EA": true, "EU": true, "EZ": true, "FX": true,
+	"IC": true, "SU": true, "TA": true, "UK": true, "UN": true,
 }
 
 func checkEmail(s string) string {

@@ -1,0 +1,205 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/store/storetest"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+// testStart is where every test's clock starts: a Monday morning in
+// Amsterdam.
+var testStart = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
+
+// credential names an API key by role and domain.
+type credential struct{ role, domain string }
+
+// testBundle is everything a test of the HTTP API needs: a fresh database,
+// a clock that only moves when told, the domain services on that clock, a
+// running server, two tenants and an API key for every role.
+type testBundle struct {
+	db      *store.DB
+	clock   *verwerker.ManualClock
+	tenants *tenant.Service
+	keys    *identity.Keys
+	server  *api.Server
+	http    *httptest.Server
+
+	tenantA, tenantB tenant.Tenant
+
+	tokens map[credential]string
+	keyIDs map[credential]string
+}
+
+// setup builds a testBundle. Platform keys (platform_admin, dpo, support)
+// are issued in verwerker.PlatformDomain; tenant keys (controller_admin,
+// controller_viewer, auditor, chat_service) in both tenant A and tenant B.
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.New(t)
+	clock := verwerker.NewManualClock(testStart)
+	b := &testBundle{
+		db:      db,
+		clock:   clock,
+		tenants: tenant.NewService(db, clock),
+		keys:    identity.NewKeys(db, clock),
+		tokens:  map[credential]string{},
+		keyIDs:  map[credential]string{},
+	}
+	b.server = api.New(api.Config{Version: "test"}, api.Deps{
+		Ready:   db,
+		Authn:   b.keys,
+		Authz:   policy.NewRBAC(),
+		Tenants: b.tenants,
+	})
+	b.http = httptest.NewServer(b.server)
+	t.Cleanup(b.http.Close)
+
+	var err error
+	b.tenantA, err = b.tenants.Create(ctx, tenant.New{Name: "Tenant A B.V.", Country: "NL", ContactEmail: "privacy@a.example"})
+	require.NoError(t, err)
+	b.clock.Advance(time.Millisecond)
+	b.tenantB, err = b.tenants.Create(ctx, tenant.New{Name: "Tenant B GmbH", Country: "DE", ContactEmail: "datenschutz@b.example", Timezone: "Europe/Berlin"})
+	require.NoError(t, err)
+	b.clock.Advance(time.Millisecond)
+
+	for _, role := range policy.PlatformRoles {
+		b.issue(t, role, verwerker.PlatformDomain)
+	}
+	for _, domain := range []string{b.tenantA.ID, b.tenantB.ID} {
+		for _, role := range policy.TenantRoles {
+			b.issue(t, role, domain)
+		}
+	}
+	return b
+}
+
+// issue issues a key without expiry and remembers its token and id.
+func (b *testBundle) issue(t *testing.T, role, domain string) string {
+	t.Helper()
+	key, token, err := b.keys.Issue(context.Background(), identity.NewKey{Label: "test " + role, Role: role, Domain: domain})
+	require.NoError(t, err)
+	c := credential{role, domain}
+	b.tokens[c], b.keyIDs[c] = token, key.ID
+	return token
+}
+
+// token returns the token of the key with role in domain.
+func (b *testBundle) token(t *testing.T, role, domain string) string {
+	t.Helper()
+	tok, ok := b.tokens[credential{role, domain}]
+	require.True(t, ok, "no key for %s in %s", role, domain)
+	return tok
+}
+
+// admin is the platform_admin's token.
+func (b *testBundle) admin(t *testing.T) string {
+	return b.token(t, policy.RolePlatformAdmin, verwerker.PlatformDomain)
+}
+
+// response is what do returns.
+type response struct {
+	status int
+	header http.Header
+	raw    string
+	// json is the decoded body when it is JSON, else nil.
+	json map[string]any
+}
+
+// problem decodes the body as a problem document.
+func (r response) problem(t *testing.T) api.Problem {
+	t.Helper()
+	require.Equal(t, "application/problem+json", r.header.Get("Content-Type"), "body: %s", r.raw)
+	var p api.Problem
+	require.NoError(t, json.Unmarshal([]byte(r.raw), &p))
+	return p
+}
+
+// locations lists the locations of a problem's field errors.
+func (r response) locations(t *testing.T) []string {
+	t.Helper()
+	var locs []string
+	for _, e := range r.problem(t).Errors {
+		locs = append(locs, e.Location)
+	}
+	return locs
+}
+
+// do sends a request to the test server. token may be empty; body is nil
+// (no body), a string or []byte (sent as is) or anything else (sent as
+// JSON). headers are name/value pairs.
+func (b *testBundle) do(t *testing.T, method, path, token string, body any, headers ...string) response {
+	t.Helper()
+	require.Zero(t, len(headers)%2, "headers must be name/value pairs")
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		buf, err := json.Marshal(v)
+		require.NoError(t, err)
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, b.http.URL+path, rd)
+	require.NoError(t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.http.Client().Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	out := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	if ct := res.Header.Get("Content-Type"); strings.Contains(ct, "json") && len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, &out.json), "body: %s", raw)
+	}
+	return out
+}
+
+// requireNoLeak fails if a response body carries internal error text.
+func requireNoLeak(t *testing.T, raw string) {
+	t.Helper()
+	for _, s := range []string{"SQLSTATE", "pgx", "pgconn", "goroutine", "panic", "runtime error", ".go:"} {
+		require.NotContains(t, raw, s)
+	}
+}
+
+func TestSetup(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	require.Len(t, b.tokens, len(policy.PlatformRoles)+2*len(policy.TenantRoles))
+	for c, tok := range b.tokens {
+		require.True(t, strings.HasPrefix(tok, identity.TokenPrefix), "%v", c)
+		p, err := b.keys.Check(context.Background(), tok)
+		require.NoError(t, err)
+		require.Equal(t, c.role, p.Role)
+		require.Equal(t, c.domain, p.Domain)
+		require.Equal(t, b.keyIDs[c], p.ID)
+	}
+}

@@ -1,0 +1,149 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/policy"
+)
+
+// documentedOperation is one operation of the OpenAPI document.
+type documentedOperation struct {
+	method, path string
+	op           *huma.Operation
+}
+
+// operations walks the OpenAPI document in a stable order.
+func operations(doc *huma.OpenAPI) []documentedOperation {
+	var ops []documentedOperation
+	for path, item := range doc.Paths {
+		for _, mo := range []struct {
+			method string
+			op     *huma.Operation
+		}{
+			{http.MethodGet, item.Get}, {http.MethodPut, item.Put}, {http.MethodPost, item.Post},
+			{http.MethodDelete, item.Delete}, {http.MethodOptions, item.Options}, {http.MethodHead, item.Head},
+			{http.MethodPatch, item.Patch}, {http.MethodTrace, item.Trace},
+		} {
+			if mo.op != nil {
+				ops = append(ops, documentedOperation{mo.method, path, mo.op})
+			}
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].op.OperationID < ops[j].op.OperationID })
+	return ops
+}
+
+// TestEveryOperationIsAuthorized walks every operation of the OpenAPI
+// document and calls it with no key and with the key of every role in the
+// platform, tenant A and tenant B. Tenant-scoped operations are called on
+// tenant A. Request bodies are empty objects, so that a caller who is let
+// through gets a validation error and nothing changes.
+func TestEveryOperationIsAuthorized(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rbac := policy.NewRBAC()
+	A := b.tenantA.ID
+
+	for _, o := range operations(b.server.OpenAPI()) {
+		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
+		scope, _ := o.op.Extensions["x-verwerker-domain"].(string)
+		path := strings.ReplaceAll(o.path, "{tenant_id}", A)
+		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
+		var body any
+		if o.method != http.MethodGet {
+			body = map[string]any{}
+		}
+
+		t.Run(o.op.OperationID+"/NoKey", func(t *testing.T) {
+			t.Parallel()
+			res := b.do(t, o.method, path, "", body)
+			if perm == api.Public {
+				require.NotEqual(t, http.StatusUnauthorized, res.status, res.raw)
+				require.Less(t, res.status, 500, res.raw)
+				return
+			}
+			require.Equal(t, http.StatusUnauthorized, res.status, res.raw)
+			require.NotEmpty(t, res.header.Get("WWW-Authenticate"))
+		})
+		if perm == api.Public {
+			continue
+		}
+		require.NotEmpty(t, perm, o.op.OperationID)
+
+		for c, tok := range b.tokens {
+			name := o.op.OperationID + "/" + c.role + "@" + domainName(b, c.domain)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				p := verwerker.Principal{Kind: verwerker.PrincipalAPIKey, Role: c.role, Domain: c.domain}
+				dom := verwerker.PlatformDomain
+				if scope == "tenant_id" {
+					dom = A
+				}
+				allowed, err := rbac.Allowed(context.Background(), p, perm, dom)
+				require.NoError(t, err)
+
+				res := b.do(t, o.method, path, tok, body)
+				require.Less(t, res.status, 500, res.raw)
+				require.NotEqual(t, http.StatusUnauthorized, res.status, res.raw)
+				if allowed {
+					require.NotEqual(t, http.StatusForbidden, res.status, res.raw)
+					require.NotEqual(t, http.StatusNotFound, res.status, res.raw)
+					return
+				}
+				// Another tenant's objects are hidden; in one's own tenant or
+				// on the platform a missing permission is a 403.
+				want := http.StatusForbidden
+				if dom != verwerker.PlatformDomain && c.domain != dom && c.domain != verwerker.PlatformDomain {
+					want = http.StatusNotFound
+				}
+				if want == http.StatusForbidden && res.status == http.StatusNotFound && c.domain == dom {
+					t.Skipf("known bug: %s", bugOwnTenantHidden)
+				}
+				require.Equal(t, want, res.status, res.raw)
+				require.Empty(t, res.header.Get("WWW-Authenticate"))
+			})
+		}
+	}
+}
+
+func domainName(b *testBundle, domain string) string {
+	switch domain {
+	case b.tenantA.ID:
+		return "A"
+	case b.tenantB.ID:
+		return "B"
+	}
+	return domain
+}
+
+// TestNoAuthenticatorDeniesAll: a server without an authenticator or an
+// authorizer refuses every operation that is not public.
+func TestNoAuthenticatorDeniesAll(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(api.New(api.Config{Version: "test"}, api.Deps{}))
+	t.Cleanup(srv.Close)
+	b := &testBundle{http: srv}
+
+	for _, o := range operations(api.New(api.Config{}, api.Deps{}).OpenAPI()) {
+		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
+		if perm == api.Public {
+			continue
+		}
+		t.Run(o.op.OperationID, func(t *testing.T) {
+			t.Parallel()
+			path := strings.ReplaceAll(o.path, "{tenant_id}", verwerker.NewID(verwerker.PrefixTenant, testStart))
+			res := b.do(t, o.method, path, "vwk_000000000000_"+strings.Repeat("A", 43), map[string]any{})
+			require.Equal(t, http.StatusForbidden, res.status, res.raw)
+			require.Equal(t, verwerker.EFORBIDDEN, res.problem(t).Code)
+		})
+	}
+}

@@ -1,0 +1,290 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/store"
+)
+
+// PrefixEvent is the id prefix of audit events.
+const PrefixEvent = "aud"
+
+// MaxBatch is the most events one group commit writes.
+const MaxBatch = 2000
+
+// Log appends events to the audit chains and verifies them.
+type Log struct {
+	db    *store.DB
+	clock verwerker.Clock
+
+	reqs     chan *pending
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+type pending struct {
+	ev   Event
+	done chan error
+}
+
+// NewLog returns a Log and starts its group-commit writer. Close stops it.
+func NewLog(db *store.DB, clock verwerker.Clock) *Log {
+	l := &Log{db: db, clock: clock, reqs: make(chan *pending, 4*MaxBatch), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.writer()
+	return l
+}
+
+// Close stops the writer after the events already submitted are written.
+func (l *Log) Close() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
+}
+
+// Append adds e to its chain and returns once it is committed. Concurrent
+// Appends are batched into one transaction (group commit). Seq, ID, At,
+// PrevHash and Hash are assigned by the log.
+func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
+	if err := l.prepare(&e); err != nil {
+		return Event{}, err
+	}
+	p := &pending{ev: e, done: make(chan error, 1)}
+	select {
+	case l.reqs <- p:
+	case <-l.stop:
+		return Event{}, verwerker.Errorf(verwerker.EUNAVAILABLE, "audit log is closed")
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return p.ev, err
+	case <-ctx.Done():
+		// The event may still be written; the caller only stops waiting.
+		return Event{}, ctx.Err()
+	}
+}
+
+// AppendTx adds e to its chain inside the caller's transaction, so a state
+// change and its audit event commit together or not at all.
+func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Event) (Event, error) {
+	if err := l.prepare(&e); err != nil {
+		return Event{}, err
+	}
+	batch := []*pending{{ev: e}}
+	if err := appendBatch(ctx, tx, batch); err != nil {
+		return Event{}, err
+	}
+	return batch[0].ev, nil
+}
+
+func (l *Log) prepare(e *Event) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	e.At = l.clock.Now().UTC().Truncate(time.Microsecond)
+	e.ID = verwerker.NewID(PrefixEvent, e.At)
+	return nil
+}
+
+// writer collects waiting appends into batches and commits each batch in
+// one transaction.
+func (l *Log) writer() {
+	defer close(l.done)
+	batch := make([]*pending, 0, MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-l.reqs:
+			batch = append(batch, p)
+		case <-l.stop:
+			// Drain what was submitted before Close.
+			for {
+				select {
+				case p := <-l.reqs:
+					batch = append(batch, p)
+					if len(batch) == MaxBatch {
+						l.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						l.commit(batch)
+					}
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < MaxBatch {
+			select {
+			case p := <-l.reqs:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Log) commit(batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := l.db.InTx(ctx, func(tx pgx.Tx) error { return appendBatch(ctx, tx, batch) })
+	if err != nil {
+		err = fmt.Errorf("audit: append: %w", err)
+	}
+	for _, p := range batch {
+		p.done <- err
+	}
+}
+
+// appendBatch locks the heads of the chains in the batch (in chain order, so
+// concurrent batches cannot deadlock), links each event to its predecessor,
+// copies the events in and moves the heads.
+func appendBatch(ctx context.Context, tx pgx.Tx, batch []*pending) error {
+	chains := make([]string, 0, 4)
+	seen := map[string]bool{}
+	for _, p := range batch {
+		if !seen[p.ev.Chain] {
+			seen[p.ev.Chain] = true
+			chains = append(chains, p.ev.Chain)
+		}
+	}
+	sort.Strings(chains)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_heads (chain, seq, hash)
+		SELECT c, 0, $2 FROM unnest($1::text[]) AS c ON CONFLICT (chain) DO NOTHING`, chains, Genesis); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT chain, seq, hash FROM audit_heads WHERE chain = ANY($1) ORDER BY chain FOR UPDATE`, chains)
+	if err != nil {
+		return err
+	}
+	type head struct {
+		seq  int64
+		hash []byte
+	}
+	heads := map[string]*head{}
+	for rows.Next() {
+		var c string
+		h := &head{}
+		if err := rows.Scan(&c, &h.seq, &h.hash); err != nil {
+			rows.Close()
+			return err
+		}
+		heads[c] = h
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	copyRows := make([][]any, len(batch))
+	for i, p := range batch {
+		h := heads[p.ev.Chain]
+		h.seq++
+		p.ev.Seq = h.seq
+		p.ev.PrevHash = h.hash
+		p.ev.Hash = ComputeHash(h.hash, p.ev.Canonical())
+		h.hash = p.ev.Hash
+		e := &p.ev
+		copyRows[i] = []any{e.Chain, e.Seq, e.ID, e.At, e.Actor, e.Action, e.Resource, string(e.Outcome), e.Reason, e.PrevHash, e.Hash}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"},
+		[]string{"chain", "seq", "id", "at", "actor", "action", "resource", "outcome", "reason", "prev_hash", "hash"},
+		pgx.CopyFromRows(copyRows)); err != nil {
+		return err
+	}
+	seqs := make([]int64, len(chains))
+	hashes := make([][]byte, len(chains))
+	for i, c := range chains {
+		seqs[i], hashes[i] = heads[c].seq, heads[c].hash
+	}
+	_, err = tx.Exec(ctx, `UPDATE audit_heads h SET seq = u.seq, hash = u.hash
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(chain, seq, hash) WHERE h.chain = u.chain`, chains, seqs, hashes)
+	return err
+}
+
+// Report is the result of verifying a chain.
+type Report struct {
+	Chain  string `json:"chain"`
+	Events int64  `json:"events"`
+	// HeadSeq and HeadHash are the last verified event's position and hash.
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash []byte `json:"head_hash"`
+	// OK is true when every event links and hashes correctly.
+	OK bool `json:"ok"`
+	// FirstBad is the sequence number of the first event that does not
+	// verify; 0 when OK.
+	FirstBad int64 `json:"first_bad,omitempty"`
+	// Problem says what is wrong with FirstBad.
+	Problem string `json:"problem,omitempty"`
+}
+
+// Verify recomputes chain from its first event, streaming, and names the
+// first event whose sequence, link or hash is wrong, or a head that does
+// not match the last event.
+func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
+	r := Report{Chain: chain, HeadHash: Genesis}
+	rows, err := l.db.Pool.Query(ctx, `SELECT chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash
+		FROM audit_events WHERE chain = $1 ORDER BY seq`, chain)
+	if err != nil {
+		return r, verwerker.Internal("audit: verify", err)
+	}
+	defer rows.Close()
+	bad := func(seq int64, problem string) {
+		if r.FirstBad == 0 {
+			r.FirstBad, r.Problem = seq, problem
+		}
+	}
+	var e Event
+	for rows.Next() {
+		var outcome string
+		if err := rows.Scan(&e.Chain, &e.Seq, &e.ID, &e.At, &e.Actor, &e.Action, &e.Resource, &outcome, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
+			return r, verwerker.Internal("audit: verify", err)
+		}
+		e.Outcome = Outcome(outcome)
+		r.Events++
+		switch {
+		case e.Seq != r.HeadSeq+1:
+			bad(r.HeadSeq+1, fmt.Sprintf("event %d is missing", r.HeadSeq+1))
+		case !bytes.Equal(e.PrevHash, r.HeadHash):
+			bad(e.Seq, "prev_hash does not match the previous event's hash")
+		case !bytes.Equal(ComputeHash(e.PrevHash, e.Canonical()), e.Hash):
+			bad(e.Seq, "hash does not match the event's contents")
+		}
+		if r.FirstBad != 0 {
+			break
+		}
+		r.HeadSeq, r.HeadHash = e.Seq, e.Hash
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return r, verwerker.Internal("audit: verify", err)
+	}
+	if r.FirstBad == 0 {
+		var seq int64
+		var hash []byte
+		err := l.db.Pool.QueryRow(ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`, chain).Scan(&seq, &hash)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if r.Events > 0 {
+				bad(1, "the chain has no head")
+			}
+		case err != nil:
+			return r, verwerker.Internal("audit: verify", err)
+		case seq != r.HeadSeq || !bytes.Equal(hash, r.HeadHash):
+			bad(r.HeadSeq+1, fmt.Sprintf("the head is at event %d but the chain ends at event %d: events were removed", seq, r.HeadSeq))
+		}
+	}
+	r.OK = r.FirstBad == 0
+	return r, nil
+}
