@@ -63,12 +63,12 @@ ensure_server() {
   fi
   local i
   for i in $(seq 1 60); do
-    runuser -u postgres -- psql -p "$port" -Atqc 'SELECT 1' >/dev/null 2>&1 && break
+    (cd / && runuser -u postgres -- psql -p "$port" -Atqc 'SELECT 1' >/dev/null 2>&1) && break
     sleep 0.5
   done
   # A superuser for the tests: they create a database per package and, to prove that
   # tampering is detected, bypass the audit tables' guards as an attacker with superuser would.
-  runuser -u postgres -- psql -p "$port" -v ON_ERROR_STOP=1 -Atq >&2 <<'SQL'
+  (cd / && runuser -u postgres -- psql -p "$port" -v ON_ERROR_STOP=1 -Atq >&2) <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'verwerker') THEN
     CREATE ROLE verwerker LOGIN SUPERUSER PASSWORD 'verwerker';
