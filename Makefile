@@ -25,7 +25,7 @@ test:
 ## bench: run the benchmarks and the side-by-side comparisons
 bench:
 	@url=$$(deploy/postgres.sh server) && \
-	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem ./...
+	  VERWERKER_TEST_DATABASE_URL="$$url" deploy/bench.sh
 
 ## lint: gofmt, go vet and staticcheck
 lint:

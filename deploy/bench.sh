@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every benchmark, then prints the side-by-side comparisons as ratios.
+# Used by `make bench`; VERWERKER_TEST_DATABASE_URL must point at PostgreSQL.
+set -euo pipefail
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-2s}" ./... | tee "$out"
+
+# metric NAME UNIT: the value reported for benchmark NAME in UNIT.
+metric() { awk -v n="$1" -v u="$2" '$1 ~ "^"n"(-[0-9]+)?$" { for (i = 2; i < NF; i++) if ($(i+1) == u) print $i }' "$out" | tail -n1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+
+echo
+echo "== side by side =="
+g=$(metric BenchmarkAppend/group-commit events/s)
+o=$(metric BenchmarkAppend/one-per-commit events/s)
+printf 'audit append, chain + synchronous commit: group commit %.0f events/s vs one per commit %.0f events/s = %sx (goal >= 30000 events/s and >= 10x)\n' "${g:-0}" "${o:-0}" "$(ratio "${g:-0}" "${o:-0}")"
