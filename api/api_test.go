@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
@@ -43,6 +44,7 @@ type testBundle struct {
 
 	tokens map[credential]string
 	keyIDs map[credential]string
+	audit  *audit.Log
 }
 
 // setup builds a testBundle. Platform keys (platform_admin, dpo, support)
@@ -53,10 +55,13 @@ func setup(t *testing.T) *testBundle {
 	ctx := context.Background()
 	db := storetest.New(t)
 	clock := verwerker.NewManualClock(testStart)
+	log := audit.NewLog(db, clock)
+	t.Cleanup(log.Close)
 	b := &testBundle{
 		db:      db,
 		clock:   clock,
-		tenants: tenant.NewService(db, clock),
+		audit:   log,
+		tenants: tenant.NewService(db, clock, log),
 		keys:    identity.NewKeys(db, clock),
 		tokens:  map[credential]string{},
 		keyIDs:  map[credential]string{},
@@ -66,6 +71,7 @@ func setup(t *testing.T) *testBundle {
 		Authn:   b.keys,
 		Authz:   policy.NewRBAC(),
 		Tenants: b.tenants,
+		Audit:   log,
 	})
 	b.http = httptest.NewServer(b.server)
 	t.Cleanup(b.http.Close)

@@ -7,6 +7,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/policy"
 )
 
@@ -69,6 +70,34 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	return p
 }
 
+// recordDenial writes an authorization denial to the platform chain: the
+// principal, the operation and the domain it reached for; never the request.
+// A failure to record is logged but does not turn the denial into an error.
+func (s *Server) recordDenial(ctx context.Context, p verwerker.Principal, opID, perm, dom string) {
+	if s.deps.Audit == nil {
+		return
+	}
+	if len(dom) > 64 {
+		dom = dom[:64]
+	}
+	_, err := s.deps.Audit.Append(ctx, audit.Event{Chain: audit.PlatformChain, Actor: p.ID, Action: "authz.deny",
+		Resource: sanitizeASCII(dom), Outcome: audit.Denied, Reason: "missing " + perm + " for " + opID})
+	if err != nil {
+		s.logger.Error("audit: recording a denial failed", "request_id", RequestID(ctx), "error", err.Error())
+	}
+}
+
+// sanitizeASCII keeps only characters the audit alphabet allows.
+func sanitizeASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
 // authorize is the deny-by-default gate in front of every operation.
 func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation()
@@ -113,6 +142,7 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	if !ok {
+		s.recordDenial(ctx.Context(), p, op.OperationID, perm, dom)
 		if dom != verwerker.PlatformDomain && p.Domain != dom {
 			// Whether another tenant exists is itself not for this caller to know.
 			if seen, _ := s.deps.Authz.Allowed(ctx.Context(), p, policy.PermTenantRead, dom); !seen {

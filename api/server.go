@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/tenant"
 )
@@ -53,6 +54,7 @@ type Deps struct {
 	Authn    Authenticator
 	Authz    Authorizer
 	Tenants  *tenant.Service
+	Audit    *audit.Log
 	Calendar *deadline.Calendar
 }
 
@@ -110,6 +112,7 @@ func New(cfg Config, deps Deps) *Server {
 
 	s.registerHealth()
 	s.registerTenants()
+	s.registerAudit()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)

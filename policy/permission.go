@@ -7,6 +7,7 @@ const (
 	PermTenantList      = "tenant:list"
 	PermTenantRead      = "tenant:read"
 	PermTenantTerminate = "tenant:terminate"
+	PermAuditRead       = "audit:read"
 )
 
 // Roles.
@@ -28,13 +29,13 @@ var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatSe
 
 // Grants lists the permissions of each role.
 var Grants = map[string][]string{
-	RolePlatformAdmin:    {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate},
-	RoleDPO:              {PermTenantList, PermTenantRead},
+	RolePlatformAdmin:    {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead},
+	RoleDPO:              {PermTenantList, PermTenantRead, PermAuditRead},
 	RoleSupport:          {PermTenantList, PermTenantRead},
-	RoleControllerAdmin:  {PermTenantRead},
+	RoleControllerAdmin:  {PermTenantRead, PermAuditRead},
 	RoleControllerViewer: {PermTenantRead},
 	RoleChatService:      {},
-	RoleAuditor:          {PermTenantRead},
+	RoleAuditor:          {PermTenantRead, PermAuditRead},
 }
 
 // IsRole reports whether name is a known role.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/store"
 )
@@ -17,11 +18,23 @@ import (
 type Service struct {
 	db    *store.DB
 	clock verwerker.Clock
+	audit *audit.Log
 }
 
-// NewService returns a Service on db using clock for every "now".
-func NewService(db *store.DB, clock verwerker.Clock) *Service {
-	return &Service{db: db, clock: clock}
+// NewService returns a Service on db using clock for every "now". Every
+// change is recorded in log in the same transaction.
+func NewService(db *store.DB, clock verwerker.Clock, log *audit.Log) *Service {
+	return &Service{db: db, clock: clock, audit: log}
+}
+
+// record appends the audit event of a change to the tenant's chain inside tx.
+func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action string) error {
+	actor := "system"
+	if p, ok := verwerker.PrincipalFrom(ctx); ok {
+		actor = p.ID
+	}
+	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: actor, Action: action, Resource: tenantID, Outcome: audit.Success})
+	return err
 }
 
 const columns = `id, name, country, contact_email, timezone, status, contract_end, termination_reason, terminated_at, created_at, updated_at`
@@ -49,10 +62,18 @@ func (s *Service) Create(ctx context.Context, n New) (Tenant, error) {
 	}
 	now := s.clock.Now().UTC()
 	id := verwerker.NewID(verwerker.PrefixTenant, now)
-	t, err := scan(s.db.Pool.QueryRow(ctx, `
-		INSERT INTO tenants (id, name, country, contact_email, timezone, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
-		RETURNING `+columns, id, n.Name, n.Country, n.ContactEmail, n.Timezone, now))
+	var t Tenant
+	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		t, err = scan(tx.QueryRow(ctx, `
+			INSERT INTO tenants (id, name, country, contact_email, timezone, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6)
+			RETURNING `+columns, id, n.Name, n.Country, n.ContactEmail, n.Timezone, now))
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, id, "tenant.create")
+	})
 	if store.IsUniqueViolation(err, "tenants_name_key") {
 		return Tenant{}, &verwerker.Error{Code: verwerker.ECONFLICT, Message: "a tenant with this name already exists",
 			Fields: []verwerker.FieldError{{Field: "name", Message: "is already taken"}}}
@@ -185,7 +206,7 @@ func (s *Service) Terminate(ctx context.Context, id string, term Termination) (T
 		if err != nil {
 			return verwerker.Internal("tenant: terminate", err)
 		}
-		return nil
+		return s.record(ctx, tx, id, "tenant.terminate")
 	})
 	return out, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
@@ -265,7 +266,9 @@ func setupService(t *testing.T) *serviceBundle {
 	t.Helper()
 	db := storetest.New(t)
 	clock := verwerker.NewManualClock(testStart)
-	return &serviceBundle{db: db, clock: clock, svc: NewService(db, clock)}
+	log := audit.NewLog(db, clock)
+	t.Cleanup(log.Close)
+	return &serviceBundle{db: db, clock: clock, svc: NewService(db, clock, log)}
 }
 
 // create creates a tenant named name, one millisecond after the previous
@@ -590,7 +593,9 @@ func TestServiceTerminate(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(db.Close)
 		clock := verwerker.NewManualClock(testStart)
-		svc := NewService(db, clock)
+		log := audit.NewLog(db, clock)
+		t.Cleanup(log.Close)
+		svc := NewService(db, clock, log)
 		tn, err := svc.Create(ctx, validNew())
 		require.NoError(t, err)
 

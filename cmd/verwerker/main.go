@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/identity"
@@ -139,6 +140,7 @@ func migrate(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Wr
 // app is the wired application.
 type app struct {
 	db      *store.DB
+	audit   *audit.Log
 	tenants *tenant.Service
 	keys    *identity.Keys
 	server  *api.Server
@@ -146,7 +148,8 @@ type app struct {
 
 func newApp(db *store.DB, logger *slog.Logger) *app {
 	clock := verwerker.SystemClock{}
-	a := &app{db: db, tenants: tenant.NewService(db, clock), keys: identity.NewKeys(db, clock)}
+	log := audit.NewLog(db, clock)
+	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), keys: identity.NewKeys(db, clock)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg}, api.Deps{
@@ -154,6 +157,7 @@ func newApp(db *store.DB, logger *slog.Logger) *app {
 		Authn:    a.keys,
 		Authz:    policy.NewRBAC(),
 		Tenants:  a.tenants,
+		Audit:    a.audit,
 		Calendar: deadline.DefaultCalendar(),
 	})
 	return a
@@ -175,6 +179,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 		logger.Info("database schema current", "version", v)
 	}
 	a := newApp(db, logger)
+	defer a.audit.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

@@ -1,0 +1,58 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestAuditVerification(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	path := "/v1/tenants/" + b.tenantA.ID + "/audit/verification"
+
+	// The tenant's creation is on its chain, in the same transaction.
+	r := b.do(t, http.MethodGet, path, b.token(t, "controller_admin", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.Equal(t, true, r.json["ok"])
+	require.EqualValues(t, 1, r.json["events"])
+
+	// A denial is audited on the platform chain, and terminating is audited
+	// on the tenant's chain.
+	r = b.do(t, http.MethodPost, "/v1/tenants", b.token(t, "controller_admin", b.tenantA.ID), map[string]any{"name": "Nope", "country": "NL", "contact_email": "a@b.example"})
+	require.Equal(t, http.StatusForbidden, r.status)
+	platform, err := b.audit.Verify(ctx, "platform")
+	require.NoError(t, err)
+	require.True(t, platform.OK)
+	require.EqualValues(t, 1, platform.Events)
+
+	r = b.do(t, http.MethodPost, "/v1/tenants/"+b.tenantA.ID+"/termination", b.admin(t),
+		map[string]any{"contract_end": "2026-12-31", "reason": "customer_notice"})
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	r = b.do(t, http.MethodGet, path, b.token(t, "auditor", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.EqualValues(t, 2, r.json["events"])
+	require.Len(t, r.json["head_hash"], 64)
+
+	// Tampering (as a superuser bypassing the guard) is reported at the event.
+	conn, err := b.db.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `UPDATE audit_events SET actor = 'key_SOMEONE_ELSE' WHERE chain = $1 AND seq = 1`, b.tenantA.ID)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `RESET session_replication_role`)
+	require.NoError(t, err)
+	r = b.do(t, http.MethodGet, path, b.token(t, "dpo", "platform"), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.Equal(t, false, r.json["ok"])
+	require.EqualValues(t, 1, r.json["first_bad"])
+
+	// Another tenant's auditor learns nothing.
+	r = b.do(t, http.MethodGet, path, b.token(t, "auditor", b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+}
