@@ -44,4 +44,3 @@ func (s *Server) registerAudit() {
 			HeadHash: hex.EncodeToString(r.HeadHash), OK: r.OK, FirstBad: r.FirstBad, Problem: r.Problem}}, nil
 	})
 }
-
