@@ -288,3 +288,16 @@ func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 	r.OK = r.FirstBad == 0
 	return r, nil
 }
+
+// Chains returns the names of every chain that has events.
+func (l *Log) Chains(ctx context.Context) ([]string, error) {
+	rows, err := l.db.Pool.Query(ctx, `SELECT chain FROM audit_heads ORDER BY chain`)
+	if err != nil {
+		return nil, verwerker.Internal("audit: chains", err)
+	}
+	chains, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, verwerker.Internal("audit: chains", err)
+	}
+	return chains, nil
+}

@@ -39,6 +39,8 @@ Usage:
   verwerker serve     [flags]   run the API (DATABASE_URL required)
   verwerker dev       [flags]   run on embedded defaults with demo data
   verwerker migrate   [flags]   apply pending database migrations
+  verwerker audit verify [-tenant T] [flags]
+                                verify the audit chain of a tenant, or every chain
   verwerker openapi             print the OpenAPI 3.1 document
   verwerker version             print the version
 
@@ -67,6 +69,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "openapi":
 		return printOpenAPI(stdout)
 	case "serve", "dev", "migrate":
+	case "audit":
+		if len(args) == 0 || args[0] != "verify" {
+			return errors.New("usage: verwerker audit verify [-tenant T]")
+		}
+		return auditVerify(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -121,6 +128,62 @@ func openDB(ctx context.Context, cfg *Config) (*store.DB, error) {
 		return nil, errors.New("DATABASE_URL is not set (use `verwerker dev` for a throwaway database)")
 	}
 	return store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: int32(cfg.DBMaxConns)})
+}
+
+// auditVerify verifies one chain or every chain and prints a JSON report per
+// chain. It fails when any chain does not verify.
+func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var tenantID string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-tenant" || args[i] == "--tenant":
+			if i+1 == len(args) {
+				return errors.New("-tenant needs a tenant id")
+			}
+			tenantID = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "-tenant=") || strings.HasPrefix(args[i], "--tenant="):
+			_, tenantID, _ = strings.Cut(args[i], "=")
+		default:
+			rest = append(rest, args[i])
+		}
+	}
+	cfg, _, err := parseConfig("verwerker audit verify", rest, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := audit.NewLog(db, verwerker.SystemClock{})
+	defer log.Close()
+	chains := []string{tenantID}
+	if tenantID == "" {
+		if chains, err = log.Chains(ctx); err != nil {
+			return err
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	failed := 0
+	for _, c := range chains {
+		r, err := log.Verify(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !r.OK {
+			failed++
+		}
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d audit chains do not verify", failed, len(chains))
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {

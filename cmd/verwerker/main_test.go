@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 func TestOpenAPICommand(t *testing.T) {
@@ -125,4 +128,27 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	require.True(t, os.IsNotExist(err), "cluster directory removed")
 	out, _ := exec.Command("pgrep", "-f", clusterDir).Output()
 	require.Empty(t, strings.TrimSpace(string(out)), "no postgres left running")
+}
+
+func TestAuditVerifyCommand(t *testing.T) {
+	url := storetest.NewURL(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, url, store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	a := newApp(db, slog.New(slog.DiscardHandler))
+	tn, err := a.tenants.Create(ctx, tenant.New{Name: "Audit Me", Country: "NL", ContactEmail: "privacy@auditme.example"})
+	require.NoError(t, err)
+	a.audit.Close()
+
+	var out strings.Builder
+	require.NoError(t, run(ctx, []string{"audit", "verify", "-tenant", tn.ID, "-database-url", url}, &out, io.Discard))
+	require.Contains(t, out.String(), `"ok":true`)
+
+	_, err = db.Pool.Exec(ctx, `SET session_replication_role = replica; UPDATE audit_events SET action = 'tenant.read'; RESET session_replication_role`)
+	require.NoError(t, err)
+	out.Reset()
+	err = run(ctx, []string{"audit", "verify", "-database-url", url}, &out, io.Discard)
+	require.ErrorContains(t, err, "1 of 1 audit chains do not verify")
+	require.Contains(t, out.String(), `"first_bad":1`)
 }
