@@ -20,11 +20,66 @@ type AuditReport struct {
 	Problem  string `json:"problem,omitempty" doc:"What is wrong with first_bad."`
 }
 
+// AuditEvent is one event of an audit chain, as exported for independent
+// verification.
+type AuditEvent struct {
+	Chain     string `json:"chain"`
+	Seq       int64  `json:"seq"`
+	ID        string `json:"id"`
+	At        string `json:"at" doc:"RFC 3339 UTC with exactly six fractional digits, as hashed."`
+	Actor     string `json:"actor" doc:"Pseudonymous principal id, or system."`
+	Action    string `json:"action"`
+	Resource  string `json:"resource"`
+	Outcome   string `json:"outcome" enum:"success,denied,failure"`
+	Reason    string `json:"reason"`
+	PrevHash  string `json:"prev_hash" doc:"Hex SHA-256 of the previous event (64 zeros for the first)."`
+	Hash      string `json:"hash" doc:"Hex SHA-256 over the bytes of prev_hash followed by canonical."`
+	Canonical string `json:"canonical" doc:"The exact bytes hashed: the JSON object of action, actor, at, chain, id, outcome, reason, resource and seq with sorted keys and no whitespace."`
+}
+
+type auditEventsInput struct {
+	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
+	AfterSeq int64  `query:"after_seq" minimum:"0" doc:"Return events after this sequence number."`
+	Limit    int    `query:"limit" minimum:"1" maximum:"1000" default:"500" doc:"Page size."`
+}
+
+type auditEventsOutput struct {
+	Body struct {
+		Items []AuditEvent `json:"items" nullable:"false"`
+	}
+}
+
 type auditReportOutput struct {
 	Body AuditReport
 }
 
 func (s *Server) registerAudit() {
+	register(s, huma.Operation{
+		OperationID: "listAuditEvents",
+		Method:      http.MethodGet,
+		Path:        "/v1/tenants/{tenant_id}/audit/events",
+		Summary:     "Export a tenant's audit chain",
+		Description: "Returns the tenant's audit events in chain order, with their hashes and the exact canonical bytes hashed, so the chain can be verified without verwerker: for each event, SHA-256(prev_hash bytes || canonical) must equal hash, and prev_hash must equal the previous event's hash. Page with after_seq.",
+		Tags:        []string{"Audit"},
+	}, policy.PermAuditRead, tenantScope, func(ctx context.Context, in *auditEventsInput) (*auditEventsOutput, error) {
+		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+			return nil, err
+		}
+		events, err := s.deps.Audit.Events(ctx, in.TenantID, in.AfterSeq, in.Limit)
+		if err != nil {
+			return nil, err
+		}
+		out := &auditEventsOutput{}
+		out.Body.Items = make([]AuditEvent, 0, len(events))
+		for _, e := range events {
+			out.Body.Items = append(out.Body.Items, AuditEvent{Chain: e.Chain, Seq: e.Seq, ID: e.ID,
+				At: e.At.Format("2006-01-02T15:04:05.000000Z"), Actor: e.Actor, Action: e.Action, Resource: e.Resource,
+				Outcome: string(e.Outcome), Reason: e.Reason, PrevHash: hex.EncodeToString(e.PrevHash),
+				Hash: hex.EncodeToString(e.Hash), Canonical: string(e.Canonical())})
+		}
+		return out, nil
+	})
+
 	register(s, huma.Operation{
 		OperationID: "verifyAuditChain",
 		Method:      http.MethodGet,

@@ -2,7 +2,11 @@ package api_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +59,37 @@ func TestAuditVerification(t *testing.T) {
 	// Another tenant's auditor learns nothing.
 	r = b.do(t, http.MethodGet, path, b.token(t, "auditor", b.tenantB.ID), nil)
 	require.Equal(t, http.StatusNotFound, r.status)
+}
+
+// TestAuditExportVerifiesWithoutVerwerker checks the documented procedure:
+// SHA-256 over prev_hash bytes and canonical, linked event to event.
+func TestAuditExportVerifiesWithoutVerwerker(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.do(t, http.MethodPost, "/v1/tenants/"+b.tenantA.ID+"/termination", b.admin(t),
+		map[string]any{"contract_end": "2026-12-31", "reason": "customer_notice"})
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+
+	r = b.do(t, http.MethodGet, "/v1/tenants/"+b.tenantA.ID+"/audit/events?limit=1000", b.token(t, "auditor", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	items := r.json["items"].([]any)
+	require.Len(t, items, 2)
+	prev := strings.Repeat("0", 64)
+	for _, it := range items {
+		e := it.(map[string]any)
+		require.Equal(t, prev, e["prev_hash"])
+		pb, err := hex.DecodeString(e["prev_hash"].(string))
+		require.NoError(t, err)
+		sum := sha256.Sum256(append(pb, []byte(e["canonical"].(string))...))
+		require.Equal(t, hex.EncodeToString(sum[:]), e["hash"])
+		// The canonical form is the sorted-key JSON of the listed fields.
+		var c map[string]any
+		require.NoError(t, json.Unmarshal([]byte(e["canonical"].(string)), &c))
+		for _, k := range []string{"action", "actor", "at", "chain", "id", "outcome", "reason", "resource", "seq"} {
+			require.Equal(t, e[k], c[k], k)
+		}
+		prev = e["hash"].(string)
+	}
+	r = b.do(t, http.MethodGet, "/v1/tenants/"+b.tenantA.ID+"/audit/events", b.token(t, "controller_viewer", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusForbidden, r.status)
 }

@@ -301,3 +301,25 @@ func (l *Log) Chains(ctx context.Context) ([]string, error) {
 	}
 	return chains, nil
 }
+
+// Events returns up to limit events of chain with seq greater than after,
+// in order, for export and independent verification.
+func (l *Log) Events(ctx context.Context, chain string, after int64, limit int) ([]Event, error) {
+	rows, err := l.db.Pool.Query(ctx, `SELECT chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash
+		FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
+	if err != nil {
+		return nil, verwerker.Internal("audit: events", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
+		var outcome string
+		err := r.Scan(&e.Chain, &e.Seq, &e.ID, &e.At, &e.Actor, &e.Action, &e.Resource, &outcome, &e.Reason, &e.PrevHash, &e.Hash)
+		e.Outcome = Outcome(outcome)
+		e.At = e.At.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, verwerker.Internal("audit: events", err)
+	}
+	return events, nil
+}
