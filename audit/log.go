@@ -234,8 +234,7 @@ type Report struct {
 // not match the last event.
 func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 	r := Report{Chain: chain, HeadHash: Genesis}
-	rows, err := l.db.Pool.Query(ctx, `SELECT chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash
-		FROM audit_events WHERE chain = $1 ORDER BY seq`, chain)
+	rows, err := l.db.Pool.Query(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE chain = $1 ORDER BY seq`, chain)
 	if err != nil {
 		return r, verwerker.Internal("audit: verify", err)
 	}
@@ -245,13 +244,11 @@ func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 			r.FirstBad, r.Problem = seq, problem
 		}
 	}
-	var e Event
 	for rows.Next() {
-		var outcome string
-		if err := rows.Scan(&e.Chain, &e.Seq, &e.ID, &e.At, &e.Actor, &e.Action, &e.Resource, &outcome, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
+		e, err := scanEvent(rows)
+		if err != nil {
 			return r, verwerker.Internal("audit: verify", err)
 		}
-		e.Outcome = Outcome(outcome)
 		r.Events++
 		switch {
 		case e.Seq != r.HeadSeq+1:
@@ -305,21 +302,24 @@ func (l *Log) Chains(ctx context.Context) ([]string, error) {
 // Events returns up to limit events of chain with seq greater than after,
 // in order, for export and independent verification.
 func (l *Log) Events(ctx context.Context, chain string, after int64, limit int) ([]Event, error) {
-	rows, err := l.db.Pool.Query(ctx, `SELECT chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash
-		FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
+	rows, err := l.db.Pool.Query(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
 	if err != nil {
 		return nil, verwerker.Internal("audit: events", err)
 	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
-		var e Event
-		var outcome string
-		err := r.Scan(&e.Chain, &e.Seq, &e.ID, &e.At, &e.Actor, &e.Action, &e.Resource, &outcome, &e.Reason, &e.PrevHash, &e.Hash)
-		e.Outcome = Outcome(outcome)
-		e.At = e.At.UTC()
-		return e, err
-	})
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
 	if err != nil {
 		return nil, verwerker.Internal("audit: events", err)
 	}
 	return events, nil
+}
+
+const eventColumns = `chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash`
+
+func scanEvent(row pgx.Row) (Event, error) {
+	var e Event
+	var outcome string
+	err := row.Scan(&e.Chain, &e.Seq, &e.ID, &e.At, &e.Actor, &e.Action, &e.Resource, &outcome, &e.Reason, &e.PrevHash, &e.Hash)
+	e.Outcome = Outcome(outcome)
+	e.At = e.At.UTC()
+	return e, err
 }
