@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Error codes. They say what kind of failure happened, not where; the api
@@ -14,6 +15,7 @@ const (
 	ECONFLICT     = "conflict"     // the state of an object forbids the operation
 	EUNAUTHORIZED = "unauthorized" // the caller is not authenticated
 	EFORBIDDEN    = "forbidden"    // the caller is authenticated but not allowed
+	ETHROTTLED    = "throttled"    // too many attempts; try again after RetryAfter
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; try again later
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
@@ -30,6 +32,9 @@ type Error struct {
 	Fields []FieldError
 	// Err is the underlying cause, if any. It is for operators only.
 	Err error
+	// RetryAfter says when trying again makes sense, for ETHROTTLED and
+	// EUNAVAILABLE; zero means unknown.
+	RetryAfter time.Duration
 }
 
 // FieldError names one invalid input field. Field is a dotted path into the
@@ -112,4 +117,13 @@ func ErrorFields(err error) []FieldError {
 		return e.Fields
 	}
 	return nil
+}
+
+// ErrorRetryAfter returns the RetryAfter of a *Error in err's chain, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -10,8 +10,10 @@ import (
 // ID prefixes name the kind of object an identifier points at, so that an id
 // pasted in the wrong place is recognised at once.
 const (
-	PrefixTenant = "tnt"
-	PrefixAPIKey = "key"
+	PrefixTenant  = "tnt"
+	PrefixAPIKey  = "key"
+	PrefixUser    = "usr"
+	PrefixSession = "ses"
 )
 
 // crockford is the Crockford base32 alphabet used by ULIDs: no I, L, O or U.

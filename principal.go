@@ -15,15 +15,27 @@ const PlatformDomain = "platform"
 // Principal is who is calling: a pseudonymous id (never a name or e-mail
 // address), how it authenticated, and the domain its credential is scoped to.
 type Principal struct {
-	// ID is the principal's id, e.g. "key_01J..." or "usr_01J...".
+	// ID is the subject that holds roles: a machine key's id ("key_01J...")
+	// or a person's user id ("usr_01J..."), also when the person calls with
+	// a personal API key.
 	ID string
 	// Kind is PrincipalAPIKey or PrincipalUser.
 	Kind string
-	// Domain is the tenant id an API key is limited to, or PlatformDomain.
+	// Credential is the id of the key or session used, for audit and for
+	// revoking it; it is ID itself for a machine key.
+	Credential string
+	// Domain is the tenant id a machine key is limited to, PlatformDomain,
+	// or empty for people, whose roles may span domains.
 	Domain string
-	// Role is the role an API key was issued with; people's roles come from
-	// the authorizer.
+	// Role is the role a machine key was issued with (informational: the
+	// authorizer decides from the grants).
 	Role string
+	// PolicyVersion is the access-policy version current when the
+	// credential was checked. The authorizer never decides on an older one.
+	PolicyVersion int64
+	// MFAPending is set for a person's session that has not completed
+	// two-factor enrolment: it may only enrol, read itself and log out.
+	MFAPending bool
 }
 
 type principalKey struct{}

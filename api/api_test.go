@@ -37,6 +37,8 @@ type testBundle struct {
 	clock   *verwerker.ManualClock
 	tenants *tenant.Service
 	keys    *identity.Keys
+	people  *identity.People
+	authz   *policy.Authorizer
 	server  *api.Server
 	http    *httptest.Server
 
@@ -62,21 +64,20 @@ func setup(t *testing.T) *testBundle {
 		clock:   clock,
 		audit:   log,
 		tenants: tenant.NewService(db, clock, log),
-		keys:    identity.NewKeys(db, clock),
+		keys:    identity.NewKeys(db, clock, log),
+		people:  identity.NewPeople(db, clock, log),
 		tokens:  map[credential]string{},
 		keyIDs:  map[credential]string{},
 	}
-	b.server = api.New(api.Config{Version: "test"}, api.Deps{
-		Ready:   db,
-		Authn:   b.keys,
-		Authz:   policy.NewRBAC(),
-		Tenants: b.tenants,
-		Audit:   log,
-	})
+	// Cheap password hashing: the cost parameters are not under test here.
+	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
+	var err error
+	b.authz, err = policy.NewAuthorizer(ctx, db, nil)
+	require.NoError(t, err)
+	b.server = b.newServer()
 	b.http = httptest.NewServer(b.server)
 	t.Cleanup(b.http.Close)
 
-	var err error
 	b.tenantA, err = b.tenants.Create(ctx, tenant.New{Name: "Tenant A B.V.", Country: "NL", ContactEmail: "privacy@a.example"})
 	require.NoError(t, err)
 	b.clock.Advance(time.Millisecond)
@@ -95,10 +96,25 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
+// newServer returns another server on the bundle's database, as a second
+// replica would be: its own authorizer, the same database.
+func (b *testBundle) newServer() *api.Server {
+	return api.New(api.Config{Version: "test"}, api.Deps{
+		Ready:   b.db,
+		Authn:   identity.Authenticator{Keys: b.keys, People: b.people},
+		Authz:   b.authz,
+		Tenants: b.tenants,
+		People:  b.people,
+		Keys:    b.keys,
+		Audit:   b.audit,
+	})
+}
+
 // issue issues a key without expiry and remembers its token and id.
 func (b *testBundle) issue(t *testing.T, role, domain string) string {
 	t.Helper()
-	key, token, err := b.keys.Issue(context.Background(), identity.NewKey{Label: "test " + role, Role: role, Domain: domain})
+	// Issued without audit events, so tests count only their own events.
+	key, token, err := identity.NewKeys(b.db, b.clock, nil).Issue(context.Background(), identity.NewKey{Label: "test " + role, Role: role, Domain: domain})
 	require.NoError(t, err)
 	c := credential{role, domain}
 	b.tokens[c], b.keyIDs[c] = token, key.ID

@@ -17,7 +17,12 @@ type AuditReport struct {
 	HeadHash string `json:"head_hash" doc:"Hex SHA-256 of the last verified event (all zeros for an empty chain)."`
 	OK       bool   `json:"ok" doc:"True when every event links to its predecessor and hashes to its stored hash."`
 	FirstBad int64  `json:"first_bad,omitempty" doc:"Sequence number of the first event that does not verify."`
-	Problem  string `json:"problem,omitempty" doc:"What is wrong with first_bad."`
+	Problem  string `json:"problem,omitempty" doc:"What is wrong with first_bad or bad_checkpoint."`
+
+	Checkpoints       int    `json:"checkpoints" doc:"Signed checkpoints of the chain."`
+	LastCheckpointSeq int64  `json:"last_checkpoint_seq" doc:"Event of the last checkpoint that verified: the chain up to it is exactly as it was signed. 0 when none."`
+	LastCheckpointAt  string `json:"last_checkpoint_at,omitempty" doc:"When that checkpoint was signed, RFC 3339 UTC."`
+	BadCheckpoint     int64  `json:"bad_checkpoint,omitempty" doc:"Event of the first checkpoint that does not verify: its signature is wrong or by an unknown key, or the chain no longer holds the hash it signed."`
 }
 
 // AuditEvent is one event of an audit chain, as exported for independent
@@ -85,7 +90,7 @@ func (s *Server) registerAudit() {
 		Method:      http.MethodGet,
 		Path:        "/v1/tenants/{tenant_id}/audit/verification",
 		Summary:     "Verify a tenant's audit chain",
-		Description: "Recomputes the tenant's hash chain from its first event: each event's hash must be SHA-256 over the previous event's hash and the event's canonical encoding, sequence numbers must be contiguous and the stored head must match the last event. On tampering it names the first bad event.",
+		Description: "Recomputes the tenant's hash chain from its first event: each event's hash must be SHA-256 over the previous event's hash and the event's canonical encoding, sequence numbers must be contiguous and the stored head must match the last event. It also checks every signed checkpoint: the signature must verify with a trusted signing key and the chain must still hold the signed hash at the signed event, so a chain rewritten with recomputed hashes, or cut short, fails at the first checkpoint after the change. On tampering it names the first bad event and, when a checkpoint reveals it, the checkpoint.",
 		Tags:        []string{"Audit"},
 	}, policy.PermAuditRead, tenantScope, func(ctx context.Context, in *tenantPath) (*auditReportOutput, error) {
 		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
@@ -95,7 +100,14 @@ func (s *Server) registerAudit() {
 		if err != nil {
 			return nil, err
 		}
-		return &auditReportOutput{Body: AuditReport{Chain: r.Chain, Events: r.Events, HeadSeq: r.HeadSeq,
-			HeadHash: hex.EncodeToString(r.HeadHash), OK: r.OK, FirstBad: r.FirstBad, Problem: r.Problem}}, nil
+		out := &auditReportOutput{Body: AuditReport{Chain: r.Chain, Events: r.Events, HeadSeq: r.HeadSeq,
+			HeadHash: hex.EncodeToString(r.HeadHash), OK: r.OK, FirstBad: r.FirstBad, Problem: r.Problem,
+			Checkpoints: r.Checkpoints, LastCheckpointSeq: r.LastCheckpointSeq, BadCheckpoint: r.BadCheckpoint}}
+		if !r.LastCheckpointAt.IsZero() {
+			out.Body.LastCheckpointAt = r.LastCheckpointAt.UTC().Format("2006-01-02T15:04:05.000000Z")
+		}
+		return out, nil
 	})
+
+	s.registerCheckpoints()
 }

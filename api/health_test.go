@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker/api"
-	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 )
@@ -67,7 +66,7 @@ func TestReadyz(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			deps := api.Deps{Authz: policy.NewRBAC()}
+			deps := api.Deps{}
 			if r := tt.ready(t); r != nil {
 				deps.Ready = r
 			}

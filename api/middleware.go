@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +28,10 @@ type requestInfo struct {
 	operationID string
 	principal   string
 	cause       error
+	// client is the client's address, for login throttling only.
+	client string
+	// tls is set when the connection is TLS.
+	tls bool
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -117,7 +122,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &requestInfo{id: r.Header.Get("X-Request-Id")}
+		ri := &requestInfo{id: r.Header.Get("X-Request-Id"), client: clientAddr(r), tls: r.TLS != nil}
 		if !validRequestID(ri.id) {
 			ri.id = newRequestID()
 		}
@@ -187,4 +192,13 @@ func instance(requestID string) string {
 		return ""
 	}
 	return "urn:verwerker:request:" + requestID
+}
+
+// clientAddr is the host part of the connection's remote address.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

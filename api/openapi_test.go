@@ -78,7 +78,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	require.Equal(t, "test", doc.Info.Version)
 	require.Contains(t, doc.Components.SecuritySchemes, "apiKey")
 
-	known := map[string]bool{api.Public: true}
+	known := map[string]bool{api.Public: true, api.Authenticated: true, api.Self: true}
 	for _, perms := range policy.Grants {
 		for _, p := range perms {
 			known[p] = true
@@ -105,9 +105,13 @@ func TestOpenAPIDocument(t *testing.T) {
 			if perm == api.Public {
 				require.Empty(t, o.op.Security, "public operations need no credentials")
 			} else {
-				require.Equal(t, []map[string][]string{{"apiKey": {}}}, o.op.Security)
+				require.Equal(t, []map[string][]string{{"apiKey": {}}, {"session": {}}}, o.op.Security)
 				require.Contains(t, o.op.Responses, "401")
 				require.Contains(t, o.op.Responses, "403")
+				if perm == api.Authenticated || perm == api.Self {
+					require.NotContains(t, o.op.Extensions, "x-verwerker-domain", "an operation on oneself has no domain")
+					return
+				}
 				dom, _ := o.op.Extensions["x-verwerker-domain"].(string)
 				require.Contains(t, []string{"platform", "tenant_id"}, dom)
 				if dom == "tenant_id" {

@@ -11,9 +11,20 @@ import (
 	"github.com/verwerker/verwerker/policy"
 )
 
-// Public marks an operation that needs no credentials. Everything else is
-// denied unless the caller holds the operation's permission.
-const Public = "public"
+// Special permissions. Every other permission is a policy permission,
+// checked in the operation's domain.
+const (
+	// Public marks an operation that needs no credentials. Everything else
+	// is denied unless the caller holds the operation's permission.
+	Public = "public"
+	// Authenticated allows any authenticated principal, including a
+	// person's session that still has to enrol its second factor: reading
+	// oneself, enrolling TOTP, logging out.
+	Authenticated = "authenticated"
+	// Self allows any authenticated principal acting on its own account,
+	// once two-factor authentication is complete.
+	Self = "self"
+)
 
 // Extension names in the OpenAPI document.
 const (
@@ -38,8 +49,10 @@ func register[I, O any](s *Server, op huma.Operation, permission string, d domai
 	}
 	op.Extensions[extPermission] = permission
 	if permission != Public {
-		op.Extensions[extDomain] = string(d)
-		op.Security = []map[string][]string{{"apiKey": {}}}
+		if permission != Authenticated && permission != Self {
+			op.Extensions[extDomain] = string(d)
+		}
+		op.Security = []map[string][]string{{"apiKey": {}}, {"session": {}}}
 		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
 		if d == tenantScope {
 			op.Errors = append(op.Errors, http.StatusNotFound)
@@ -131,6 +144,19 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	}
 	if ri := infoFrom(ctx.Context()); ri != nil {
 		ri.principal = p.ID
+	}
+	if perm == Authenticated || (perm == Self && !p.MFAPending) {
+		next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+		return
+	}
+	if p.MFAPending {
+		s.recordDenial(ctx.Context(), p, op.OperationID, perm, "mfa")
+		deny(http.StatusForbidden, "two-factor authentication must be enrolled first: POST /v1/me/totp")
+		return
+	}
+	if perm == Self {
+		deny(http.StatusForbidden, "this operation is not available")
+		return
 	}
 	dom := verwerker.PlatformDomain
 	if d, _ := op.Extensions[extDomain].(string); d == string(tenantScope) {

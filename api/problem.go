@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/verwerker/verwerker"
@@ -16,7 +18,7 @@ type Problem struct {
 	Type     string         `json:"type,omitempty" format:"uri" default:"about:blank" doc:"A URI reference to documentation for the problem type."`
 	Title    string         `json:"title,omitempty" example:"Unprocessable Entity" doc:"A short, human-readable summary of the problem type."`
 	Status   int            `json:"status,omitempty" example:"422" doc:"HTTP status code."`
-	Code     string         `json:"code,omitempty" example:"invalid" doc:"verwerker's error code: invalid, not_found, conflict, unauthorized, forbidden, unavailable or internal."`
+	Code     string         `json:"code,omitempty" example:"invalid" doc:"verwerker's error code: invalid, not_found, conflict, unauthorized, forbidden, throttled, unavailable or internal."`
 	Detail   string         `json:"detail,omitempty" example:"validation failed" doc:"A human-readable explanation of this occurrence."`
 	Instance string         `json:"instance,omitempty" example:"urn:verwerker:request:01JD..." doc:"The request id, for support."`
 	Errors   []*FieldDetail `json:"errors,omitempty" doc:"The offending input fields."`
@@ -62,6 +64,8 @@ func codeForStatus(status int) string {
 		return verwerker.ECONFLICT
 	case status == http.StatusServiceUnavailable:
 		return verwerker.EUNAVAILABLE
+	case status == http.StatusTooManyRequests:
+		return verwerker.ETHROTTLED
 	case status >= 500:
 		return verwerker.EINTERNAL
 	default:
@@ -157,13 +161,19 @@ func fromErrorAt(err error, where string) *Problem {
 		status = http.StatusForbidden
 	case verwerker.EUNAVAILABLE:
 		status = http.StatusServiceUnavailable
+	case verwerker.ETHROTTLED:
+		status = http.StatusTooManyRequests
 	}
 	prob := newProblem(status, verwerker.ErrorMessage(err)).(*Problem)
 	for _, f := range verwerker.ErrorFields(err) {
 		prob.Errors = append(prob.Errors, &FieldDetail{Location: where + "." + f.Field, Message: f.Message})
 	}
-	if status == http.StatusServiceUnavailable {
-		prob.headers = http.Header{"Retry-After": {"5"}}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		retry := int64(5)
+		if d := verwerker.ErrorRetryAfter(err); d > 0 {
+			retry = int64((d + time.Second - 1) / time.Second)
+		}
+		prob.headers = http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}}
 	}
 	return prob
 }

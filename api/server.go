@@ -14,6 +14,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -54,6 +55,8 @@ type Deps struct {
 	Authn    Authenticator
 	Authz    Authorizer
 	Tenants  *tenant.Service
+	People   *identity.People
+	Keys     *identity.Keys
 	Audit    *audit.Log
 	Calendar *deadline.Calendar
 }
@@ -67,6 +70,10 @@ type Config struct {
 	// Registerer receives the HTTP metrics; nil means a private registry,
 	// served at /metrics.
 	Registry *prometheus.Registry
+	// SecureCookies marks session cookies Secure even on plain HTTP, for
+	// TLS terminated by a proxy. Cookies on TLS connections are always
+	// Secure.
+	SecureCookies bool
 }
 
 // Server is verwerker's HTTP server: the Huma API plus health, metrics and
@@ -79,6 +86,7 @@ type Server struct {
 	metrics *metrics
 	deps    Deps
 	version string
+	secure  bool
 
 	docsOnce sync.Once
 	docsHTML []byte
@@ -95,7 +103,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Calendar == nil {
 		deps.Calendar = deadline.DefaultCalendar()
 	}
-	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version}
+	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies}
 	s.metrics = newMetrics(cfg.Registry)
 
 	hc := huma.DefaultConfig("verwerker API", cfg.Version)
@@ -104,7 +112,8 @@ func New(cfg Config, deps Deps) *Server {
 	hc.OpenAPIPath = "/openapi"
 	hc.SchemasPath = ""
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"apiKey": {Type: "http", Scheme: "bearer", Description: "An API key issued by verwerker: `Authorization: Bearer vwk_...`."},
+		"apiKey":  {Type: "http", Scheme: "bearer", Description: "An API key issued by verwerker: `Authorization: Bearer vwk_...`. Machine keys act with their own role; personal keys with their owner's roles."},
+		"session": {Type: "apiKey", In: "cookie", Name: "verwerker_session", Description: "A person's session cookie, set by POST /v1/auth/login. State-changing requests from a browser must be same-origin."},
 	}
 	hc.CreateHooks = nil // no $schema links in responses
 	s.api = humago.New(s.mux, hc)
@@ -113,13 +122,29 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerHealth()
 	s.registerTenants()
 	s.registerAudit()
+	s.registerAuth()
+	s.registerMe()
+	s.registerPeople()
+	s.registerKeys()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/docs", http.StatusFound)
 	})
-	s.handler = s.observe(s.mux)
+	// Cookie-authenticated state changes must come from verwerker's own
+	// origin: browsers say where a request comes from (Sec-Fetch-Site,
+	// Origin) and cross-site unsafe requests are refused. API clients send
+	// neither header and are unaffected.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := newProblem(http.StatusForbidden, "cross-origin requests that change state are refused").(*Problem)
+		p.Instance = instance(RequestID(r.Context()))
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write(mustJSON(p))
+	}))
+	s.handler = s.observe(cop.Handler(s.mux))
 	return s
 }
 
@@ -133,7 +158,8 @@ const apiDescription = `verwerker makes a data processor's GDPR promises true in
 agreements and their scope, decisions before storing chat data, retention, subprocessors, data-subject
 requests forwarded to the controller, breach notification within 48 hours, and a tamper-evident audit trail.
 
-Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) unless marked public, and
+Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) or a person's session cookie
+(from ` + "`POST /v1/auth/login`" + `, with a TOTP second factor) unless marked public, and
 names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
 (` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.`
 

@@ -658,7 +658,8 @@ func TestAuthentication(t *testing.T) {
 		path := "/v1/tenants/" + b.tenantA.ID
 
 		require.Equal(t, http.StatusOK, b.do(t, http.MethodGet, path, tok, nil).status)
-		require.NoError(t, b.keys.Revoke(context.Background(), b.keyIDs[credential{policy.RoleControllerAdmin, b.tenantA.ID}]))
+		_, err := b.keys.Revoke(context.Background(), identity.KeyOwner{Domain: b.tenantA.ID}, b.keyIDs[credential{policy.RoleControllerAdmin, b.tenantA.ID}])
+		require.NoError(t, err)
 		requireUnauthorized(t, b.do(t, http.MethodGet, path, tok, nil))
 
 		// Other keys are unaffected.

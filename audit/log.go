@@ -3,14 +3,18 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/store"
 )
 
@@ -24,6 +28,7 @@ const MaxBatch = 2000
 type Log struct {
 	db    *store.DB
 	clock verwerker.Clock
+	keys  atomic.Pointer[keys.KeySet]
 
 	reqs     chan *pending
 	stopOnce sync.Once
@@ -36,12 +41,32 @@ type pending struct {
 	done chan error
 }
 
+// Option configures a Log.
+type Option func(*Log)
+
+// WithKeys sets the public keys Verify trusts for checkpoint signatures.
+// Without it no key is trusted, and a chain with checkpoints does not
+// verify.
+func WithKeys(ks *keys.KeySet) Option {
+	return func(l *Log) { l.keys.Store(ks) }
+}
+
 // NewLog returns a Log and starts its group-commit writer. Close stops it.
-func NewLog(db *store.DB, clock verwerker.Clock) *Log {
+func NewLog(db *store.DB, clock verwerker.Clock, opts ...Option) *Log {
 	l := &Log{db: db, clock: clock, reqs: make(chan *pending, 4*MaxBatch), stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(l)
+	}
 	go l.writer()
 	return l
 }
+
+// Keys returns the public keys Verify trusts; nil when none.
+func (l *Log) Keys() *keys.KeySet { return l.keys.Load() }
+
+// SetKeys replaces the public keys Verify trusts, for instance after a key
+// rotation. It is safe to call while the Log is in use.
+func (l *Log) SetKeys(ks *keys.KeySet) { l.keys.Store(ks) }
 
 // Close stops the writer after the events already submitted are written.
 func (l *Log) Close() {
@@ -220,20 +245,42 @@ type Report struct {
 	// HeadSeq and HeadHash are the last verified event's position and hash.
 	HeadSeq  int64  `json:"head_seq"`
 	HeadHash []byte `json:"head_hash"`
-	// OK is true when every event links and hashes correctly.
+	// OK is true when every event links and hashes correctly and every
+	// checkpoint verifies.
 	OK bool `json:"ok"`
 	// FirstBad is the sequence number of the first event that does not
-	// verify; 0 when OK.
+	// verify; 0 when OK, and 0 when only a checkpoint's signature is bad.
 	FirstBad int64 `json:"first_bad,omitempty"`
-	// Problem says what is wrong with FirstBad.
+	// Problem says what is wrong with FirstBad or BadCheckpoint.
 	Problem string `json:"problem,omitempty"`
+	// Checkpoints is how many signed checkpoints the chain has.
+	Checkpoints int `json:"checkpoints"`
+	// LastCheckpointSeq and LastCheckpointAt are the event and signing time
+	// of the last checkpoint that verified: the chain up to that event is
+	// exactly as it was when it was signed. 0 when none verified.
+	LastCheckpointSeq int64     `json:"last_checkpoint_seq"`
+	LastCheckpointAt  time.Time `json:"last_checkpoint_at,omitzero"`
+	// BadCheckpoint is the event sequence number of the first checkpoint that
+	// does not verify: its signature is wrong or by an unknown key, or the
+	// chain no longer holds the hash it signed. 0 when none.
+	BadCheckpoint int64 `json:"bad_checkpoint,omitempty"`
 }
 
 // Verify recomputes chain from its first event, streaming, and names the
 // first event whose sequence, link or hash is wrong, or a head that does
-// not match the last event.
+// not match the last event. It also checks the chain's signed checkpoints
+// in order: each signature must verify with a trusted key (WithKeys), and
+// the event a checkpoint names must exist and have the hash it signed. A
+// chain rewritten consistently, every hash recomputed, fails at the first
+// checkpoint after the change; a chain cut short below a checkpoint fails
+// at its first missing event.
 func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 	r := Report{Chain: chain, HeadHash: Genesis}
+	cps, err := l.Checkpoints(ctx, chain, 0, math.MaxInt32)
+	if err != nil {
+		return r, err
+	}
+	r.Checkpoints = len(cps)
 	rows, err := l.db.Pool.Query(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE chain = $1 ORDER BY seq`, chain)
 	if err != nil {
 		return r, verwerker.Internal("audit: verify", err)
@@ -244,6 +291,7 @@ func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 			r.FirstBad, r.Problem = seq, problem
 		}
 	}
+	next := 0 // the next checkpoint to check
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
@@ -262,12 +310,22 @@ func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 			break
 		}
 		r.HeadSeq, r.HeadHash = e.Seq, e.Hash
+		for ; next < len(cps) && cps[next].Seq <= e.Seq && r.BadCheckpoint == 0; next++ {
+			l.checkCheckpoint(&r, &cps[next], &e)
+		}
+		if r.BadCheckpoint != 0 {
+			break
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return r, verwerker.Internal("audit: verify", err)
 	}
-	if r.FirstBad == 0 {
+	if r.FirstBad == 0 && r.BadCheckpoint == 0 && next < len(cps) {
+		// A checkpoint beyond the last event: the chain was cut short.
+		l.checkCheckpoint(&r, &cps[next], nil)
+	}
+	if r.FirstBad == 0 && r.BadCheckpoint == 0 {
 		var seq int64
 		var hash []byte
 		err := l.db.Pool.QueryRow(ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`, chain).Scan(&seq, &hash)
@@ -282,8 +340,38 @@ func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 			bad(r.HeadSeq+1, fmt.Sprintf("the head is at event %d but the chain ends at event %d: events were removed", seq, r.HeadSeq))
 		}
 	}
-	r.OK = r.FirstBad == 0
+	r.OK = r.FirstBad == 0 && r.BadCheckpoint == 0
 	return r, nil
+}
+
+// checkCheckpoint checks cp against e, the verified event at cp.Seq, or
+// against the end of the chain when e is nil, and records the first
+// problem in r.
+func (l *Log) checkCheckpoint(r *Report, cp *Checkpoint, e *Event) {
+	at := cp.SignedAt.UTC().Format(timeFormat)
+	fail := func(firstBad int64, problem string) {
+		r.BadCheckpoint, r.FirstBad, r.Problem = cp.Seq, firstBad, problem
+	}
+	pub, ok := l.Keys().Lookup(cp.KeyID)
+	switch {
+	case !ok:
+		fail(0, fmt.Sprintf("the checkpoint of event %d signed at %s names key %s, which is not a trusted signing key", cp.Seq, at, cp.KeyID))
+		return
+	case len(cp.Signature) != ed25519.SignatureSize || !ed25519.Verify(pub, cp.Message(), cp.Signature):
+		fail(0, fmt.Sprintf("the signature of the checkpoint of event %d signed at %s does not verify with key %s", cp.Seq, at, cp.KeyID))
+		return
+	case e == nil:
+		fail(r.HeadSeq+1, fmt.Sprintf("the chain ends at event %d but a checkpoint signed at %s covers event %d: events were removed", r.HeadSeq, at, cp.Seq))
+		return
+	case cp.Seq != e.Seq:
+		fail(0, fmt.Sprintf("the checkpoint of event %d signed at %s names no event", cp.Seq, at))
+		return
+	case !bytes.Equal(cp.Hash, e.Hash):
+		fail(e.Seq, fmt.Sprintf("event %d does not have the hash signed at %s: one or more of events %d to %d were changed after they were signed",
+			e.Seq, at, r.LastCheckpointSeq+1, e.Seq))
+		return
+	}
+	r.LastCheckpointSeq, r.LastCheckpointAt = cp.Seq, cp.SignedAt
 }
 
 // Chains returns the names of every chain that has events.

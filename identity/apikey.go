@@ -8,13 +8,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 )
@@ -25,11 +25,15 @@ const TokenPrefix = "vwk_"
 // Key is an issued API key. The secret is not part of it: it is shown once,
 // by Issue.
 type Key struct {
-	ID        string
-	Prefix    string
-	Label     string
-	Role      string
-	Domain    string
+	ID     string
+	Prefix string
+	Label  string
+	// Role and Domain are the grant of a machine key; empty for a personal
+	// key, which acts with its owner's roles.
+	Role   string
+	Domain string
+	// UserID is the owner of a personal key.
+	UserID    string
 	CreatedAt time.Time
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
@@ -40,41 +44,55 @@ type NewKey struct {
 	// Label says what the key is for ("chat service production"). It must
 	// not name a person.
 	Label string
-	// Role is one of the policy roles.
+	// Role is one of the policy roles (machine keys).
 	Role string
 	// Domain is a tenant id for tenant roles, verwerker.PlatformDomain for
-	// platform roles.
+	// platform roles (machine keys).
 	Domain string
-	// ExpiresAt is optional.
+	// UserID makes a personal key of that person instead: no role of its
+	// own, the person's roles.
+	UserID string
+	// ExpiresAt is optional for machine keys; personal keys expire within
+	// MaxPersonalKeyLife.
 	ExpiresAt *time.Time
 }
+
+// MaxPersonalKeyLife is the longest a personal API key may live.
+const MaxPersonalKeyLife = 366 * 24 * time.Hour
 
 // Keys issues, checks and revokes API keys.
 type Keys struct {
 	db    *store.DB
 	clock verwerker.Clock
+	audit *audit.Log
 }
 
-// NewKeys returns a Keys on db.
-func NewKeys(db *store.DB, clock verwerker.Clock) *Keys { return &Keys{db: db, clock: clock} }
+// NewKeys returns a Keys on db. Issuing and revoking are audited in log
+// (nil: not audited, for tools and tests).
+func NewKeys(db *store.DB, clock verwerker.Clock, log *audit.Log) *Keys {
+	return &Keys{db: db, clock: clock, audit: log}
+}
 
 // Issue creates a key and returns it with its token. The token is not
-// stored and cannot be shown again.
+// stored and cannot be shown again. A machine key's role is granted in the
+// same transaction.
 func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
 	var fields []verwerker.FieldError
 	n.Label = strings.TrimSpace(n.Label)
 	if l := utf8.RuneCountInString(n.Label); l < 1 || l > 100 {
 		fields = append(fields, verwerker.FieldError{Field: "label", Message: "must be 1 to 100 characters"})
 	}
-	switch {
-	case !policy.IsRole(n.Role):
-		fields = append(fields, verwerker.FieldError{Field: "role", Message: "is not a known role"})
-	case policy.IsPlatformRole(n.Role) && n.Domain != verwerker.PlatformDomain:
-		fields = append(fields, verwerker.FieldError{Field: "domain", Message: "a platform role is held in the platform domain"})
-	case !policy.IsPlatformRole(n.Role) && !verwerker.ValidID(verwerker.PrefixTenant, n.Domain):
-		fields = append(fields, verwerker.FieldError{Field: "domain", Message: "a tenant role is held in one tenant's domain"})
-	}
 	now := k.clock.Now().UTC()
+	if n.UserID == "" {
+		if err := (policy.Grant{Role: n.Role, Domain: n.Domain}).Check(); err != nil {
+			fields = append(fields, verwerker.ErrorFields(err)...)
+		}
+	} else {
+		n.Role, n.Domain = "", ""
+		if n.ExpiresAt == nil || n.ExpiresAt.After(now.Add(MaxPersonalKeyLife)) {
+			fields = append(fields, verwerker.FieldError{Field: "expires_at", Message: "a personal key expires within 366 days"})
+		}
+	}
 	if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
 		fields = append(fields, verwerker.FieldError{Field: "expires_at", Message: "must be in the future"})
 	}
@@ -84,25 +102,108 @@ func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
 	prefix, secret := hex.EncodeToString(randomBytes(6)), base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	hash := sha256.Sum256([]byte(secret))
 	key := Key{ID: verwerker.NewID(verwerker.PrefixAPIKey, now), Prefix: prefix, Label: n.Label, Role: n.Role,
-		Domain: n.Domain, CreatedAt: now, ExpiresAt: n.ExpiresAt}
-	_, err := k.db.Pool.Exec(ctx, `INSERT INTO api_keys (id, prefix, secret_hash, label, role, domain, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, key.ID, prefix, hash[:], key.Label, key.Role, key.Domain, now, n.ExpiresAt)
+		Domain: n.Domain, UserID: n.UserID, CreatedAt: now, ExpiresAt: n.ExpiresAt}
+	err := k.db.InTx(ctx, func(tx pgx.Tx) error {
+		chain := n.Domain
+		if n.UserID != "" {
+			if err := tx.QueryRow(ctx, `SELECT home_domain FROM users WHERE id = $1 AND disabled_at IS NULL`, n.UserID).Scan(&chain); err != nil {
+				return verwerker.Errorf(verwerker.ENOTFOUND, "account not found")
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, prefix, secret_hash, label, role, domain, user_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, key.ID, prefix, hash[:], key.Label, key.Role, key.Domain,
+			nullable(n.UserID), now, n.ExpiresAt)
+		if err != nil {
+			return verwerker.Internal("identity: issue key", err)
+		}
+		if n.UserID == "" {
+			if err := policy.AddGrant(ctx, tx, policy.Grant{Subject: key.ID, Role: n.Role, Domain: n.Domain}); err != nil {
+				return err
+			}
+		}
+		return k.record(ctx, tx, chain, "apikey.issue", key.ID, key.Role)
+	})
 	if err != nil {
-		return Key{}, "", verwerker.Internal("identity: issue key", err)
+		return Key{}, "", err
 	}
 	return key, TokenPrefix + prefix + "_" + secret, nil
 }
 
-// Revoke revokes a key at once. Revoking twice is harmless.
-func (k *Keys) Revoke(ctx context.Context, id string) error {
-	tag, err := k.db.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, k.clock.Now().UTC())
+func (k *Keys) record(ctx context.Context, tx pgx.Tx, chain, action, resource, reason string) error {
+	if k.audit == nil {
+		return nil
+	}
+	_, err := k.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: actor(ctx), Action: action, Resource: resource,
+		Outcome: audit.Success, Reason: reason})
+	return err
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// KeyOwner selects whose keys to list or revoke: the machine keys of a
+// domain, or the personal keys of a person.
+type KeyOwner struct {
+	Domain string
+	UserID string
+}
+
+// Revoke revokes a key of owner at once, on every replica: the key and its
+// grant are gone before the next request is checked. Revoking twice is
+// harmless; a key of another owner is not found.
+func (k *Keys) Revoke(ctx context.Context, owner KeyOwner, id string) (Key, error) {
+	now := k.clock.Now().UTC()
+	var key Key
+	err := k.db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		key, err = scanKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1
+			AND (($3 <> '' AND domain = $3 AND user_id IS NULL) OR ($4 <> '' AND user_id = $4))
+			RETURNING `+keyColumns, id, now, owner.Domain, owner.UserID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "key not found")
+		}
+		if err != nil {
+			return verwerker.Internal("identity: revoke key", err)
+		}
+		if _, err := policy.RemoveGrants(ctx, tx, id, ""); err != nil {
+			return err
+		}
+		chain := owner.Domain
+		if owner.UserID != "" {
+			if err := tx.QueryRow(ctx, `SELECT home_domain FROM users WHERE id = $1`, owner.UserID).Scan(&chain); err != nil {
+				return verwerker.Internal("identity: revoke key", err)
+			}
+		}
+		return k.record(ctx, tx, chain, "apikey.revoke", id, "")
+	})
+	return key, err
+}
+
+const keyColumns = `id, prefix, label, role, domain, coalesce(user_id, ''), created_at, expires_at, revoked_at`
+
+func scanKey(row pgx.Row) (Key, error) {
+	var key Key
+	err := row.Scan(&key.ID, &key.Prefix, &key.Label, &key.Role, &key.Domain, &key.UserID, &key.CreatedAt, &key.ExpiresAt, &key.RevokedAt)
+	return key, err
+}
+
+// List returns owner's keys, newest first, revoked ones included.
+func (k *Keys) List(ctx context.Context, owner KeyOwner) ([]Key, error) {
+	rows, err := k.db.Pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys
+		WHERE ($1 <> '' AND domain = $1 AND user_id IS NULL) OR ($2 <> '' AND user_id = $2) ORDER BY id DESC LIMIT 1000`,
+		owner.Domain, owner.UserID)
 	if err != nil {
-		return verwerker.Internal("identity: revoke key", err)
+		return nil, verwerker.Internal("identity: list keys", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return verwerker.Errorf(verwerker.ENOTFOUND, "key not found")
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
+	if err != nil {
+		return nil, verwerker.Internal("identity: list keys", err)
 	}
-	return nil
+	return keys, nil
 }
 
 var errBadCredentials = verwerker.Errorf(verwerker.EUNAUTHORIZED, "valid credentials are required")
@@ -120,9 +221,13 @@ func (k *Keys) Check(ctx context.Context, token string) (verwerker.Principal, er
 		hash      []byte
 		expiresAt *time.Time
 		revokedAt *time.Time
+		userID    *string
+		disabled  *time.Time
 	)
-	err := k.db.Pool.QueryRow(ctx, `SELECT id, secret_hash, role, domain, expires_at, revoked_at FROM api_keys WHERE prefix = $1`, prefix).
-		Scan(&p.ID, &hash, &p.Role, &p.Domain, &expiresAt, &revokedAt)
+	err := k.db.Pool.QueryRow(ctx, `SELECT k.id, k.secret_hash, k.role, k.domain, k.expires_at, k.revoked_at, k.user_id, u.disabled_at,
+			(SELECT version FROM authz_version)
+		FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.prefix = $1`, prefix).
+		Scan(&p.Credential, &hash, &p.Role, &p.Domain, &expiresAt, &revokedAt, &userID, &disabled, &p.PolicyVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return verwerker.Principal{}, errBadCredentials
 	}
@@ -131,20 +236,14 @@ func (k *Keys) Check(ctx context.Context, token string) (verwerker.Principal, er
 	}
 	sum := sha256.Sum256([]byte(secret))
 	now := k.clock.Now()
-	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || revokedAt != nil || (expiresAt != nil && !now.Before(*expiresAt)) {
+	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || revokedAt != nil || disabled != nil || (expiresAt != nil && !now.Before(*expiresAt)) {
 		return verwerker.Principal{}, errBadCredentials
+	}
+	p.ID = p.Credential
+	if userID != nil {
+		p.ID = *userID
 	}
 	return p, nil
-}
-
-// Authenticate reads the bearer token of r and checks it.
-func (k *Keys) Authenticate(ctx context.Context, r *http.Request) (verwerker.Principal, error) {
-	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
-		return verwerker.Principal{}, errBadCredentials
-	}
-	return k.Check(ctx, strings.TrimSpace(token))
 }
 
 func randomBytes(n int) []byte {

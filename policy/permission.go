@@ -8,6 +8,12 @@ const (
 	PermTenantRead      = "tenant:read"
 	PermTenantTerminate = "tenant:terminate"
 	PermAuditRead       = "audit:read"
+	PermUserCreate      = "user:create"
+	PermUserDisable     = "user:disable"
+	PermMemberRead      = "member:read"
+	PermMemberManage    = "member:manage"
+	PermKeyRead         = "apikey:read"
+	PermKeyManage       = "apikey:manage"
 )
 
 // Roles.
@@ -29,10 +35,12 @@ var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatSe
 
 // Grants lists the permissions of each role.
 var Grants = map[string][]string{
-	RolePlatformAdmin:    {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead},
-	RoleDPO:              {PermTenantList, PermTenantRead, PermAuditRead},
-	RoleSupport:          {PermTenantList, PermTenantRead},
-	RoleControllerAdmin:  {PermTenantRead, PermAuditRead},
+	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
+		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage},
+	RoleDPO:     {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead},
+	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead},
+	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
+		PermKeyRead, PermKeyManage},
 	RoleControllerViewer: {PermTenantRead},
 	RoleChatService:      {},
 	RoleAuditor:          {PermTenantRead, PermAuditRead},

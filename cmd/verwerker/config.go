@@ -21,6 +21,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	PGBin           string
 	DevDir          string
+	SecureCookies   bool
+
+	SigningKeyFile     string
+	CheckpointInterval time.Duration
 }
 
 type setting struct {
@@ -53,8 +57,23 @@ func (c *Config) settings() []setting {
 			c.ShutdownTimeout = d
 			return err
 		}},
+		{"VERWERKER_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure on plain HTTP too, when a proxy terminates TLS (always Secure on TLS)", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			c.SecureCookies = b
+			return err
+		}},
 		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},
 		{"VERWERKER_DEV_DIR", "dev-dir", "", "parent directory of the throwaway cluster of `dev`; the system temp dir when empty", str(&c.DevDir)},
+		{"VERWERKER_SIGNING_KEY_FILE", "signing-key-file", "", "local Ed25519 key that signs audit checkpoints (32-byte seed, mode 0600), created by serve when missing; " +
+			"empty means " + defaultSigningKeyFile + ", or inside the throwaway cluster for `dev`", str(&c.SigningKeyFile)},
+		{"VERWERKER_CHECKPOINT_INTERVAL", "checkpoint-interval", "1h", "how often the server signs the heads of the audit chains that moved", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return fmt.Errorf("must be a duration of at least 1s")
+			}
+			c.CheckpointInterval = d
+			return nil
+		}},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +41,10 @@ Usage:
   verwerker dev       [flags]   run on embedded defaults with demo data
   verwerker migrate   [flags]   apply pending database migrations
   verwerker audit verify [-tenant T] [flags]
-                                verify the audit chain of a tenant, or every chain
+                                verify the audit chain (and its signed checkpoints)
+                                of a tenant, or every chain
+  verwerker audit checkpoint [flags]
+                                sign a checkpoint of every audit chain that moved
   verwerker openapi             print the OpenAPI 3.1 document
   verwerker version             print the version
 
@@ -70,10 +74,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return printOpenAPI(stdout)
 	case "serve", "dev", "migrate":
 	case "audit":
-		if len(args) == 0 || args[0] != "verify" {
-			return errors.New("usage: verwerker audit verify [-tenant T]")
+		switch {
+		case len(args) > 0 && args[0] == "verify":
+			return auditVerify(ctx, args[1:], stdout, stderr)
+		case len(args) > 0 && args[0] == "checkpoint":
+			return auditCheckpoint(ctx, args[1:], stdout, stderr)
 		}
-		return auditVerify(ctx, args[1:], stdout, stderr)
+		return errors.New("usage: verwerker audit verify [-tenant T] | verwerker audit checkpoint")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -160,6 +167,9 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer db.Close()
 	log := audit.NewLog(db, verwerker.SystemClock{})
 	defer log.Close()
+	if err := loadVerificationKeys(cfg, log, stderr); err != nil {
+		return err
+	}
 	chains := []string{tenantID}
 	if tenantID == "" {
 		if chains, err = log.Chains(ctx); err != nil {
@@ -206,24 +216,34 @@ type app struct {
 	audit   *audit.Log
 	tenants *tenant.Service
 	keys    *identity.Keys
+	people  *identity.People
+	authz   *policy.Authorizer
 	server  *api.Server
 }
 
-func newApp(db *store.DB, logger *slog.Logger) *app {
+func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger) (*app, error) {
 	clock := verwerker.SystemClock{}
 	log := audit.NewLog(db, clock)
-	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), keys: identity.NewKeys(db, clock)}
+	authz, err := policy.NewAuthorizer(ctx, db, logger)
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
+	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
+		people: identity.NewPeople(db, clock, log), authz: authz}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg}, api.Deps{
+	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
 		Ready:    db,
-		Authn:    a.keys,
-		Authz:    policy.NewRBAC(),
+		Authn:    identity.Authenticator{Keys: a.keys, People: a.people},
+		Authz:    authz,
 		Tenants:  a.tenants,
+		People:   a.people,
+		Keys:     a.keys,
 		Audit:    a.audit,
 		Calendar: deadline.DefaultCalendar(),
 	})
-	return a
+	return a, nil
 }
 
 // serve runs the API until ctx ends. ready, if not nil, is called with the
@@ -241,8 +261,18 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 		}
 		logger.Info("database schema current", "version", v)
 	}
-	a := newApp(db, logger)
+	a, err := newApp(ctx, db, cfg, logger)
+	if err != nil {
+		return err
+	}
 	defer a.audit.Close()
+	checkpointer, err := startSigning(cfg, logger, a)
+	if err != nil {
+		return err
+	}
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go a.authz.Listen(listenCtx)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -265,6 +295,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 			return err
 		}
 	}
+	// After ready, so that dev's demo data is signed at once.
+	defer runCheckpoints(ctx, checkpointer, cfg.CheckpointInterval, logger)()
 	select {
 	case err := <-errc:
 		return err
@@ -294,6 +326,10 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 			}
 		}()
 		cfg.DatabaseURL = cluster.URL()
+		if cfg.SigningKeyFile == "" {
+			// A throwaway key for a throwaway audit trail.
+			cfg.SigningKeyFile = filepath.Join(cluster.Dir(), "audit-signing.key")
+		}
 	}
 	cfg.MigrateOnStart = true
 	return serve(ctx, cfg, logger, func(a *app, addr string) error {
