@@ -223,9 +223,7 @@ func appendBatch(ctx context.Context, tx pgx.Tx, batch []*pending) error {
 		e := &p.ev
 		copyRows[i] = []any{e.Chain, e.Seq, e.ID, e.At, e.Actor, e.Action, e.Resource, string(e.Outcome), e.Reason, e.PrevHash, e.Hash}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"},
-		[]string{"chain", "seq", "id", "at", "actor", "action", "resource", "outcome", "reason", "prev_hash", "hash"},
-		pgx.CopyFromRows(copyRows)); err != nil {
+	if err := insertEvents(ctx, tx, copyRows); err != nil {
 		return err
 	}
 	seqs := make([]int64, len(chains))
@@ -399,6 +397,26 @@ func (l *Log) Events(ctx context.Context, chain string, after int64, limit int) 
 		return nil, verwerker.Internal("audit: events", err)
 	}
 	return events, nil
+}
+
+// insertEvents writes rows of audit_events. Large batches (group commit)
+// use COPY; small ones, such as one event inside a tenant-scoped
+// transaction, use INSERT, because COPY is not allowed under row-level
+// security.
+func insertEvents(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	if len(rows) > 16 {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"},
+			[]string{"chain", "seq", "id", "at", "actor", "action", "resource", "outcome", "reason", "prev_hash", "hash"},
+			pgx.CopyFromRows(rows))
+		return err
+	}
+	for _, r := range rows {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_events (chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, r...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const eventColumns = `chain, seq, id, at, actor, action, resource, outcome, reason, prev_hash, hash`

@@ -158,7 +158,7 @@ type KeyOwner struct {
 func (k *Keys) Revoke(ctx context.Context, owner KeyOwner, id string) (Key, error) {
 	now := k.clock.Now().UTC()
 	var key Key
-	err := k.db.InTx(ctx, func(tx pgx.Tx) error {
+	err := k.inScope(ctx, owner, func(tx pgx.Tx) error {
 		var err error
 		key, err = scanKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1
 			AND (($3 <> '' AND domain = $3 AND user_id IS NULL) OR ($4 <> '' AND user_id = $4))
@@ -193,17 +193,30 @@ func scanKey(row pgx.Row) (Key, error) {
 
 // List returns owner's keys, newest first, revoked ones included.
 func (k *Keys) List(ctx context.Context, owner KeyOwner) ([]Key, error) {
-	rows, err := k.db.Pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys
-		WHERE ($1 <> '' AND domain = $1 AND user_id IS NULL) OR ($2 <> '' AND user_id = $2) ORDER BY id DESC LIMIT 1000`,
-		owner.Domain, owner.UserID)
-	if err != nil {
-		return nil, verwerker.Internal("identity: list keys", err)
+	var keys []Key
+	err := k.inScope(ctx, owner, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM api_keys
+			WHERE ($1 <> '' AND domain = $1 AND user_id IS NULL) OR ($2 <> '' AND user_id = $2) ORDER BY id DESC LIMIT 1000`,
+			owner.Domain, owner.UserID)
+		if err != nil {
+			return verwerker.Internal("identity: list keys", err)
+		}
+		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
+		if err != nil {
+			return verwerker.Internal("identity: list keys", err)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// inScope runs fn in a transaction limited by row-level security to the
+// owner's domain; personal keys are not tenant rows.
+func (k *Keys) inScope(ctx context.Context, owner KeyOwner, fn func(tx pgx.Tx) error) error {
+	if owner.Domain != "" {
+		return k.db.InTenantTx(ctx, owner.Domain, fn)
 	}
-	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
-	if err != nil {
-		return nil, verwerker.Internal("identity: list keys", err)
-	}
-	return keys, nil
+	return k.db.InTx(ctx, fn)
 }
 
 var errBadCredentials = verwerker.Errorf(verwerker.EUNAUTHORIZED, "valid credentials are required")

@@ -18,21 +18,25 @@ type Member struct {
 
 // Members lists the people holding roles in domain, with their roles.
 func (p *People) Members(ctx context.Context, domain string) ([]Member, error) {
-	rows, err := p.db.Pool.Query(ctx, `SELECT `+prefixed("u.", userColumns)+`, r.v1 FROM casbin_rule r JOIN users u ON u.id = r.v0
-		WHERE r.ptype = 'g' AND r.v2 = $1 ORDER BY u.id, r.v1 LIMIT 5000`, domain)
-	if err != nil {
-		return nil, verwerker.Internal("identity: list members", err)
-	}
-	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) {
-		var m Member
-		u := &m.User
-		err := r.Scan(&u.ID, &u.Email, &u.DisplayName, &u.HomeDomain, &u.PasswordSet, &u.TOTPEnabled, &u.CreatedAt, &u.DisabledAt, &m.Role)
-		return m, err
+	var ms []Member
+	err := p.db.InTenantTx(ctx, domain, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+prefixed("u.", userColumns)+`, r.v1 FROM casbin_rule r JOIN users u ON u.id = r.v0
+			WHERE r.ptype = 'g' AND r.v2 = $1 ORDER BY u.id, r.v1 LIMIT 5000`, domain)
+		if err != nil {
+			return verwerker.Internal("identity: list members", err)
+		}
+		ms, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) {
+			var m Member
+			u := &m.User
+			err := r.Scan(&u.ID, &u.Email, &u.DisplayName, &u.HomeDomain, &u.PasswordSet, &u.TOTPEnabled, &u.CreatedAt, &u.DisabledAt, &m.Role)
+			return m, err
+		})
+		if err != nil {
+			return verwerker.Internal("identity: list members", err)
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, verwerker.Internal("identity: list members", err)
-	}
-	return ms, nil
+	return ms, err
 }
 
 // SetRole makes role the one role of a person in domain. Only accounts
@@ -43,7 +47,7 @@ func (p *People) SetRole(ctx context.Context, domain, userID, role string) error
 	if err := g.Check(); err != nil {
 		return err
 	}
-	return p.db.InTx(ctx, func(tx pgx.Tx) error {
+	return p.db.InTenantTx(ctx, domain, func(tx pgx.Tx) error {
 		var home string
 		var disabled bool
 		err := tx.QueryRow(ctx, `SELECT home_domain, disabled_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&home, &disabled)
@@ -70,7 +74,7 @@ func (p *People) SetRole(ctx context.Context, domain, userID, role string) error
 // every replica. Removing a member without roles is harmless; an account
 // of another domain is not found.
 func (p *People) RemoveMember(ctx context.Context, domain, userID string) error {
-	return p.db.InTx(ctx, func(tx pgx.Tx) error {
+	return p.db.InTenantTx(ctx, domain, func(tx pgx.Tx) error {
 		var home string
 		err := tx.QueryRow(ctx, `SELECT home_domain FROM users WHERE id = $1`, userID).Scan(&home)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && home != domain) {

@@ -82,6 +82,26 @@ func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return mapError(err)
 }
 
+// AppRole is the database role tenant-scoped transactions run as; row-level
+// security policies limit it to one tenant's rows.
+const AppRole = "verwerker_app"
+
+// InTenantTx is InTx behind the second wall: the transaction runs as
+// AppRole with its tenant scope set to tenant, so Postgres row-level
+// security hides and refuses every other tenant's rows in the tenant-keyed
+// tables, whatever the SQL in fn says. The scope "*" reaches every tenant.
+func (db *DB) InTenantTx(ctx context.Context, tenant string, fn func(tx pgx.Tx) error) error {
+	if tenant == "" {
+		return verwerker.Internal("store: tenant transaction", errors.New("no tenant scope"))
+	}
+	return db.InTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('role', $1, true), set_config('verwerker.tenant', $2, true)`, AppRole, tenant); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // retryable reports whether err is a transient conflict worth a retry.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError

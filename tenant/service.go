@@ -63,7 +63,7 @@ func (s *Service) Create(ctx context.Context, n New) (Tenant, error) {
 	now := s.clock.Now().UTC()
 	id := verwerker.NewID(verwerker.PrefixTenant, now)
 	var t Tenant
-	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.db.InTenantTx(ctx, id, func(tx pgx.Tx) error {
 		var err error
 		t, err = scan(tx.QueryRow(ctx, `
 			INSERT INTO tenants (id, name, country, contact_email, timezone, created_at, updated_at)
@@ -89,14 +89,19 @@ func (s *Service) Get(ctx context.Context, id string) (Tenant, error) {
 	if !verwerker.ValidID(verwerker.PrefixTenant, id) {
 		return Tenant{}, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
 	}
-	t, err := scan(s.db.Pool.QueryRow(ctx, `SELECT `+columns+` FROM tenants WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Tenant{}, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-	}
-	if err != nil {
-		return Tenant{}, verwerker.Internal("tenant: get", err)
-	}
-	return t, nil
+	var t Tenant
+	err := s.db.InTenantTx(ctx, id, func(tx pgx.Tx) error {
+		var err error
+		t, err = scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM tenants WHERE id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+		}
+		if err != nil {
+			return verwerker.Internal("tenant: get", err)
+		}
+		return nil
+	})
+	return t, err
 }
 
 // Filter selects a page of tenants.
@@ -177,10 +182,10 @@ func decodeCursor(c string) (string, error) {
 // the status, so two concurrent terminations cannot both succeed.
 func (s *Service) Terminate(ctx context.Context, id string, term Termination) (Tenant, error) {
 	var out Tenant
-	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
-		if !verwerker.ValidID(verwerker.PrefixTenant, id) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-		}
+	if !verwerker.ValidID(verwerker.PrefixTenant, id) {
+		return out, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+	}
+	err := s.db.InTenantTx(ctx, id, func(tx pgx.Tx) error {
 		t, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM tenants WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
