@@ -9,6 +9,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/identity"
@@ -24,14 +25,25 @@ type Credential struct {
 	Token  string
 }
 
+// Person is a demo account with its password and TOTP secret (invented;
+// shown by `verwerker dev` so the sign-in flow can be tried).
+type Person struct {
+	Email      string
+	Role       string
+	Domain     string
+	Password   string
+	TOTPSecret string
+}
+
 // Data is what Seed created.
 type Data struct {
 	Tenants     []tenant.Tenant
 	Credentials []Credential
+	People      []Person
 }
 
-// Seed creates the demo customers and keys.
-func Seed(ctx context.Context, tenants *tenant.Service, keys *identity.Keys) (Data, error) {
+// Seed creates the demo customers, keys and people.
+func Seed(ctx context.Context, clock verwerker.Clock, tenants *tenant.Service, keys *identity.Keys, people *identity.People) (Data, error) {
 	var d Data
 	for _, n := range []tenant.New{
 		{Name: "Bakkerij De Vries B.V.", Country: "NL", ContactEmail: "privacy@bakkerij-devries.example"},
@@ -54,6 +66,33 @@ func Seed(ctx context.Context, tenants *tenant.Service, keys *identity.Keys) (Da
 			return Data{}, fmt.Errorf("demo: key: %w", err)
 		}
 		d.Credentials = append(d.Credentials, Credential{Label: k.Label, Role: k.Role, Domain: k.Domain, Token: token})
+	}
+	for _, p := range []Person{
+		{Email: "dpo@verwerker.example", Role: policy.RoleDPO, Domain: verwerker.PlatformDomain, Password: "demo-dpo-password"},
+		{Email: "privacy@bakkerij-devries.example", Role: policy.RoleControllerAdmin, Domain: d.Tenants[0].ID, Password: "demo-bakkerij-password"},
+	} {
+		u, setup, err := people.Create(ctx, identity.NewUser{Email: p.Email, DisplayName: "Demo " + p.Role, Role: p.Role, Domain: p.Domain})
+		if err != nil {
+			return Data{}, fmt.Errorf("demo: person: %w", err)
+		}
+		if err := people.SetUp(ctx, setup, p.Password); err != nil {
+			return Data{}, fmt.Errorf("demo: person: %w", err)
+		}
+		e, err := people.EnrollTOTP(ctx, u.ID)
+		if err != nil {
+			return Data{}, fmt.Errorf("demo: person: %w", err)
+		}
+		// Confirmed with the previous step's code, so the current one is
+		// still unused for the first sign-in.
+		code, err := identity.TOTPCode(e.Secret, clock.Now().Add(-30*time.Second))
+		if err != nil {
+			return Data{}, err
+		}
+		if err := people.ConfirmTOTP(ctx, u.ID, "", code); err != nil {
+			return Data{}, fmt.Errorf("demo: person: %w", err)
+		}
+		p.TOTPSecret = e.Secret
+		d.People = append(d.People, p)
 	}
 	return d, nil
 }

@@ -45,6 +45,8 @@ Usage:
                                 of a tenant, or every chain
   verwerker audit checkpoint [flags]
                                 sign a checkpoint of every audit chain that moved
+  verwerker bootstrap -email E -name N [flags]
+                                create the first platform admin, print its set-up token
   verwerker openapi             print the OpenAPI 3.1 document
   verwerker version             print the version
 
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return auditCheckpoint(ctx, args[1:], stdout, stderr)
 		}
 		return errors.New("usage: verwerker audit verify [-tenant T] | verwerker audit checkpoint")
+	case "bootstrap":
+		return bootstrap(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -333,7 +337,7 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 	}
 	cfg.MigrateOnStart = true
 	return serve(ctx, cfg, logger, func(a *app, addr string) error {
-		data, err := demo.Seed(ctx, a.tenants, a.keys)
+		data, err := demo.Seed(ctx, verwerker.SystemClock{}, a.tenants, a.keys, a.people)
 		if err != nil {
 			return err
 		}
@@ -358,6 +362,10 @@ func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
 	fmt.Fprintf(&b, "\nDemo API keys (shown once; the database is thrown away on exit):\n")
 	for _, c := range data.Credentials {
 		fmt.Fprintf(&b, "  %-18s %-10s %s\n", c.Role, shortDomain(c.Domain), c.Token)
+	}
+	fmt.Fprintf(&b, "\nDemo people (sign in at POST /v1/auth/login with e-mail, password and the TOTP code;\n  codes: oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
+	for _, p := range data.People {
+		fmt.Fprintf(&b, "  %-34s %-18s %-10s password %-24s TOTP secret %s\n", p.Email, p.Role, shortDomain(p.Domain), p.Password, p.TOTPSecret)
 	}
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/v1/tenants\n\nPress Ctrl-C to stop.\n", data.Credentials[0].Token, base)
 	fmt.Fprint(w, b.String())
