@@ -208,19 +208,23 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration, logger *
 // Checkpoints returns up to limit checkpoints of chain with seq greater than
 // after, in order, for export and independent verification.
 func (l *Log) Checkpoints(ctx context.Context, chain string, after int64, limit int) ([]Checkpoint, error) {
-	rows, err := l.db.Pool.Query(ctx, `SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints
-		WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
-	if err != nil {
-		return nil, verwerker.Internal("audit: checkpoints", err)
-	}
-	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
-		var c Checkpoint
-		err := r.Scan(&c.Chain, &c.Seq, &c.Hash, &c.SignedAt, &c.KeyID, &c.Signature)
-		c.SignedAt = c.SignedAt.UTC()
-		return c, err
+	var cps []Checkpoint
+	err := l.db.InTenantTx(ctx, chain, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints
+			WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
+		if err != nil {
+			return verwerker.Internal("audit: checkpoints", err)
+		}
+		cps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
+			var c Checkpoint
+			err := r.Scan(&c.Chain, &c.Seq, &c.Hash, &c.SignedAt, &c.KeyID, &c.Signature)
+			c.SignedAt = c.SignedAt.UTC()
+			return c, err
+		})
+		if err != nil {
+			return verwerker.Internal("audit: checkpoints", err)
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, verwerker.Internal("audit: checkpoints", err)
-	}
-	return cps, nil
+	return cps, err
 }

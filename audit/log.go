@@ -388,15 +388,19 @@ func (l *Log) Chains(ctx context.Context) ([]string, error) {
 // Events returns up to limit events of chain with seq greater than after,
 // in order, for export and independent verification.
 func (l *Log) Events(ctx context.Context, chain string, after int64, limit int) ([]Event, error) {
-	rows, err := l.db.Pool.Query(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
-	if err != nil {
-		return nil, verwerker.Internal("audit: events", err)
-	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
-	if err != nil {
-		return nil, verwerker.Internal("audit: events", err)
-	}
-	return events, nil
+	var events []Event
+	err := l.db.InTenantTx(ctx, chain, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`, chain, after, limit)
+		if err != nil {
+			return verwerker.Internal("audit: events", err)
+		}
+		events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
+		if err != nil {
+			return verwerker.Internal("audit: events", err)
+		}
+		return nil
+	})
+	return events, err
 }
 
 // insertEvents writes rows of audit_events. Large batches (group commit)
