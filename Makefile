@@ -16,10 +16,10 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/verwerker ./cmd/verwerker
 
-## test: install/start what the tests need, then run every test against real services
+## test: install/start what the tests need (PostgreSQL, mailpit), then run every test against real services
 test:
-	@url=$$(deploy/postgres.sh server) && \
-	  echo "tests use PostgreSQL at $${url%%\?*}" && \
+	@url=$$(deploy/postgres.sh server) && mail=$$(deploy/mailpit.sh env) && eval "$$mail" && \
+	  echo "tests use PostgreSQL at $${url%%\?*} and SMTP at $$VERWERKER_TEST_SMTP_URL" && \
 	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
 
 ## bench: run the benchmarks and the side-by-side comparisons

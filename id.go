@@ -14,6 +14,8 @@ const (
 	PrefixAPIKey  = "key"
 	PrefixUser    = "usr"
 	PrefixSession = "ses"
+	// PrefixAgreement names a version of a data processing agreement.
+	PrefixAgreement = "dpa"
 )
 
 // crockford is the Crockford base32 alphabet used by ULIDs: no I, L, O or U.

@@ -15,6 +15,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
@@ -36,6 +37,7 @@ type testBundle struct {
 	db      *store.DB
 	clock   *verwerker.ManualClock
 	tenants *tenant.Service
+	dpa     *dpa.Service
 	keys    *identity.Keys
 	people  *identity.People
 	authz   *policy.Authorizer
@@ -64,6 +66,7 @@ func setup(t *testing.T) *testBundle {
 		clock:   clock,
 		audit:   log,
 		tenants: tenant.NewService(db, clock, log),
+		dpa:     dpa.NewService(db, clock, log),
 		keys:    identity.NewKeys(db, clock, log),
 		people:  identity.NewPeople(db, clock, log),
 		tokens:  map[credential]string{},
@@ -107,6 +110,7 @@ func (b *testBundle) newServer() *api.Server {
 		People:  b.people,
 		Keys:    b.keys,
 		Audit:   b.audit,
+		DPA:     b.dpa,
 	})
 }
 

@@ -69,7 +69,8 @@ func (s *Server) registerAuth() {
 		if err != nil {
 			return nil, err
 		}
-		out := &loginOutput{SetCookie: s.sessionCookie(ctx, token, int(time.Until(sess.ExpiresAt).Seconds()))}
+		// The session's own times, from the services' clock: not the wall clock.
+		out := &loginOutput{SetCookie: s.sessionCookie(ctx, token, int(sess.ExpiresAt.Sub(sess.CreatedAt).Seconds()))}
 		out.Body = SessionInfo{SessionID: sess.ID, UserID: sess.UserID, ExpiresAt: sess.ExpiresAt, MFAPending: !sess.MFA}
 		return out, nil
 	})

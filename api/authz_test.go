@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,6 +62,8 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	user, _, err := b.people.Create(ctx, identity.NewUser{Email: "sacrificial@a.example", DisplayName: "Sacrificial", Role: policy.RoleControllerViewer, Domain: A})
 	require.NoError(t, err)
+	dpaVersion, err := b.dpa.Create(ctx, A, dpaScope())
+	require.NoError(t, err)
 
 	for _, o := range operations(b.server.OpenAPI()) {
 		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
@@ -70,7 +73,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			keyID = tenantKey.ID
 		}
 		path := strings.NewReplacer("{tenant_id}", A, "{key_id}", keyID, "{user_id}", user.ID,
-			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM").Replace(o.path)
+			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number)).Replace(o.path)
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
 		var body any
 		if o.method != http.MethodGet {

@@ -14,6 +14,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/tenant"
 )
@@ -58,6 +59,7 @@ type Deps struct {
 	People   *identity.People
 	Keys     *identity.Keys
 	Audit    *audit.Log
+	DPA      *dpa.Service
 	Calendar *deadline.Calendar
 }
 
@@ -126,6 +128,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerMe()
 	s.registerPeople()
 	s.registerKeys()
+	s.registerDPA()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)

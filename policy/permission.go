@@ -14,6 +14,17 @@ const (
 	PermMemberManage    = "member:manage"
 	PermKeyRead         = "apikey:read"
 	PermKeyManage       = "apikey:manage"
+	// PermDPAList lists a tenant's agreement versions: metadata only
+	// (numbers, statuses, dates, hashes), no scope and no contacts.
+	PermDPAList = "dpa:list"
+	// PermDPARead reads versions in full, their documents and the record
+	// of processing.
+	PermDPARead = "dpa:read"
+	// PermDPAWrite drafts, edits, offers, activates and terminates
+	// versions: the processor's side.
+	PermDPAWrite = "dpa:write"
+	// PermDPAAccept accepts an offered version: the controller's side.
+	PermDPAAccept = "dpa:accept"
 )
 
 // Roles.
@@ -36,14 +47,16 @@ var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatSe
 // Grants lists the permissions of each role.
 var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
-		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage},
-	RoleDPO:     {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead},
-	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead},
+		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
+		PermDPAList, PermDPARead, PermDPAWrite},
+	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
+		PermDPAList, PermDPARead, PermDPAWrite},
+	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
-		PermKeyRead, PermKeyManage},
-	RoleControllerViewer: {PermTenantRead},
+		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead},
 	RoleChatService:      {},
-	RoleAuditor:          {PermTenantRead, PermAuditRead},
+	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead},
 }
 
 // IsRole reports whether name is a known role.

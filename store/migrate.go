@@ -49,8 +49,9 @@ func (db *DB) provider(logger *slog.Logger) (*goose.Provider, *sql.DB, error) {
 	return p, sqlDB, nil
 }
 
-// Migrate applies every pending migration under an advisory lock and returns
-// the resulting schema version. Running it again is a no-op, and running it
+// Migrate applies every pending migration under an advisory lock, then
+// River's job-queue migrations (see RiverSchemaVersion), and returns the
+// resulting schema version. Running it again is a no-op, and running it
 // from several processes at once applies each migration once.
 func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) (int64, error) {
 	p, sqlDB, err := db.provider(logger)
@@ -60,6 +61,9 @@ func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) (int64, error) {
 	defer sqlDB.Close()
 	if _, err := p.Up(ctx); err != nil {
 		return 0, fmt.Errorf("store: migrate: %w", mapError(err))
+	}
+	if err := db.migrateRiver(ctx); err != nil {
+		return 0, mapError(err)
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {

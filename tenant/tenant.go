@@ -1,7 +1,6 @@
 package tenant
 
 import (
-	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -105,7 +104,7 @@ func (n *New) normalize() error {
 	if msg := checkCountry(n.Country); msg != "" {
 		fields = append(fields, verwerker.FieldError{Field: "country", Message: msg})
 	}
-	if msg := checkEmail(n.ContactEmail); msg != "" {
+	if msg := verwerker.CheckEmail(n.ContactEmail); msg != "" {
 		fields = append(fields, verwerker.FieldError{Field: "contact_email", Message: msg})
 	}
 	if n.Timezone == "" {
@@ -157,23 +156,6 @@ var reservedRegions = map[string]bool{
 	"IC": true, "SU": true, "TA": true, "UK": true, "UN": true,
 }
 
-func checkEmail(s string) string {
-	if s == "" {
-		return "is required"
-	}
-	if len(s) > 254 {
-		return "must be at most 254 characters"
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return "must be a plain e-mail address such as privacy@example.com"
-	}
-	at := strings.LastIndexByte(s, '@')
-	if domain := s[at+1:]; !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") {
-		return "must have a fully qualified domain"
-	}
-	return ""
-}
 
 func (t *Termination) check(created time.Time, today deadline.Date) error {
 	var fields []verwerker.FieldError

@@ -25,6 +25,7 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/demo"
+	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
@@ -219,6 +220,7 @@ type app struct {
 	db      *store.DB
 	audit   *audit.Log
 	tenants *tenant.Service
+	dpa     *dpa.Service
 	keys    *identity.Keys
 	people  *identity.People
 	authz   *policy.Authorizer
@@ -233,7 +235,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		log.Close()
 		return nil, err
 	}
-	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
+	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
 		people: identity.NewPeople(db, clock, log), authz: authz}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -245,6 +247,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		People:   a.people,
 		Keys:     a.keys,
 		Audit:    a.audit,
+		DPA:      a.dpa,
 		Calendar: deadline.DefaultCalendar(),
 	})
 	return a, nil
@@ -339,6 +342,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 	return serve(ctx, cfg, logger, func(a *app, addr string) error {
 		data, err := demo.Seed(ctx, verwerker.SystemClock{}, a.tenants, a.keys, a.people)
 		if err != nil {
+			return err
+		}
+		if _, err := demo.SeedDPA(ctx, a.dpa, data.Tenants[0].ID); err != nil {
 			return err
 		}
 		printBanner(stdout, addr, cfg.DatabaseURL, data)

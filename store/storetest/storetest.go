@@ -166,6 +166,7 @@ func migrationsHash() string {
 		h.Write(b)
 		return nil
 	})
+	fmt.Fprintf(h, "river\x00%d", store.RiverSchemaVersion())
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

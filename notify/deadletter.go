@@ -1,0 +1,140 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
+)
+
+// DeadLetter is a message whose attempts are exhausted, as the DPO sees it:
+// ids, kind, event type and error code, never its content or recipients.
+type DeadLetter struct {
+	// ID is the message id.
+	ID string `json:"id"`
+	// TenantID is the tenant the message concerns.
+	TenantID string `json:"tenant_id"`
+	// Kind is webhook or email.
+	Kind Kind `json:"kind"`
+	// EventType says what the message was about.
+	EventType string `json:"event_type"`
+	// Attempts is how often it was tried.
+	Attempts int `json:"attempts"`
+	// LastError is the error code of the last attempt.
+	LastError string `json:"last_error"`
+	// CreatedAt is when it was enqueued; DeadAt when it gave up.
+	CreatedAt time.Time `json:"created_at"`
+	DeadAt    time.Time `json:"dead_at"`
+}
+
+// Attempt is one entry of a message's delivery log.
+type Attempt struct {
+	// Attempt numbers the attempts of the message from 1.
+	Attempt int `json:"attempt"`
+	// At is when it was made.
+	At time.Time `json:"at"`
+	// Outcome is "delivered" or "failed".
+	Outcome string `json:"outcome"`
+	// HTTPStatus is the receiver's status code (webhooks), 0 if none.
+	HTTPStatus int `json:"http_status,omitempty"`
+	// SMTPCode is the relay's reply code (e-mail), 0 if none.
+	SMTPCode int `json:"smtp_code,omitempty"`
+	// ErrorCode says what failed.
+	ErrorCode string `json:"error_code,omitempty"`
+	// Duration is how long the attempt took.
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// DeadLetters lists dead messages of every tenant, most recently dead
+// first, at most limit of them (100 if limit <= 0).
+func (o *Outbox) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := o.db.Pool.Query(ctx, `
+		SELECT id, tenant_id, kind, event_type, attempts, coalesce(last_error, ''), created_at, dead_at
+		FROM outbox_messages WHERE status = 'dead' ORDER BY dead_at DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("notify: dead letters: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadLetter, error) {
+		var d DeadLetter
+		err := r.Scan(&d.ID, &d.TenantID, &d.Kind, &d.EventType, &d.Attempts, &d.LastError, &d.CreatedAt, &d.DeadAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// Status returns a message's status and the number of attempts made.
+func (o *Outbox) Status(ctx context.Context, id string) (Status, int, error) {
+	var s Status
+	var n int
+	err := o.db.Pool.QueryRow(ctx, `SELECT status, attempts FROM outbox_messages WHERE id = $1`, id).Scan(&s, &n)
+	if err == pgx.ErrNoRows {
+		return "", 0, verwerker.Errorf(verwerker.ENOTFOUND, "no such message")
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("notify: status: %w", err)
+	}
+	return s, n, nil
+}
+
+// Attempts returns the delivery log of a message, oldest first.
+func (o *Outbox) Attempts(ctx context.Context, id string) ([]Attempt, error) {
+	rows, err := o.db.Pool.Query(ctx, `
+		SELECT attempt, at, outcome, coalesce(http_status, 0), coalesce(smtp_code, 0), coalesce(error_code, ''), duration_ms
+		FROM outbox_attempts WHERE message_id = $1 ORDER BY attempt`, id)
+	if err != nil {
+		return nil, fmt.Errorf("notify: attempts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
+		var a Attempt
+		var ms int64
+		err := r.Scan(&a.Attempt, &a.At, &a.Outcome, &a.HTTPStatus, &a.SMTPCode, &a.ErrorCode, &ms)
+		a.Duration = time.Duration(ms) * time.Millisecond
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: attempts: %w", err)
+	}
+	return out, nil
+}
+
+// Retry sends a dead message again with a fresh set of attempts: the same
+// bytes, webhook-id and Message-ID as before. A message that is not dead is
+// an ECONFLICT.
+func (o *Outbox) Retry(ctx context.Context, id string) error {
+	return o.db.InTx(ctx, func(tx pgx.Tx) error {
+		var tenantID string
+		err := tx.QueryRow(ctx, `UPDATE outbox_messages SET status = 'pending', dead_at = NULL WHERE id = $1 AND status = 'dead' RETURNING tenant_id`, id).Scan(&tenantID)
+		if err == pgx.ErrNoRows {
+			return verwerker.Errorf(verwerker.ECONFLICT, "message is not dead")
+		}
+		if err != nil {
+			return fmt.Errorf("notify: retry: %w", err)
+		}
+		if _, err := o.client.InsertTx(ctx, tx, DeliverArgs{MessageID: id}, nil); err != nil {
+			return fmt.Errorf("notify: retry: %w", err)
+		}
+		return o.recordOn(ctx, tx, tenantID, "outbox.retry", id)
+	})
+}
+
+// recordOn appends an audit event about resource in the tenant's chain.
+func (o *Outbox) recordOn(ctx context.Context, tx pgx.Tx, tenantID, action, resource string) error {
+	if o.audit == nil {
+		return nil
+	}
+	actor := "system"
+	if p, ok := verwerker.PrincipalFrom(ctx); ok {
+		actor = p.ID
+	}
+	_, err := o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: actor, Action: action, Resource: resource, Outcome: audit.Success})
+	return err
+}

@@ -1,0 +1,290 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/store"
+)
+
+// PrefixMessage is the id prefix of outbox messages.
+const PrefixMessage = "msg"
+
+// Kind says how a message is delivered.
+type Kind string
+
+// Kinds of message.
+const (
+	KindWebhook Kind = "webhook"
+	KindEmail   Kind = "email"
+)
+
+// Status is where a message stands.
+type Status string
+
+// Statuses of a message.
+const (
+	StatusPending   Status = "pending"   // waiting for (another) attempt
+	StatusDelivered Status = "delivered" // a receiver accepted it
+	StatusDead      Status = "dead"      // attempts exhausted; listed for the DPO
+)
+
+// MaxAttempts is how often a message is attempted before it is dead. With
+// River's default backoff (attempt^4 seconds) the last attempt is made about
+// 17 hours after the first.
+const MaxAttempts = 12
+
+// Message is a notice to enqueue.
+type Message struct {
+	// TenantID is the controller the notice concerns; webhooks go to its
+	// endpoint.
+	TenantID string
+	// Kind is KindWebhook or KindEmail.
+	Kind Kind
+	// IdempotencyKey names the notice within the tenant, for example
+	// "breach/brc_01J.../initial". Enqueueing the same key again returns the
+	// first message and sends nothing new. It must not contain personal data.
+	IdempotencyKey string
+	// EventType is the webhook's "type" (e.g. "dsr.forwarded"); for e-mail it
+	// is recorded to tell notices apart without reading their content.
+	EventType string
+	// Payload is the webhook's "data" object (JSON). Webhooks only.
+	Payload json.RawMessage
+	// To lists the e-mail recipients. E-mail only.
+	To []string
+	// Subject and Body are the e-mail's subject and plain-text body. E-mail only.
+	Subject, Body string
+}
+
+// Config configures delivery.
+type Config struct {
+	// SMTPURL is the relay e-mail goes through: smtp://[user:password@]host:port.
+	// STARTTLS is used when the server offers it. Empty disables e-mail:
+	// Enqueue refuses e-mail messages.
+	SMTPURL string
+	// MailFrom is the sender address of every e-mail.
+	MailFrom string
+	// HTTPClient sends webhooks; nil means a client with a 15-second timeout
+	// that does not follow redirects.
+	HTTPClient *http.Client
+}
+
+// Outbox enqueues and delivers messages.
+type Outbox struct {
+	db     *store.DB
+	clock  verwerker.Clock
+	audit  *audit.Log
+	cfg    Config
+	smtp   *smtpRelay
+	http   *http.Client
+	client *river.Client[pgx.Tx]
+}
+
+// New returns an Outbox on db. Call Register with the River workers and
+// UseClient with the River client built from them before enqueueing.
+func New(db *store.DB, clock verwerker.Clock, log *audit.Log, cfg Config) (*Outbox, error) {
+	o := &Outbox{db: db, clock: clock, audit: log, cfg: cfg, http: cfg.HTTPClient}
+	if cfg.SMTPURL != "" {
+		r, err := parseSMTPURL(cfg.SMTPURL)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := mail.ParseAddress(cfg.MailFrom); err != nil || cfg.MailFrom == "" {
+			return nil, verwerker.Errorf(verwerker.EINVALID, "notify: VERWERKER_MAIL_FROM must be an e-mail address when SMTP_URL is set")
+		}
+		o.smtp = r
+	}
+	if o.http == nil {
+		o.http = &http.Client{
+			Timeout:       15 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return o, nil
+}
+
+// Register adds the outbox's delivery worker to workers.
+func (o *Outbox) Register(workers *river.Workers) {
+	river.AddWorker(workers, &worker{o: o})
+}
+
+// UseClient sets the River client that Enqueue inserts jobs with.
+func (o *Outbox) UseClient(c *river.Client[pgx.Tx]) { o.client = c }
+
+// Enqueue stores m and its delivery job in tx, the caller's transaction, and
+// returns the message id. If the transaction rolls back, nothing is sent.
+// If the tenant already has a message with m's idempotency key, Enqueue
+// returns that message's id and enqueues nothing; if that message differs
+// from m, it returns an ECONFLICT error.
+func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m Message) (string, error) {
+	if o.client == nil {
+		return "", verwerker.Internal("notify: enqueue", errors.New("no River client (UseClient not called)"))
+	}
+	if err := o.validate(&m); err != nil {
+		return "", err
+	}
+	hash := m.contentHash()
+	now := o.clock.Now().UTC()
+	id := verwerker.NewID(PrefixMessage, now)
+	var rendered []byte
+	var err error
+	switch m.Kind {
+	case KindWebhook:
+		rendered, err = renderWebhook(m, now)
+	default:
+		rendered, err = o.renderEmail(m, now)
+	}
+	if err != nil {
+		return "", verwerker.Internal("notify: render", err)
+	}
+	to := m.To
+	if to == nil {
+		to = []string{}
+	}
+	var got string
+	err = tx.QueryRow(ctx, `
+		INSERT INTO outbox_messages (tenant_id, id, kind, idempotency_key, content_hash, event_type, recipients, subject, rendered, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+		RETURNING id`,
+		m.TenantID, id, string(m.Kind), m.IdempotencyKey, hash, m.EventType, to, m.Subject, rendered, now).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var prevHash []byte
+		if err := tx.QueryRow(ctx, `SELECT id, content_hash FROM outbox_messages WHERE tenant_id = $1 AND idempotency_key = $2`,
+			m.TenantID, m.IdempotencyKey).Scan(&got, &prevHash); err != nil {
+			return "", fmt.Errorf("notify: enqueue: %w", err)
+		}
+		if !bytes.Equal(prevHash, hash) {
+			return "", verwerker.Errorf(verwerker.ECONFLICT, "idempotency key already used for a different message")
+		}
+		return got, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("notify: enqueue: %w", err)
+	}
+	if _, err := o.client.InsertTx(ctx, tx, DeliverArgs{MessageID: id}, nil); err != nil {
+		return "", fmt.Errorf("notify: enqueue job: %w", err)
+	}
+	return id, nil
+}
+
+func (o *Outbox) validate(m *Message) error {
+	var fields []verwerker.FieldError
+	bad := func(f, msg string) { fields = append(fields, verwerker.FieldError{Field: f, Message: msg}) }
+	if m.TenantID == "" {
+		bad("tenant_id", "is required")
+	}
+	if m.IdempotencyKey == "" || len(m.IdempotencyKey) > 200 {
+		bad("idempotency_key", "must be 1 to 200 characters")
+	}
+	if m.EventType == "" || len(m.EventType) > 100 || strings.ContainsAny(m.EventType, "\r\n\"\\") {
+		bad("event_type", "must be 1 to 100 characters without quotes or line breaks")
+	}
+	switch m.Kind {
+	case KindWebhook:
+		if !json.Valid(m.Payload) || !bytes.HasPrefix(bytes.TrimSpace(m.Payload), []byte("{")) {
+			bad("payload", "must be a JSON object")
+		}
+		if len(m.To) > 0 || m.Subject != "" || m.Body != "" {
+			bad("kind", "a webhook has no recipients, subject or body")
+		}
+	case KindEmail:
+		if o.smtp == nil {
+			return verwerker.Errorf(verwerker.EUNAVAILABLE, "e-mail is not configured (SMTP_URL)")
+		}
+		if len(m.To) == 0 {
+			bad("to", "needs at least one recipient")
+		}
+		for i, a := range m.To {
+			if p, err := mail.ParseAddress(a); err != nil || p.Address != a {
+				bad(fmt.Sprintf("to[%d]", i), "must be a bare e-mail address")
+			}
+		}
+		if m.Subject == "" || strings.ContainsAny(m.Subject, "\r\n") {
+			bad("subject", "must be one non-empty line")
+		}
+		if m.Body == "" {
+			bad("body", "is required")
+		}
+		if len(m.Payload) > 0 {
+			bad("kind", "an e-mail has no payload")
+		}
+	default:
+		bad("kind", "must be webhook or email")
+	}
+	if len(fields) > 0 {
+		return verwerker.Invalid("invalid outbox message", fields...)
+	}
+	return nil
+}
+
+// contentHash identifies what m says, independent of when it was enqueued.
+func (m Message) contentHash() []byte {
+	b, _ := json.Marshal([]any{m.Kind, m.EventType, m.Payload, m.To, m.Subject, m.Body})
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// renderWebhook returns the webhook body in the Standard Webhooks payload
+// shape: {"type", "timestamp", "data"}.
+func renderWebhook(m Message, now time.Time) ([]byte, error) {
+	var data bytes.Buffer
+	if err := json.Compact(&data, m.Payload); err != nil {
+		return nil, err
+	}
+	return json.Marshal(struct {
+		Type      string          `json:"type"`
+		Timestamp string          `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}{m.EventType, now.Format(time.RFC3339), data.Bytes()})
+}
+
+// MessageID returns the Message-ID header of the e-mail with the given
+// idempotency key: derived from the key, so that a duplicate delivery is
+// recognisable, and carrying no personal data.
+func MessageID(tenantID, idempotencyKey, domain string) string {
+	h := sha256.Sum256([]byte(tenantID + "\x00" + idempotencyKey))
+	return "<" + hex.EncodeToString(h[:16]) + "@" + domain + ">"
+}
+
+// renderEmail returns the whole RFC 5322 message.
+func (o *Outbox) renderEmail(m Message, now time.Time) ([]byte, error) {
+	domain := o.cfg.MailFrom[strings.LastIndexByte(o.cfg.MailFrom, '@')+1:]
+	domain = strings.TrimSuffix(domain, ">")
+	var b bytes.Buffer
+	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	hdr("From", o.cfg.MailFrom)
+	hdr("To", strings.Join(m.To, ", "))
+	hdr("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	hdr("Date", now.Format(time.RFC1123Z))
+	hdr("Message-ID", MessageID(m.TenantID, m.IdempotencyKey, domain))
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", `text/plain; charset="utf-8"`)
+	hdr("Content-Transfer-Encoding", "quoted-printable")
+	hdr("Auto-Submitted", "auto-generated")
+	b.WriteString("\r\n")
+	w := quotedprintable.NewWriter(&b)
+	body := strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n", "\r\n")
+	if _, err := w.Write([]byte(body)); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,195 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+)
+
+// secretPrefix marks a Standard Webhooks signing secret; the rest is the
+// base64 of the key.
+const secretPrefix = "whsec_"
+
+// NewSecret returns a new signing secret: "whsec_" and 32 random bytes in
+// base64.
+func NewSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return secretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// Sign returns the webhook-signature header value for a message: one
+// "v1,<base64 HMAC-SHA256 of id.timestamp.body>" per secret, separated by
+// spaces, as the Standard Webhooks scheme has it.
+func Sign(secrets []string, id string, timestamp int64, body []byte) (string, error) {
+	sigs := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, secretPrefix))
+		if err != nil || len(key) == 0 {
+			return "", errors.New("notify: malformed webhook secret")
+		}
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(id + "." + strconv.FormatInt(timestamp, 10) + "."))
+		mac.Write(body)
+		sigs = append(sigs, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	return strings.Join(sigs, " "), nil
+}
+
+// Endpoint is where a tenant's webhooks go.
+type Endpoint struct {
+	// TenantID is the tenant.
+	TenantID string `json:"tenant_id"`
+	// URL receives the POSTs.
+	URL string `json:"url"`
+	// Rotating is true while two secrets sign every message.
+	Rotating bool `json:"rotating"`
+	// CreatedAt and UpdatedAt say when it was registered and last changed.
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func validURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(raw) > 2000 {
+		return verwerker.Invalid("invalid webhook endpoint", verwerker.FieldError{Field: "url", Message: "must be an http or https URL without credentials"})
+	}
+	return nil
+}
+
+// SetEndpoint registers or changes the tenant's webhook URL. For a new
+// endpoint it returns the signing secret, which is shown only this once; a
+// changed URL keeps its secrets and returns "".
+func (o *Outbox) SetEndpoint(ctx context.Context, tenantID, rawURL string) (Endpoint, string, error) {
+	if err := validURL(rawURL); err != nil {
+		return Endpoint{}, "", err
+	}
+	secret := NewSecret()
+	now := o.clock.Now().UTC()
+	var e Endpoint
+	var created bool
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		var n int
+		err := tx.QueryRow(ctx, `
+			INSERT INTO webhook_endpoints (tenant_id, url, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+			ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at
+			RETURNING tenant_id, url, cardinality(secrets), created_at, updated_at, xmax = 0`,
+			tenantID, rawURL, []string{secret}, now).Scan(&e.TenantID, &e.URL, &n, &e.CreatedAt, &e.UpdatedAt, &created)
+		if err != nil {
+			return err
+		}
+		e.Rotating = n > 1
+		return o.record(ctx, tx, tenantID, "webhook.endpoint.set")
+	})
+	if err != nil {
+		return Endpoint{}, "", fmt.Errorf("notify: set endpoint: %w", err)
+	}
+	if !created {
+		secret = ""
+	}
+	return e, secret, nil
+}
+
+// RotateSecret starts a rotation: it adds a new secret, returned only this
+// once, and from now on every message is signed with the new and the
+// current secret until FinishRotation. Rotating again during a rotation
+// replaces the pending new secret.
+func (o *Outbox) RotateSecret(ctx context.Context, tenantID string) (string, error) {
+	secret := NewSecret()
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET secrets = ARRAY[$2::text, secrets[cardinality(secrets)]], updated_at = $3 WHERE tenant_id = $1`,
+			tenantID, secret, o.clock.Now().UTC())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "no webhook endpoint")
+		}
+		return o.record(ctx, tx, tenantID, "webhook.secret.rotate")
+	})
+	if err != nil {
+		return "", fmt.Errorf("notify: rotate secret: %w", err)
+	}
+	return secret, nil
+}
+
+// FinishRotation retires the old secret: messages are signed with the new
+// one only. Without a rotation in progress it changes nothing.
+func (o *Outbox) FinishRotation(ctx context.Context, tenantID string) error {
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET secrets = secrets[1:1], updated_at = $2 WHERE tenant_id = $1 AND cardinality(secrets) > 1`,
+			tenantID, o.clock.Now().UTC())
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return o.record(ctx, tx, tenantID, "webhook.secret.finish_rotation")
+	})
+	if err != nil {
+		return fmt.Errorf("notify: finish rotation: %w", err)
+	}
+	return nil
+}
+
+// record appends an audit event about the tenant's webhook endpoint inside tx.
+func (o *Outbox) record(ctx context.Context, tx pgx.Tx, tenantID, action string) error {
+	return o.recordOn(ctx, tx, tenantID, action, tenantID)
+}
+
+// sendWebhook POSTs one attempt of message id to the tenant's endpoint.
+func (o *Outbox) sendWebhook(ctx context.Context, tenantID, id string, body []byte) result {
+	var rawURL string
+	var secrets []string
+	err := o.db.Pool.QueryRow(ctx, `SELECT url, secrets FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).Scan(&rawURL, &secrets)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return result{code: "no_endpoint"}
+	}
+	if err != nil {
+		return result{code: "database", err: err}
+	}
+	ts := o.clock.Now().Unix()
+	sig, err := Sign(secrets, id, ts, body)
+	if err != nil {
+		return result{code: "bad_secret"}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return result{code: "bad_url"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "verwerker-webhooks/1")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", sig)
+	resp, err := o.http.Do(req)
+	if err != nil {
+		// The error text may quote the URL: keep only its kind.
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			return result{code: "timeout"}
+		}
+		return result{code: "connect_failed"}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	r := result{httpStatus: resp.StatusCode}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		r.code = "http_" + strconv.Itoa(resp.StatusCode)
+	}
+	return r
+}
