@@ -225,4 +225,3 @@ func checkName(s string) string {
 	}
 	return ""
 }
-

@@ -156,7 +156,6 @@ var reservedRegions = map[string]bool{
 	"IC": true, "SU": true, "TA": true, "UK": true, "UN": true,
 }
 
-
 func (t *Termination) check(created time.Time, today deadline.Date) error {
 	var fields []verwerker.FieldError
 	valid := false
