@@ -22,6 +22,8 @@ type Config struct {
 	PGBin           string
 	DevDir          string
 	SecureCookies   bool
+	SMTPURL         string
+	MailFrom        string
 
 	SigningKeyFile     string
 	CheckpointInterval time.Duration
@@ -62,6 +64,8 @@ func (c *Config) settings() []setting {
 			c.SecureCookies = b
 			return err
 		}},
+		{"SMTP_URL", "smtp-url", "", "SMTP relay for outbox e-mail: smtp://[user:password@]host:port; empty refuses e-mail notices", str(&c.SMTPURL)},
+		{"VERWERKER_MAIL_FROM", "mail-from", "", "sender address of outbox e-mail; required with SMTP_URL", str(&c.MailFrom)},
 		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},
 		{"VERWERKER_DEV_DIR", "dev-dir", "", "parent directory of the throwaway cluster of `dev`; the system temp dir when empty", str(&c.DevDir)},
 		{"VERWERKER_SIGNING_KEY_FILE", "signing-key-file", "", "local Ed25519 key that signs audit checkpoints (32-byte seed, mode 0600), created by serve when missing; " +

@@ -27,6 +27,7 @@ import (
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/tenant"
@@ -224,6 +225,7 @@ type app struct {
 	keys    *identity.Keys
 	people  *identity.People
 	authz   *policy.Authorizer
+	outbox  *notify.Outbox
 	server  *api.Server
 }
 
@@ -280,6 +282,11 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go a.authz.Listen(listenCtx)
+	stopJobs, err := startJobs(ctx, a, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopJobs()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
