@@ -45,4 +45,3 @@ func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (f
 		}
 	}, nil
 }
-
