@@ -17,7 +17,7 @@ func CheckEmail(s string) string {
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
-		return "must be a plain e-mail address such as privacy@example.com"
+		return "must be a plain e-mail address, without a display name"
 	}
 	if domain := s[strings.LastIndexByte(s, '@')+1:]; !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") {
 		return "must have a fully qualified domain"

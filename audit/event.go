@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/sha256"
 	"strconv"
 	"strings"
@@ -120,4 +121,13 @@ func (e *Event) check() error {
 		return verwerker.Invalid("audit event is not valid", fields...)
 	}
 	return nil
+}
+
+// Actor is the audit actor of ctx: the principal's id, or "system" for work
+// no principal asked for.
+func Actor(ctx context.Context) string {
+	if p, ok := verwerker.PrincipalFrom(ctx); ok {
+		return p.ID
+	}
+	return "system"
 }

@@ -48,19 +48,8 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action, resou
 	if s.audit == nil {
 		return nil
 	}
-	actor := "system"
-	if p, ok := verwerker.PrincipalFrom(ctx); ok {
-		actor = p.ID
-	}
-	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: actor, Action: action, Resource: resource, Outcome: audit.Success, Reason: reason})
+	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success, Reason: reason})
 	return err
-}
-
-func actor(ctx context.Context) string {
-	if p, ok := verwerker.PrincipalFrom(ctx); ok {
-		return p.ID
-	}
-	return "system"
 }
 
 const columns = `tenant_id, version, id, status, controller_name, scope, created_at, created_by, updated_at,
@@ -153,7 +142,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, sc Scope) (Versio
 		id := verwerker.NewID(verwerker.PrefixAgreement, now)
 		v, err = scan(tx.QueryRow(ctx, `INSERT INTO dpa_versions (tenant_id, version, id, controller_name, scope, created_at, created_by, updated_at)
 			VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM dpa_versions WHERE tenant_id = $1), $2, $3, $4, $5, $6, $5)
-			RETURNING `+columns, tenantID, id, name, scope, now, actor(ctx)))
+			RETURNING `+columns, tenantID, id, name, scope, now, audit.Actor(ctx)))
 		if err != nil {
 			return err
 		}
@@ -314,7 +303,7 @@ func (s *Service) Offer(ctx context.Context, tenantID string, number int) (Versi
 		v, err = scan(tx.QueryRow(ctx, `UPDATE dpa_versions SET status = 'offered', offered_at = $3, offered_by = $4,
 				document_nl = $5, document_en = $6, sha256_nl = $7, sha256_en = $8, updated_at = $3
 			WHERE tenant_id = $1 AND version = $2 RETURNING `+columns,
-			tenantID, number, now, actor(ctx), string(nl), string(en), hex.EncodeToString(hnl[:]), hex.EncodeToString(hen[:])))
+			tenantID, number, now, audit.Actor(ctx), string(nl), string(en), hex.EncodeToString(hnl[:]), hex.EncodeToString(hen[:])))
 		if err != nil {
 			return err
 		}

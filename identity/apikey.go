@@ -133,7 +133,7 @@ func (k *Keys) record(ctx context.Context, tx pgx.Tx, chain, action, resource, r
 	if k.audit == nil {
 		return nil
 	}
-	_, err := k.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: actor(ctx), Action: action, Resource: resource,
+	_, err := k.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: audit.Actor(ctx), Action: action, Resource: resource,
 		Outcome: audit.Success, Reason: reason})
 	return err
 }

@@ -20,7 +20,8 @@ type Member struct {
 func (p *People) Members(ctx context.Context, domain string) ([]Member, error) {
 	var ms []Member
 	err := p.db.InTenantTx(ctx, domain, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+prefixed("u.", userColumns)+`, r.v1 FROM casbin_rule r JOIN users u ON u.id = r.v0
+		rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.display_name, u.home_domain, u.password_hash IS NOT NULL,
+			u.totp_enabled_at IS NOT NULL, u.created_at, u.disabled_at, r.v1 FROM casbin_rule r JOIN users u ON u.id = r.v0
 			WHERE r.ptype = 'g' AND r.v2 = $1 ORDER BY u.id, r.v1 LIMIT 5000`, domain)
 		if err != nil {
 			return verwerker.Internal("identity: list members", err)
@@ -89,23 +90,6 @@ func (p *People) RemoveMember(ctx context.Context, domain, userID string) error 
 		}
 		return p.record(ctx, tx, domain, "member.remove", userID, audit.Success, "")
 	})
-}
-
-func prefixed(prefix, columns string) string {
-	out := []byte{}
-	start := true
-	for i := 0; i < len(columns); i++ {
-		c := columns[i]
-		if start && c != ' ' {
-			out = append(out, prefix...)
-			start = false
-		}
-		out = append(out, c)
-		if c == ',' {
-			start = true
-		}
-	}
-	return string(out)
 }
 
 // Grants returns the roles subject holds, in every domain.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -131,28 +130,12 @@ func scanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-func actor(ctx context.Context) string {
-	if p, ok := verwerker.PrincipalFrom(ctx); ok {
-		return p.ID
-	}
-	return "system"
-}
-
 func (p *People) record(ctx context.Context, tx pgx.Tx, chain, action, resource string, outcome audit.Outcome, reason string) error {
 	if p.audit == nil {
 		return nil
 	}
-	_, err := p.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: actor(ctx), Action: action, Resource: resource, Outcome: outcome, Reason: reason})
+	_, err := p.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: outcome, Reason: reason})
 	return err
-}
-
-func checkEmail(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" || len(s) > 254 {
-		return "", false
-	}
-	return s, true
 }
 
 // Create makes an account with its first role and returns it with a
@@ -160,9 +143,9 @@ func checkEmail(s string) (string, bool) {
 // token is not stored and cannot be shown again.
 func (p *People) Create(ctx context.Context, n NewUser) (User, string, error) {
 	var fields []verwerker.FieldError
-	email, ok := checkEmail(n.Email)
-	if !ok {
-		fields = append(fields, verwerker.FieldError{Field: "email", Message: "must be a plain e-mail address"})
+	email := strings.TrimSpace(n.Email)
+	if msg := verwerker.CheckEmail(email); msg != "" {
+		fields = append(fields, verwerker.FieldError{Field: "email", Message: msg})
 	}
 	n.DisplayName = strings.TrimSpace(n.DisplayName)
 	if l := utf8.RuneCountInString(n.DisplayName); l < 1 || l > 100 {

@@ -131,10 +131,6 @@ func (o *Outbox) recordOn(ctx context.Context, tx pgx.Tx, tenantID, action, reso
 	if o.audit == nil {
 		return nil
 	}
-	actor := "system"
-	if p, ok := verwerker.PrincipalFrom(ctx); ok {
-		actor = p.ID
-	}
-	_, err := o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: actor, Action: action, Resource: resource, Outcome: audit.Success})
+	_, err := o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success})
 	return err
 }

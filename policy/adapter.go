@@ -24,15 +24,13 @@ func NewAdapter(db *store.DB) *Adapter { return &Adapter{db: db} }
 
 // LoadPolicy loads every rule into m.
 func (a *Adapter) LoadPolicy(m model.Model) error {
-	_, err := a.load(context.Background(), a.db.Pool, m)
+	_, err := a.load(context.Background(), m)
 	return err
 }
 
 // load reads the policy version and every rule in one snapshot.
-func (a *Adapter) load(ctx context.Context, q interface {
-	Begin(context.Context) (pgx.Tx, error)
-}, m model.Model) (int64, error) {
-	tx, err := q.Begin(ctx)
+func (a *Adapter) load(ctx context.Context, m model.Model) (int64, error) {
+	tx, err := a.db.Pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("policy: load: %w", err)
 	}

@@ -105,7 +105,7 @@ func (a *Authorizer) reloadTo(ctx context.Context, min int64) error {
 	if err != nil {
 		return verwerker.Internal("policy: model", err)
 	}
-	version, err := a.adapter.load(ctx, a.db.Pool, m)
+	version, err := a.adapter.load(ctx, m)
 	if err != nil {
 		return &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "the access policy cannot be loaded now", Err: err}
 	}

@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
@@ -120,7 +119,7 @@ func syncRoles(ctx context.Context, tx pgx.Tx) (bool, error) {
 			scope = verwerker.PlatformDomain
 		}
 		for _, perm := range perms {
-			obj, act, _ := strings.Cut(perm, ":")
+			obj, act := splitPermission(perm)
 			want[[4]string{role, scope, obj, act}] = true
 		}
 	}

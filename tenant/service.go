@@ -29,11 +29,7 @@ func NewService(db *store.DB, clock verwerker.Clock, log *audit.Log) *Service {
 
 // record appends the audit event of a change to the tenant's chain inside tx.
 func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action string) error {
-	actor := "system"
-	if p, ok := verwerker.PrincipalFrom(ctx); ok {
-		actor = p.ID
-	}
-	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: actor, Action: action, Resource: tenantID, Outcome: audit.Success})
+	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: tenantID, Outcome: audit.Success})
 	return err
 }
 
