@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,40 +169,7 @@ func (r response) locations(t *testing.T) []string {
 // JSON). headers are name/value pairs.
 func (b *testBundle) do(t *testing.T, method, path, token string, body any, headers ...string) response {
 	t.Helper()
-	require.Zero(t, len(headers)%2, "headers must be name/value pairs")
-	var rd io.Reader
-	switch v := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(v)
-	case []byte:
-		rd = bytes.NewReader(v)
-	default:
-		buf, err := json.Marshal(v)
-		require.NoError(t, err)
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, b.http.URL+path, rd)
-	require.NoError(t, err)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := b.http.Client().Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	out := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
-	if ct := res.Header.Get("Content-Type"); strings.Contains(ct, "json") && len(raw) > 0 {
-		require.NoError(t, json.Unmarshal(raw, &out.json), "body: %s", raw)
-	}
-	return out
+	return send(t, b.http, method, path, call{token: token, body: body, header: headers})
 }
 
 // requireNoLeak fails if a response body carries internal error text.

@@ -40,6 +40,8 @@ func send(t *testing.T, srv *httptest.Server, method, path string, c call) respo
 	case nil:
 	case string:
 		rd = strings.NewReader(v)
+	case []byte:
+		rd = bytes.NewReader(v)
 	default:
 		buf, err := json.Marshal(v)
 		require.NoError(t, err)
