@@ -13,8 +13,10 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
@@ -36,6 +38,8 @@ type testBundle struct {
 	clock   *verwerker.ManualClock
 	tenants *tenant.Service
 	dpa     *dpa.Service
+	subs    *dpa.Registry
+	outbox  *notify.Outbox
 	keys    *identity.Keys
 	people  *identity.People
 	authz   *policy.Authorizer
@@ -73,6 +77,11 @@ func setup(t *testing.T) *testBundle {
 	// Cheap password hashing: the cost parameters are not under test here.
 	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 	var err error
+	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true})
+	require.NoError(t, err)
+	b.subs = dpa.NewRegistry(db, clock, log, b.outbox, nil)
+	// Seeded without audit events, so tests count only their own events.
+	require.NoError(t, demo.SeedSubprocessors(ctx, dpa.NewRegistry(db, clock, nil, nil, nil)))
 	b.authz, err = policy.NewAuthorizer(ctx, db, nil)
 	require.NoError(t, err)
 	b.server = b.newServer()
@@ -109,6 +118,9 @@ func (b *testBundle) newServer() *api.Server {
 		Keys:    b.keys,
 		Audit:   b.audit,
 		DPA:     b.dpa,
+
+		Subprocessors: b.subs,
+		Outbox:        b.outbox,
 	})
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 )
 
@@ -64,6 +66,14 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	dpaVersion, err := b.dpa.Create(ctx, A, dpaScope())
 	require.NoError(t, err)
+	change, _, err := b.subs.Propose(ctx, dpa.Proposal{Kind: dpa.ChangeAdd, Subprocessor: "mail-eu", EffectiveOn: "2026-06-01", Description: "Sacrificial"})
+	require.NoError(t, err)
+	_, _, err = b.outbox.SetEndpoint(ctx, A, "https://hooks.a.example/verwerker")
+	require.NoError(t, err)
+	messageID := verwerker.NewID(notify.PrefixMessage, b.clock.Now())
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO outbox_messages (tenant_id, id, kind, idempotency_key, content_hash, event_type, rendered, created_at)
+		VALUES ($1, $2, 'webhook', 'sacrificial', '\x00', 'test', '{}', $3)`, A, messageID, b.clock.Now())
+	require.NoError(t, err)
 
 	for _, o := range operations(b.server.OpenAPI()) {
 		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
@@ -73,7 +83,8 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			keyID = tenantKey.ID
 		}
 		path := strings.NewReplacer("{tenant_id}", A, "{key_id}", keyID, "{user_id}", user.ID,
-			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number)).Replace(o.path)
+			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number),
+			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID).Replace(o.path)
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
 		var body any
 		if o.method != http.MethodGet {

@@ -199,21 +199,22 @@ type DPAMeasure struct {
 // RecordOfProcessing is the processor's record of processing for one
 // controller (GDPR Art. 30(2)).
 type RecordOfProcessing struct {
-	TenantID         string              `json:"tenant_id"`
-	ControllerName   string              `json:"controller_name"`
-	ProcessorName    string              `json:"processor_name"`
-	ProcessorContact string              `json:"processor_contact"`
-	Active           bool                `json:"active" doc:"False when the controller has no active agreement: then nothing is processed on its behalf and the lists are empty."`
-	DPAVersion       int                 `json:"dpa_version,omitempty"`
-	DPAVersionID     string              `json:"dpa_version_id,omitempty"`
-	ActiveSince      *time.Time          `json:"active_since,omitempty"`
-	ControllerDPO    *DPAContact         `json:"controller_dpo,omitempty"`
-	Processing       []DPAProcessing     `json:"processing" nullable:"false" doc:"Categories of processing (Art. 30(2)(b))."`
-	Regions          []string            `json:"regions" nullable:"false"`
-	Transfers        []DPARecordTransfer `json:"transfers" nullable:"false" doc:"Transfers to third countries and their safeguards (Art. 30(2)(c))."`
-	Subprocessors    []string            `json:"subprocessors" nullable:"false"`
-	SecurityMeasures []DPAMeasure        `json:"security_measures" nullable:"false" doc:"Technical and organisational security measures (Art. 30(2)(d), 32(1))."`
-	GeneratedAt      time.Time           `json:"generated_at"`
+	TenantID            string              `json:"tenant_id"`
+	ControllerName      string              `json:"controller_name"`
+	ProcessorName       string              `json:"processor_name"`
+	ProcessorContact    string              `json:"processor_contact"`
+	Active              bool                `json:"active" doc:"False when the controller has no active agreement: then nothing is processed on its behalf and the lists are empty."`
+	DPAVersion          int                 `json:"dpa_version,omitempty"`
+	DPAVersionID        string              `json:"dpa_version_id,omitempty"`
+	ActiveSince         *time.Time          `json:"active_since,omitempty"`
+	ControllerDPO       *DPAContact         `json:"controller_dpo,omitempty"`
+	Processing          []DPAProcessing     `json:"processing" nullable:"false" doc:"Categories of processing (Art. 30(2)(b))."`
+	Regions             []string            `json:"regions" nullable:"false"`
+	Transfers           []DPARecordTransfer `json:"transfers" nullable:"false" doc:"Transfers to third countries and their safeguards (Art. 30(2)(c))."`
+	Subprocessors       []string            `json:"subprocessors" nullable:"false" doc:"Ids of the subprocessors that touch the controller's data now."`
+	SubprocessorDetails []Subprocessor      `json:"subprocessor_details" nullable:"false" doc:"Their registry entries: service, locations and transfer mechanism."`
+	SecurityMeasures    []DPAMeasure        `json:"security_measures" nullable:"false" doc:"Technical and organisational security measures (Art. 30(2)(d), 32(1))."`
+	GeneratedAt         time.Time           `json:"generated_at"`
 }
 
 type recordBody struct {
@@ -224,7 +225,7 @@ func recordOut(r dpa.Record) RecordOfProcessing {
 	out := RecordOfProcessing{TenantID: r.TenantID, ControllerName: r.ControllerName, ProcessorName: r.Processor.Name,
 		ProcessorContact: r.Processor.Contact, Active: r.Active, DPAVersion: r.DPAVersion, DPAVersionID: r.DPAVersionID,
 		ActiveSince: r.ActiveSince, Processing: []DPAProcessing{}, Regions: r.Regions, Transfers: []DPARecordTransfer{},
-		Subprocessors: r.Subprocessors, SecurityMeasures: []DPAMeasure{}, GeneratedAt: r.GeneratedAt}
+		Subprocessors: r.Subprocessors, SubprocessorDetails: subprocessorsOut(r.SubprocessorDetails), SecurityMeasures: []DPAMeasure{}, GeneratedAt: r.GeneratedAt}
 	if r.Active {
 		c := DPAContact(r.ControllerDPO)
 		out.ControllerDPO = &c

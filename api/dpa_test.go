@@ -24,7 +24,7 @@ func dpaScope() dpa.Scope {
 		Purposes:      []string{"service.delivery", "security"},
 		Regions:       []string{"eea", "us"},
 		Transfers:     []dpa.Transfer{{Region: "us", Basis: dpa.BasisSCCs}},
-		Subprocessors: []string{"hosting-eu", "mail-us"},
+		Subprocessors: []string{"hosting-eu", "llm-us"},
 		BreachContact: dpa.Contact{Name: "Privacy team", Email: "breach@a.example"},
 		DPOContact:    dpa.Contact{Email: "dpo@a.example"},
 	}
@@ -39,7 +39,7 @@ func dpaScopeJSON() map[string]any {
 		"purposes":       []string{"service.delivery", "security"},
 		"regions":        []string{"eea", "us"},
 		"transfers":      []map[string]any{{"region": "us", "basis": "sccs"}},
-		"subprocessors":  []string{"hosting-eu", "mail-us"},
+		"subprocessors":  []string{"hosting-eu", "llm-us"},
 		"breach_contact": map[string]any{"name": "Privacy team", "email": "breach@a.example"},
 		"dpo_contact":    map[string]any{"email": "dpo@a.example"},
 	}

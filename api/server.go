@@ -16,6 +16,7 @@ import (
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -52,14 +53,19 @@ type Authorizer interface {
 // Deps are the services the API exposes. A nil service is allowed when only
 // the OpenAPI document is wanted.
 type Deps struct {
-	Ready    Readiness
-	Authn    Authenticator
-	Authz    Authorizer
-	Tenants  *tenant.Service
-	People   *identity.People
-	Keys     *identity.Keys
-	Audit    *audit.Log
-	DPA      *dpa.Service
+	Ready   Readiness
+	Authn   Authenticator
+	Authz   Authorizer
+	Tenants *tenant.Service
+	People  *identity.People
+	Keys    *identity.Keys
+	Audit   *audit.Log
+	DPA     *dpa.Service
+	// Subprocessors is the subprocessor registry with its changes.
+	Subprocessors *dpa.Registry
+	// Outbox delivers notices; the API manages webhook endpoints and
+	// dead letters through it.
+	Outbox   *notify.Outbox
 	Calendar *deadline.Calendar
 }
 
@@ -129,6 +135,8 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerPeople()
 	s.registerKeys()
 	s.registerDPA()
+	s.registerSubprocessors()
+	s.registerOutbox()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)

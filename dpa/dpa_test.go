@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/tenant"
@@ -21,6 +22,7 @@ var start = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
 
 type fixture struct {
 	svc    *dpa.Service
+	reg    *dpa.Registry
 	clock  *verwerker.ManualClock
 	tenant tenant.Tenant
 	other  tenant.Tenant
@@ -39,7 +41,9 @@ func newFixture(t *testing.T) *fixture {
 	clock.Advance(time.Millisecond)
 	b, err := ts.Create(context.Background(), tenant.New{Name: "Other Test", Country: "DE", ContactEmail: "privacy@other.example"})
 	require.NoError(t, err)
-	return &fixture{svc: dpa.NewService(db, clock, log), clock: clock, tenant: a, other: b, log: log}
+	reg := dpa.NewRegistry(db, clock, log, nil, nil)
+	require.NoError(t, demo.SeedSubprocessors(context.Background(), reg))
+	return &fixture{svc: dpa.NewService(db, clock, log), reg: reg, clock: clock, tenant: a, other: b, log: log}
 }
 
 // as returns a context acting as principal id.
@@ -259,6 +263,7 @@ func TestAcceptedVersionImmutableInSQL(t *testing.T) {
 	ts := tenant.NewService(db, clock, log)
 	tn, err := ts.Create(context.Background(), tenant.New{Name: "Immutable Test", Country: "NL", ContactEmail: "privacy@imm.example"})
 	require.NoError(t, err)
+	require.NoError(t, demo.SeedSubprocessors(context.Background(), dpa.NewRegistry(db, clock, log, nil, nil)))
 	svc := dpa.NewService(db, clock, log)
 	v, err := svc.Create(as("usr_dpo"), tn.ID, validScope())
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,9 +31,14 @@ type Record struct {
 	Processing    []Processing
 	Regions       []string
 	Transfers     []Transfer
-	Subprocessors []string
-	Security      []Term
-	GeneratedAt   time.Time
+	// Subprocessors are the ids of the subprocessors that touch the
+	// controller's data now (its effective list), and
+	// SubprocessorDetails their registry entries: service, locations and
+	// transfer mechanism (Art. 30(2)(c) with 28(2)).
+	Subprocessors       []string
+	SubprocessorDetails []Subprocessor
+	Security            []Term
+	GeneratedAt         time.Time
 }
 
 // Processing is one category of processing: a data category, the purposes
@@ -48,7 +54,7 @@ type Processing struct {
 // active version.
 func (s *Service) Record(ctx context.Context, tenantID string) (Record, error) {
 	rec := Record{TenantID: tenantID, Processor: s.Processor, GeneratedAt: s.clock.Now().UTC(),
-		Processing: []Processing{}, Regions: []string{}, Transfers: []Transfer{}, Subprocessors: []string{}, Security: SecurityMeasures}
+		Processing: []Processing{}, Regions: []string{}, Transfers: []Transfer{}, Subprocessors: []string{}, SubprocessorDetails: []Subprocessor{}, Security: SecurityMeasures}
 	v, err := s.Active(ctx, tenantID)
 	if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
 		err = s.tx(ctx, "record", tenantID, func(tx pgx.Tx) error {
@@ -70,8 +76,20 @@ func (s *Service) Record(ctx context.Context, tenantID string) (Record, error) {
 	}
 	rec.Regions = append(rec.Regions, v.Scope.Regions...)
 	rec.Transfers = append(rec.Transfers, v.Scope.Transfers...)
-	rec.Subprocessors = append(rec.Subprocessors, v.Scope.Subprocessors...)
-	return rec, nil
+	rec.SubprocessorDetails = []Subprocessor{}
+	err = s.tx(ctx, "record", tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+subprocessorColumns+` FROM subprocessors
+			WHERE id IN (SELECT subprocessor_id FROM tenant_subprocessors WHERE tenant_id = $1) ORDER BY id`, tenantID)
+		if err != nil {
+			return err
+		}
+		rec.SubprocessorDetails, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Subprocessor, error) { return scanSubprocessor(row) })
+		return err
+	})
+	for _, d := range rec.SubprocessorDetails {
+		rec.Subprocessors = append(rec.Subprocessors, d.ID)
+	}
+	return rec, err
 }
 
 // RenderRecord returns the record as an HTML page in lang (LangNL or
@@ -91,7 +109,19 @@ func RenderRecord(rec Record, lang string) ([]byte, error) {
 		Processing              []proc
 		Regions, Security, Subs []string
 		Transfers               []pair
-	}{T: t, Rec: rec, Subs: rec.Subprocessors}
+	}{T: t, Rec: rec}
+	for _, d := range rec.SubprocessorDetails {
+		var locs []string
+		for _, id := range d.Locations {
+			r, _ := region(id)
+			locs = append(locs, label(r.Term, lang))
+		}
+		transfer := ""
+		if b, ok := term(TransferBases, d.TransferMechanism); ok {
+			transfer = "; " + label(b, lang)
+		}
+		data.Subs = append(data.Subs, d.Name+" ("+d.ID+"): "+d.Service+" — "+strings.Join(locs, ", ")+transfer)
+	}
 	for _, p := range rec.Processing {
 		c, _ := category(p.Category)
 		r, _ := term(RetentionRules, p.Retention)

@@ -139,6 +139,9 @@ func (s *Service) Create(ctx context.Context, tenantID string, sc Scope) (Versio
 		if status != "active" {
 			return verwerker.Errorf(verwerker.ECONFLICT, "the tenant's contract has been terminated")
 		}
+		if err := checkRegistered(ctx, tx, sc.Subprocessors); err != nil {
+			return err
+		}
 		id := verwerker.NewID(verwerker.PrefixAgreement, now)
 		v, err = scan(tx.QueryRow(ctx, `INSERT INTO dpa_versions (tenant_id, version, id, controller_name, scope, created_at, created_by, updated_at)
 			VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM dpa_versions WHERE tenant_id = $1), $2, $3, $4, $5, $6, $5)
@@ -169,6 +172,9 @@ func (s *Service) Update(ctx context.Context, tenantID string, number int, sc Sc
 		}
 		if cur.Status != StatusDraft {
 			return verwerker.Errorf(verwerker.ECONFLICT, "only a draft can be edited; create a new version instead")
+		}
+		if err := checkRegistered(ctx, tx, sc.Subprocessors); err != nil {
+			return err
 		}
 		v, err = scan(tx.QueryRow(ctx, `UPDATE dpa_versions SET scope = $3, updated_at = $4
 			WHERE tenant_id = $1 AND version = $2 RETURNING `+columns, tenantID, number, scope, s.clock.Now().UTC()))
@@ -272,6 +278,11 @@ func (s *Service) transition(ctx context.Context, tenantID string, number int, o
 			WHERE tenant_id = $1 AND version = $2 RETURNING `+columns, append([]any{tenantID, number, string(to)}, args...)...))
 		if err != nil {
 			return err
+		}
+		if cur.Status == StatusActive {
+			if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
+				return err
+			}
 		}
 		return s.record(ctx, tx, tenantID, "dpa."+op, v.ID, "")
 	})
@@ -389,6 +400,14 @@ func (s *Service) Activate(ctx context.Context, tenantID string, number int) (Ve
 			return verwerker.Errorf(verwerker.ECONFLICT, "another version was activated at the same time")
 		}
 		if err != nil {
+			return err
+		}
+		// The version's authorised subprocessors become the customer's
+		// effective list, and every replica's decisions follow.
+		if err := syncEffective(ctx, tx, tenantID, v.ID, v.Scope.Subprocessors, now); err != nil {
+			return err
+		}
+		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "dpa.activate", v.ID, "")

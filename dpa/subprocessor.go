@@ -275,10 +275,10 @@ func (r *Registry) Subprocessor(ctx context.Context, id string) (Subprocessor, e
 	return s, err
 }
 
-// Register adds a subprocessor to the registry. It touches no customer's
+// Add adds a subprocessor to the registry. It touches no customer's
 // data until a change adds it to their lists (Propose) or a DPA version
 // authorises it. An id in use is an ECONFLICT.
-func (r *Registry) Register(ctx context.Context, s Subprocessor) (Subprocessor, error) {
+func (r *Registry) Add(ctx context.Context, s Subprocessor) (Subprocessor, error) {
 	if err := s.Normalize(); err != nil {
 		return Subprocessor{}, err
 	}

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -119,6 +120,9 @@ func (o *Outbox) Retry(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("notify: retry: %w", err)
 		}
+		if o.client == nil {
+			return verwerker.Internal("notify: retry", errors.New("no River client (UseClient not called)"))
+		}
 		if _, err := o.client.InsertTx(ctx, tx, DeliverArgs{MessageID: id}, nil); err != nil {
 			return fmt.Errorf("notify: retry: %w", err)
 		}
@@ -133,4 +137,60 @@ func (o *Outbox) recordOn(ctx context.Context, tx pgx.Tx, tenantID, action, reso
 	}
 	_, err := o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success})
 	return err
+}
+
+// Summary is a message as its tenant sees it in its delivery log: ids,
+// kind, event type and state, never content or recipients.
+type Summary struct {
+	ID          string     `json:"id"`
+	Kind        Kind       `json:"kind"`
+	EventType   string     `json:"event_type"`
+	Status      Status     `json:"status"`
+	Attempts    int        `json:"attempts"`
+	LastError   string     `json:"last_error,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	DeadAt      *time.Time `json:"dead_at,omitempty"`
+}
+
+// Messages lists the tenant's messages, newest first, at most limit (100
+// if limit <= 0).
+func (o *Outbox) Messages(ctx context.Context, tenantID string, limit int) ([]Summary, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var out []Summary
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, kind, event_type, status, attempts, coalesce(last_error, ''), created_at, delivered_at, dead_at
+			FROM outbox_messages WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, tenantID, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
+			var s Summary
+			err := r.Scan(&s.ID, &s.Kind, &s.EventType, &s.Status, &s.Attempts, &s.LastError, &s.CreatedAt, &s.DeliveredAt, &s.DeadAt)
+			return s, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: messages: %w", err)
+	}
+	return out, nil
+}
+
+// TenantAttempts returns the delivery log of one of the tenant's messages,
+// or ENOTFOUND if the tenant has no such message.
+func (o *Outbox) TenantAttempts(ctx context.Context, tenantID, id string) ([]Attempt, error) {
+	var found bool
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox_messages WHERE tenant_id = $1 AND id = $2)`, tenantID, id).Scan(&found)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: attempts: %w", err)
+	}
+	if !found {
+		return nil, verwerker.Errorf(verwerker.ENOTFOUND, "no such message")
+	}
+	return o.Attempts(ctx, id)
 }

@@ -200,7 +200,7 @@ func webhook(key string) notify.Message {
 }
 
 func TestWebhookRetriedAfterTwoFailuresIsDeliveredOnce(t *testing.T) {
-	e := newEnv(t, notify.Config{})
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
 	rc := e.endpoint(t, 2)
 	m := webhook("dsr/dsr_01/forwarded")
 	m.TenantID = e.tenant
@@ -238,7 +238,7 @@ func TestWebhookRetriedAfterTwoFailuresIsDeliveredOnce(t *testing.T) {
 
 func TestWebhookSecretRotationSignsWithBoth(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, notify.Config{})
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
 	rc := e.endpoint(t, 0)
 	oldSecret := rc.secret
 	newSecret, err := e.outbox.RotateSecret(ctx, e.tenant)
@@ -266,7 +266,7 @@ func TestWebhookSecretRotationSignsWithBoth(t *testing.T) {
 
 func TestRolledBackEnqueueSendsNothing(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, notify.Config{})
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
 	rc := e.endpoint(t, 0)
 	errRollback := errors.New("the state change failed")
 	err := e.db.InTenantTx(ctx, e.tenant, func(tx pgx.Tx) error {
@@ -288,7 +288,7 @@ func TestRolledBackEnqueueSendsNothing(t *testing.T) {
 
 func TestIdempotencyKeyReuseSendsOnce(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, notify.Config{})
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
 	rc := e.endpoint(t, 0)
 	m := webhook("breach/brc_01/initial")
 	m.TenantID = e.tenant
@@ -316,7 +316,7 @@ func TestIdempotencyKeyReuseSendsOnce(t *testing.T) {
 
 func TestExhaustedRetriesAreDeadAndCanBeRetried(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, notify.Config{})
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
 	rc := e.endpoint(t, notify.MaxAttempts)
 	m := webhook("subprocessor/change/1")
 	m.TenantID = e.tenant
@@ -365,7 +365,7 @@ func smtpEnv(t *testing.T) (smtpURL, apiURL string) {
 
 func TestEmailArrivesOverSMTP(t *testing.T) {
 	smtpURL, apiURL := smtpEnv(t)
-	e := newEnv(t, notify.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example"})
+	e := newEnv(t, notify.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example", AllowPrivateNetworks: true})
 	key := "dsr/" + verwerker.NewID("dsr", time.Now()) + "/forwarded"
 	subject := "Verzoek van betrokkene doorgestuurd — " + key
 	m := notify.Message{TenantID: e.tenant, Kind: notify.KindEmail, IdempotencyKey: key, EventType: "dsr.forwarded",
@@ -395,4 +395,58 @@ func TestEmailArrivesOverSMTP(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, log, 1)
 	require.Equal(t, 250, log[0].SMTPCode)
+}
+
+// TestWebhookEndpointsMustBePublic: by default an endpoint cannot point at
+// verwerker's own network, neither when it is registered nor when its name
+// resolves there at delivery time (DNS rebinding); the message is then
+// never sent to the internal receiver.
+func TestWebhookEndpointsMustBePublic(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, notify.Config{})
+	for _, u := range []string{
+		"http://hooks.example.com/x",          // not https
+		"https://127.0.0.1/x",                 // loopback
+		"https://[::1]:8443/x",                // loopback v6
+		"https://10.1.2.3/x",                  // private
+		"https://169.254.169.254/latest/meta", // link-local: cloud metadata
+		"https://100.64.0.1/x",                // shared address space
+		"https://localhost/x",                 // loopback name
+		"https://vault.internal/x",            // internal name
+		"https://intranet/x",                  // single-label name
+		"https://user:pw@hooks.example.com/x", // credentials
+		"ftp://hooks.example.com/x",           // scheme
+	} {
+		_, _, err := e.outbox.SetEndpoint(ctx, e.tenant, u)
+		require.Equal(t, verwerker.EINVALID, verwerker.ErrorCode(err), u)
+		var ve *verwerker.Error
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "url", ve.Fields[0].Field)
+		require.NotContains(t, ve.Error(), u, "the error does not echo the URL")
+	}
+	_, _, err := e.outbox.SetEndpoint(ctx, e.tenant, "https://hooks.example.com/verwerker")
+	require.NoError(t, err)
+
+	// A name that resolves to an internal address at delivery time: the
+	// stored URL points at a local receiver, as a rebound name would.
+	rc := &receiver{t: t}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	_, err = e.db.Pool.Exec(ctx, `UPDATE webhook_endpoints SET url = $2 WHERE tenant_id = $1`, e.tenant, srv.URL+"/hooks")
+	require.NoError(t, err)
+	m := webhook("ssrf/1")
+	m.TenantID = e.tenant
+	id := e.enqueue(t, m)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log, err := e.outbox.Attempts(ctx, id)
+		require.NoError(t, err)
+		if len(log) > 0 {
+			require.Equal(t, "connect_failed", log[0].ErrorCode)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no attempt was made")
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Empty(t, rc.deliveries(), "the internal receiver got nothing")
 }

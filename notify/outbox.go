@@ -80,8 +80,13 @@ type Config struct {
 	// MailFrom is the sender address of every e-mail.
 	MailFrom string
 	// HTTPClient sends webhooks; nil means a client with a 15-second timeout
-	// that does not follow redirects.
+	// that does not follow redirects and connects to public addresses only.
 	HTTPClient *http.Client
+	// AllowPrivateNetworks lets webhook endpoints be on loopback, private
+	// and link-local addresses. Off in production: a customer's endpoint
+	// must not reach verwerker's internal services (SSRF). Development and
+	// tests turn it on to deliver to local receivers.
+	AllowPrivateNetworks bool
 }
 
 // Outbox enqueues and delivers messages.
@@ -110,10 +115,7 @@ func New(db *store.DB, clock verwerker.Clock, log *audit.Log, cfg Config) (*Outb
 		o.smtp = r
 	}
 	if o.http == nil {
-		o.http = &http.Client{
-			Timeout:       15 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		o.http = publicOnlyClient(cfg.AllowPrivateNetworks)
 	}
 	return o, nil
 }
@@ -288,3 +290,7 @@ func (o *Outbox) renderEmail(m Message, now time.Time) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// Email reports whether e-mail is configured (SMTP_URL), that is, whether
+// Enqueue accepts e-mail messages.
+func (o *Outbox) Email() bool { return o != nil && o.smtp != nil }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,10 +66,71 @@ type Endpoint struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func validURL(raw string) error {
+// validURL checks an endpoint URL: http(s), no credentials, no fragment,
+// and, unless private networks are allowed, https on a host that is not an
+// internal address or name. The dialer checks the resolved address again
+// at every delivery.
+func (o *Outbox) validURL(raw string) error {
+	bad := func(msg string) error {
+		return verwerker.Invalid("invalid webhook endpoint", verwerker.FieldError{Field: "url", Message: msg})
+	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(raw) > 2000 {
-		return verwerker.Invalid("invalid webhook endpoint", verwerker.FieldError{Field: "url", Message: "must be an http or https URL without credentials"})
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" || len(raw) > 2000 {
+		return bad("must be an http or https URL without credentials or fragment, at most 2000 characters")
+	}
+	if o.cfg.AllowPrivateNetworks {
+		return nil
+	}
+	if u.Scheme != "https" {
+		return bad("must use https")
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if a, err := netip.ParseAddr(host); err == nil && !publicAddress(a) {
+		return bad("must not point to a loopback, private, link-local or reserved address")
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, ".internal") ||
+		strings.HasSuffix(host, ".local") || !strings.Contains(host, ".") {
+		return bad("must name a public host")
+	}
+	return nil
+}
+
+// Endpoint returns the tenant's webhook endpoint (never its secrets), or
+// ENOTFOUND.
+func (o *Outbox) Endpoint(ctx context.Context, tenantID string) (Endpoint, error) {
+	var e Endpoint
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		var n int
+		err := tx.QueryRow(ctx, `SELECT tenant_id, url, cardinality(secrets), created_at, updated_at FROM webhook_endpoints WHERE tenant_id = $1`,
+			tenantID).Scan(&e.TenantID, &e.URL, &n, &e.CreatedAt, &e.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "no webhook endpoint")
+		}
+		e.Rotating = n > 1
+		return err
+	})
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("notify: endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// RemoveEndpoint deletes the tenant's webhook endpoint and its secrets, if
+// it has one. Pending webhooks then fail with no_endpoint until a new one
+// is set; e-mail notices are unaffected.
+func (o *Outbox) RemoveEndpoint(ctx context.Context, tenantID string) error {
+	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE tenant_id = $1`, tenantID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		return o.record(ctx, tx, tenantID, "webhook.endpoint.remove")
+	})
+	if err != nil {
+		return fmt.Errorf("notify: remove endpoint: %w", err)
 	}
 	return nil
 }
@@ -77,7 +139,7 @@ func validURL(raw string) error {
 // endpoint it returns the signing secret, which is shown only this once; a
 // changed URL keeps its secrets and returns "".
 func (o *Outbox) SetEndpoint(ctx context.Context, tenantID, rawURL string) (Endpoint, string, error) {
-	if err := validURL(rawURL); err != nil {
+	if err := o.validURL(rawURL); err != nil {
 		return Endpoint{}, "", err
 	}
 	secret := NewSecret()

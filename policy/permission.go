@@ -25,6 +25,25 @@ const (
 	PermDPAWrite = "dpa:write"
 	// PermDPAAccept accepts an offered version: the controller's side.
 	PermDPAAccept = "dpa:accept"
+	// PermSubprocessorRead reads the registry, the changes and every
+	// customer's notices and objections: the DPO's view.
+	PermSubprocessorRead = "subprocessor:read"
+	// PermSubprocessorWrite registers subprocessors, proposes and withdraws
+	// changes and resolves objections.
+	PermSubprocessorWrite = "subprocessor:write"
+	// PermSubprocessorList reads one customer's subprocessors, changes and
+	// blocks.
+	PermSubprocessorList = "subprocessor:list"
+	// PermSubprocessorObject objects to a change: the controller's side.
+	PermSubprocessorObject = "subprocessor:object"
+	// PermWebhookManage sets a customer's webhook endpoint and rotates its
+	// signing secret.
+	PermWebhookManage = "webhook:manage"
+	// PermOutboxRead reads delivery state: messages, their delivery logs and
+	// the dead letters.
+	PermOutboxRead = "outbox:read"
+	// PermOutboxRetry sends a dead message again.
+	PermOutboxRetry = "outbox:retry"
 )
 
 // Roles.
@@ -48,15 +67,18 @@ var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatSe
 var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
-		PermDPAList, PermDPARead, PermDPAWrite},
+		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
+		PermWebhookManage, PermOutboxRead, PermOutboxRetry},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
-		PermDPAList, PermDPARead, PermDPAWrite},
-	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList},
+		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
+		PermOutboxRead, PermOutboxRetry},
+	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
-		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead},
+		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
+		PermWebhookManage, PermOutboxRead},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList},
 	RoleChatService:      {},
-	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead},
+	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead},
 }
 
 // IsRole reports whether name is a known role.

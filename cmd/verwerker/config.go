@@ -24,6 +24,12 @@ type Config struct {
 	SecureCookies   bool
 	SMTPURL         string
 	MailFrom        string
+	// WebhookAllowPrivate lets webhook endpoints be on private networks
+	// (development only).
+	WebhookAllowPrivate bool
+	// PublicURL is the externally visible base URL, used in links of
+	// notices and feeds.
+	PublicURL string
 
 	SigningKeyFile     string
 	CheckpointInterval time.Duration
@@ -66,6 +72,11 @@ func (c *Config) settings() []setting {
 		}},
 		{"SMTP_URL", "smtp-url", "", "SMTP relay for outbox e-mail: smtp://[user:password@]host:port; empty refuses e-mail notices", str(&c.SMTPURL)},
 		{"VERWERKER_MAIL_FROM", "mail-from", "", "sender address of outbox e-mail; required with SMTP_URL", str(&c.MailFrom)},
+		{"VERWERKER_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "allow webhook endpoints on loopback, private and link-local addresses (never in production: SSRF); `dev` turns it on", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			c.WebhookAllowPrivate = b
+			return err
+		}},
 		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},
 		{"VERWERKER_DEV_DIR", "dev-dir", "", "parent directory of the throwaway cluster of `dev`; the system temp dir when empty", str(&c.DevDir)},
 		{"VERWERKER_SIGNING_KEY_FILE", "signing-key-file", "", "local Ed25519 key that signs audit checkpoints (32-byte seed, mode 0600), created by serve when missing; " +

@@ -7,24 +7,22 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/verwerker/verwerker"
-	"github.com/verwerker/verwerker/notify"
 )
 
-// startJobs builds the outbox and the River client that runs its delivery
-// jobs on this replica (River spreads jobs across replicas with SKIP
-// LOCKED), and starts it. The returned function stops it gracefully.
+// startJobs builds the River client that runs the background jobs on this
+// replica (River spreads jobs across replicas with SKIP LOCKED): outbox
+// deliveries and the periodic application of due subprocessor changes. The
+// returned function stops it gracefully.
 func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (func(), error) {
-	outbox, err := notify.New(a.db, verwerker.SystemClock{}, a.audit, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom})
-	if err != nil {
-		return nil, err
-	}
+	outbox := a.outbox
 	workers := river.NewWorkers()
 	outbox.Register(workers)
+	a.subs.Register(workers)
 	client, err := river.NewClient(riverpgxv5.New(a.db.Pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
-		Workers: workers,
-		Logger:  logger.With("component", "river"),
+		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
+		Workers:      workers,
+		PeriodicJobs: a.subs.PeriodicJobs(),
+		Logger:       logger.With("component", "river"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
@@ -33,7 +31,6 @@ func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (f
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}
-	a.outbox = outbox
 	if cfg.SMTPURL == "" {
 		logger.Warn("SMTP_URL is not set: e-mail notices are refused; webhooks are delivered")
 	}

@@ -226,6 +226,7 @@ type app struct {
 	people  *identity.People
 	authz   *policy.Authorizer
 	outbox  *notify.Outbox
+	subs    *dpa.Registry
 	server  *api.Server
 }
 
@@ -237,8 +238,14 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		log.Close()
 		return nil, err
 	}
+	outbox, err := notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, AllowPrivateNetworks: cfg.WebhookAllowPrivate})
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
+	calendar := deadline.DefaultCalendar()
 	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
-		people: identity.NewPeople(db, clock, log), authz: authz}
+		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: dpa.NewRegistry(db, clock, log, outbox, calendar)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
@@ -250,7 +257,10 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		Keys:     a.keys,
 		Audit:    a.audit,
 		DPA:      a.dpa,
-		Calendar: deadline.DefaultCalendar(),
+		Calendar: calendar,
+
+		Subprocessors: a.subs,
+		Outbox:        outbox,
 	})
 	return a, nil
 }
@@ -346,9 +356,13 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		}
 	}
 	cfg.MigrateOnStart = true
+	cfg.WebhookAllowPrivate = true // demo receivers run on this machine
 	return serve(ctx, cfg, logger, func(a *app, addr string) error {
 		data, err := demo.Seed(ctx, verwerker.SystemClock{}, a.tenants, a.keys, a.people)
 		if err != nil {
+			return err
+		}
+		if err := demo.SeedSubprocessors(ctx, a.subs); err != nil {
 			return err
 		}
 		if _, err := demo.SeedDPA(ctx, a.dpa, data.Tenants[0].ID); err != nil {

@@ -1,0 +1,851 @@
+package dpa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/store"
+)
+
+// PrefixChange is the id prefix of subprocessor changes.
+const PrefixChange = "spc"
+
+// Kinds of subprocessor change.
+const (
+	ChangeAdd     = "add"     // a new subprocessor starts touching customers' data
+	ChangeReplace = "replace" // a subprocessor takes over from another
+	ChangeRemove  = "remove"  // a subprocessor stops touching customers' data
+)
+
+// Notice statuses: where a change stands for one customer.
+const (
+	NoticePending    = "pending"     // announced; takes effect at EffectiveAt unless the customer objects
+	NoticeObjected   = "objected"    // the customer objected; held (and blocking) until the DPO resolves it
+	NoticeEffective  = "effective"   // took effect for the customer
+	NoticeNotApplied = "not_applied" // resolved: the change does not apply to the customer
+	NoticeWithdrawn  = "withdrawn"   // the company withdrew the change before it took effect
+)
+
+// Resolutions of an objection.
+const (
+	// ResolutionObjectionWithdrawn: the customer withdrew its objection; the
+	// change takes effect for it when due, and not before its window ended.
+	ResolutionObjectionWithdrawn = "objection_withdrawn"
+	// ResolutionChangeNotApplied: the change does not apply to the customer;
+	// its list stays as it was.
+	ResolutionChangeNotApplied = "change_not_applied"
+)
+
+// Event types of the notices sent to customers.
+const (
+	EventChangeAnnounced = "subprocessor.change_announced"
+	EventChangeWithdrawn = "subprocessor.change_withdrawn"
+)
+
+// Change is a proposed change of subprocessors.
+type Change struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// Subprocessor is the id of the subprocessor that starts (add,
+	// replace); empty for remove.
+	Subprocessor string `json:"subprocessor,omitempty"`
+	// Replaces is the id of the subprocessor that stops (replace, remove);
+	// empty for add.
+	Replaces string `json:"replaces,omitempty"`
+	// EffectiveOn is the earliest date (YYYY-MM-DD, Europe/Amsterdam) the
+	// change takes effect; for each customer it takes effect at the later
+	// of that date and the end of the customer's objection window.
+	EffectiveOn string `json:"effective_on"`
+	// Description says why, for the customers.
+	Description string     `json:"description"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CreatedBy   string     `json:"created_by"`
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+}
+
+// Notice is a change as it concerns one customer: when it was told, its
+// objection window, when the change takes effect for it, and its objection.
+type Notice struct {
+	TenantID string `json:"tenant_id"`
+	ChangeID string `json:"change_id"`
+	// WindowDays is the customer's objection window from its DPA.
+	WindowDays int       `json:"window_days"`
+	NotifiedAt time.Time `json:"notified_at"`
+	// WindowEndsAt is the exclusive end of the objection window, counted
+	// by Regulation 1182/71 in the customer's calendar.
+	WindowEndsAt time.Time `json:"window_ends_at"`
+	// EffectiveAt is when the change takes effect for the customer, unless
+	// it objects: never before WindowEndsAt.
+	EffectiveAt     time.Time  `json:"effective_at"`
+	Status          string     `json:"status"`
+	ObjectedAt      *time.Time `json:"objected_at,omitempty"`
+	ObjectedBy      string     `json:"objected_by,omitempty"`
+	ObjectionReason string     `json:"objection_reason,omitempty"`
+	ResolvedAt      *time.Time `json:"resolved_at,omitempty"`
+	ResolvedBy      string     `json:"resolved_by,omitempty"`
+	Resolution      string     `json:"resolution,omitempty"`
+	ResolutionNote  string     `json:"resolution_note,omitempty"`
+	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+}
+
+// Proposal is what the DPO submits to propose a change.
+type Proposal struct {
+	Kind         string
+	Subprocessor string
+	Replaces     string
+	EffectiveOn  string
+	Description  string
+}
+
+const changeColumns = `id, kind, coalesce(subprocessor, ''), coalesce(replaces, ''), effective_on::text, description, status,
+	created_at, created_by, withdrawn_at`
+
+func scanChange(row pgx.Row) (Change, error) {
+	var c Change
+	err := row.Scan(&c.ID, &c.Kind, &c.Subprocessor, &c.Replaces, &c.EffectiveOn, &c.Description, &c.Status, &c.CreatedAt, &c.CreatedBy, &c.WithdrawnAt)
+	c.CreatedAt = c.CreatedAt.UTC()
+	return c, err
+}
+
+const noticeColumns = `tenant_id, change_id, window_days, notified_at, window_ends_at, effective_at, status,
+	objected_at, coalesce(objected_by, ''), coalesce(objection_reason, ''), resolved_at, coalesce(resolved_by, ''),
+	coalesce(resolution, ''), coalesce(resolution_note, ''), applied_at`
+
+func scanNotice(row pgx.Row) (Notice, error) {
+	var n Notice
+	err := row.Scan(&n.TenantID, &n.ChangeID, &n.WindowDays, &n.NotifiedAt, &n.WindowEndsAt, &n.EffectiveAt, &n.Status,
+		&n.ObjectedAt, &n.ObjectedBy, &n.ObjectionReason, &n.ResolvedAt, &n.ResolvedBy, &n.Resolution, &n.ResolutionNote, &n.AppliedAt)
+	n.NotifiedAt, n.WindowEndsAt, n.EffectiveAt = n.NotifiedAt.UTC(), n.WindowEndsAt.UTC(), n.EffectiveAt.UTC()
+	return n, err
+}
+
+var (
+	errChangeNotFound = verwerker.Errorf(verwerker.ENOTFOUND, "subprocessor change not found")
+	errNoticeNotFound = verwerker.Errorf(verwerker.ENOTFOUND, "the change does not concern this customer")
+)
+
+func (p *Proposal) check() error {
+	var fields []verwerker.FieldError
+	bad := func(f, msg string) { fields = append(fields, verwerker.FieldError{Field: f, Message: msg}) }
+	switch p.Kind {
+	case ChangeAdd:
+		if p.Replaces != "" {
+			bad("replaces", "must be empty when adding")
+		}
+	case ChangeReplace:
+		if p.Replaces == "" {
+			bad("replaces", "is required when replacing")
+		} else if p.Replaces == p.Subprocessor {
+			bad("replaces", "must differ from subprocessor")
+		}
+	case ChangeRemove:
+		if p.Subprocessor != "" {
+			bad("subprocessor", "must be empty when removing; name the one that stops in replaces")
+		}
+		if p.Replaces == "" {
+			bad("replaces", "is required when removing")
+		}
+	default:
+		bad("kind", "must be add, replace or remove")
+	}
+	if (p.Kind == ChangeAdd || p.Kind == ChangeReplace) && p.Subprocessor == "" {
+		bad("subprocessor", "is required when adding or replacing")
+	}
+	if _, err := time.Parse(time.DateOnly, p.EffectiveOn); err != nil {
+		bad("effective_on", "must be a date as YYYY-MM-DD")
+	}
+	p.Description = strings.TrimSpace(p.Description)
+	if fe := checkText("description", p.Description, 2000, true); fe != nil {
+		fields = append(fields, *fe)
+	}
+	if len(fields) > 0 {
+		return verwerker.Invalid("the subprocessor change is not valid", fields...)
+	}
+	return nil
+}
+
+// affected is a customer a change concerns, with what its notice needs.
+type affected struct {
+	tenantID   string
+	windowDays int
+	contacts   []string
+}
+
+// Propose records a change and announces it, in one transaction: it
+// computes the affected customers (add: every customer with an active DPA
+// that has a data category the new subprocessor processes; replace and
+// remove: every customer the old subprocessor touches now), writes a notice
+// for each with its own objection window (its DPA's, default 30 days,
+// counted by Regulation 1182/71), and enqueues the notices: a signed webhook
+// when the customer has an endpoint and an e-mail to its DPO and breach
+// contacts. The change takes effect for a customer at the later of
+// EffectiveOn and the end of its window, and not at all while it objects.
+// It returns the change and its notices.
+func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, error) {
+	if err := p.check(); err != nil {
+		return Change{}, nil, err
+	}
+	now := r.clock.Now().UTC()
+	var c Change
+	var notices []Notice
+	err := r.platformTx(ctx, "propose", func(tx pgx.Tx) error {
+		subs := map[string]Subprocessor{}
+		for _, f := range []struct{ field, id string }{{"subprocessor", p.Subprocessor}, {"replaces", p.Replaces}} {
+			if f.id == "" {
+				continue
+			}
+			s, err := scanSubprocessor(tx.QueryRow(ctx, `SELECT `+subprocessorColumns+` FROM subprocessors WHERE id = $1`, f.id))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return verwerker.Invalid("the subprocessor change is not valid", verwerker.FieldError{Field: f.field, Message: "is not in the subprocessor registry"})
+			}
+			if err != nil {
+				return err
+			}
+			subs[f.id] = s
+		}
+		var err error
+		c, err = scanChange(tx.QueryRow(ctx, `INSERT INTO subprocessor_changes (id, kind, subprocessor, replaces, effective_on, description, created_at, created_by)
+			VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6, $7, $8) RETURNING `+changeColumns,
+			verwerker.NewID(PrefixChange, now), p.Kind, p.Subprocessor, p.Replaces, p.EffectiveOn, p.Description, now, audit.Actor(ctx)))
+		if err != nil {
+			return err
+		}
+		targets, err := affectedBy(ctx, tx, c, subs)
+		if err != nil {
+			return err
+		}
+		if err := r.record(ctx, tx, audit.PlatformChain, "subprocessor.change.propose", c.ID,
+			fmt.Sprintf("kind=%s affected=%d", c.Kind, len(targets))); err != nil {
+			return err
+		}
+		effectiveOn, _ := deadline.ParseDate(c.EffectiveOn)
+		from := effectiveOn.In(r.calendar.Location())
+		for _, t := range targets {
+			end := r.calendar.Deadline(now, deadline.Days(t.windowDays)).Due.UTC()
+			eff := end
+			if from.After(eff) {
+				eff = from.UTC()
+			}
+			n, err := scanNotice(tx.QueryRow(ctx, `INSERT INTO subprocessor_notices (tenant_id, change_id, window_days, notified_at, window_ends_at, effective_at)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+noticeColumns, t.tenantID, c.ID, t.windowDays, now, end, eff))
+			if err != nil {
+				return err
+			}
+			if err := r.announce(ctx, tx, c, subs, n, t.contacts); err != nil {
+				return err
+			}
+			if err := r.record(ctx, tx, t.tenantID, "subprocessor.change.notify", c.ID, "window_days="+fmt.Sprint(t.windowDays)); err != nil {
+				return err
+			}
+			notices = append(notices, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return Change{}, nil, err
+	}
+	return c, notices, nil
+}
+
+// affectedBy lists the customers c concerns, in tenant id order.
+func affectedBy(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor) ([]affected, error) {
+	var rows pgx.Rows
+	var err error
+	const base = `SELECT t.id, v.scope FROM tenants t JOIN dpa_versions v ON v.tenant_id = t.id AND v.status = 'active' WHERE t.status = 'active'`
+	if c.Kind == ChangeAdd {
+		rows, err = tx.Query(ctx, base+` AND NOT EXISTS (SELECT 1 FROM tenant_subprocessors ts WHERE ts.tenant_id = t.id AND ts.subprocessor_id = $1)
+			ORDER BY t.id`, c.Subprocessor)
+	} else {
+		rows, err = tx.Query(ctx, base+` AND EXISTS (SELECT 1 FROM tenant_subprocessors ts WHERE ts.tenant_id = t.id AND ts.subprocessor_id = $1)
+			ORDER BY t.id`, c.Replaces)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []affected
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, err
+		}
+		var sc Scope
+		if err := json.Unmarshal(raw, &sc); err != nil {
+			return nil, err
+		}
+		if c.Kind == ChangeAdd && !touches(sc, subs[c.Subprocessor]) {
+			continue
+		}
+		days := sc.ObjectionWindowDays
+		if days == 0 {
+			days = DefaultObjectionWindowDays
+		}
+		var contacts []string
+		for _, e := range []string{sc.DPOContact.Email, sc.BreachContact.Email} {
+			if e != "" && !contains(contacts, e) {
+				contacts = append(contacts, e)
+			}
+		}
+		out = append(out, affected{tenantID: id, windowDays: days, contacts: contacts})
+	}
+	return out, rows.Err()
+}
+
+// touches reports whether s processes a data category in scope sc.
+func touches(sc Scope, s Subprocessor) bool {
+	for _, c := range sc.Categories {
+		if contains(s.Categories, c.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// announce enqueues the notices of change c to one customer.
+func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor, n Notice, contacts []string) error {
+	if r.outbox == nil {
+		return nil
+	}
+	type subJSON struct {
+		ID                string   `json:"id"`
+		Name              string   `json:"name"`
+		Service           string   `json:"service"`
+		Locations         []string `json:"locations"`
+		TransferMechanism string   `json:"transfer_mechanism"`
+		Categories        []string `json:"categories"`
+	}
+	view := func(id string) *subJSON {
+		s, ok := subs[id]
+		if !ok {
+			return nil
+		}
+		return &subJSON{s.ID, s.Name, s.Service, s.Locations, s.TransferMechanism, s.Categories}
+	}
+	payload, err := json.Marshal(map[string]any{
+		"change_id":      c.ID,
+		"kind":           c.Kind,
+		"subprocessor":   view(c.Subprocessor),
+		"replaces":       view(c.Replaces),
+		"description":    c.Description,
+		"effective_on":   c.EffectiveOn,
+		"window_ends_at": n.WindowEndsAt,
+		"effective_at":   n.EffectiveAt,
+		"objection":      fmt.Sprintf("POST /v1/tenants/%s/subprocessor-changes/%s/objection", n.TenantID, c.ID),
+	})
+	if err != nil {
+		return err
+	}
+	key := "subprocessor/" + c.ID + "/announce"
+	var hasEndpoint bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1)`, n.TenantID).Scan(&hasEndpoint); err != nil {
+		return err
+	}
+	if hasEndpoint {
+		if _, err := r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: n.TenantID, Kind: notify.KindWebhook,
+			IdempotencyKey: key + "/webhook", EventType: EventChangeAnnounced, Payload: payload}); err != nil {
+			return err
+		}
+	}
+	if len(contacts) == 0 || !r.outbox.Email() {
+		return nil
+	}
+	subject, body := announcementText(c, subs, n, r.calendar.Location())
+	_, err = r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: n.TenantID, Kind: notify.KindEmail,
+		IdempotencyKey: key + "/email", EventType: EventChangeAnnounced, To: contacts, Subject: subject, Body: body})
+	return err
+}
+
+// announcementText is the e-mail of an announcement, Dutch then English.
+func announcementText(c Change, subs map[string]Subprocessor, n Notice, loc *time.Location) (string, string) {
+	describe := func(id string) string {
+		s := subs[id]
+		return fmt.Sprintf("%s (%s; %s: %s; %s)", s.Name, s.ID, s.Service, strings.Join(s.Locations, ", "), strings.Join(s.Categories, ", "))
+	}
+	var nl, en string
+	switch c.Kind {
+	case ChangeAdd:
+		nl = "Wij willen een nieuwe subverwerker inschakelen: " + describe(c.Subprocessor)
+		en = "We intend to engage a new subprocessor: " + describe(c.Subprocessor)
+	case ChangeReplace:
+		nl = "Wij willen subverwerker " + describe(c.Replaces) + " vervangen door " + describe(c.Subprocessor)
+		en = "We intend to replace subprocessor " + describe(c.Replaces) + " by " + describe(c.Subprocessor)
+	default:
+		nl = "Wij stoppen met subverwerker " + describe(c.Replaces)
+		en = "We intend to stop using subprocessor " + describe(c.Replaces)
+	}
+	last := n.WindowEndsAt.In(loc).Add(-time.Second).Format("2006-01-02")
+	eff := n.EffectiveAt.In(loc).Format("2006-01-02 15:04 MST")
+	subject := fmt.Sprintf("Wijziging subverwerkers / Change of subprocessors (%s)", c.ID)
+	body := fmt.Sprintf(`%s.
+
+Toelichting: %s
+
+U kunt tot en met %s bezwaar maken (AVG art. 28 lid 2), via de API:
+POST /v1/tenants/%s/subprocessor-changes/%s/objection
+Zonder bezwaar gaat de wijziging voor u in op %s. Na een bezwaar gaat zij niet in en
+verwerken wij uw gegevens niet via deze subverwerker totdat het bezwaar is afgehandeld.
+
+---
+
+%s.
+
+Reason: %s
+
+You may object until and including %s (GDPR Art. 28(2)), through the API:
+POST /v1/tenants/%s/subprocessor-changes/%s/objection
+Without an objection the change takes effect for you at %s. After an objection it does
+not, and we do not process your data through this subprocessor until it is resolved.
+`, nl, c.Description, last, n.TenantID, c.ID, eff, en, c.Description, last, n.TenantID, c.ID, eff)
+	return subject, body
+}
+
+// Changes lists the changes, newest first.
+func (r *Registry) Changes(ctx context.Context) ([]Change, error) {
+	var out []Change
+	err := r.platformTx(ctx, "changes", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+changeColumns+` FROM subprocessor_changes ORDER BY id DESC`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Change, error) { return scanChange(row) })
+		return err
+	})
+	return out, err
+}
+
+// Change returns a change with every customer's notice: the DPO's view of
+// who was told, who objected and why, and where each stands.
+func (r *Registry) Change(ctx context.Context, id string) (Change, []Notice, error) {
+	var c Change
+	var notices []Notice
+	err := r.platformTx(ctx, "change", func(tx pgx.Tx) error {
+		var err error
+		c, err = scanChange(tx.QueryRow(ctx, `SELECT `+changeColumns+` FROM subprocessor_changes WHERE id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errChangeNotFound
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+noticeColumns+` FROM subprocessor_notices WHERE change_id = $1 ORDER BY tenant_id`, id)
+		if err != nil {
+			return err
+		}
+		notices, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notice, error) { return scanNotice(row) })
+		return err
+	})
+	return c, notices, err
+}
+
+// Objections lists the open objections of every customer, oldest first:
+// what the DPO must resolve.
+func (r *Registry) Objections(ctx context.Context) ([]Notice, error) {
+	var out []Notice
+	err := r.platformTx(ctx, "objections", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+noticeColumns+` FROM subprocessor_notices WHERE status = 'objected' ORDER BY objected_at, tenant_id`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notice, error) { return scanNotice(row) })
+		return err
+	})
+	return out, err
+}
+
+// tenantTx runs fn in tenantID's scope.
+func (r *Registry) tenantTx(ctx context.Context, op, tenantID string, fn func(tx pgx.Tx) error) error {
+	if !verwerker.ValidID(verwerker.PrefixTenant, tenantID) {
+		return errNoticeNotFound
+	}
+	return internal("subprocessors: "+op, r.db.InTenantTx(ctx, tenantID, fn))
+}
+
+func lockNotice(ctx context.Context, tx pgx.Tx, tenantID, changeID string) (Notice, error) {
+	n, err := scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM subprocessor_notices
+		WHERE tenant_id = $1 AND change_id = $2 FOR UPDATE`, tenantID, changeID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return n, errNoticeNotFound
+	}
+	return n, err
+}
+
+// Object records the customer's objection to a change, with its reason,
+// while the window is open. From then on the change is held for the
+// customer and the subprocessor it brings in is blocked for the customer's
+// data (Blocks) until the DPO resolves the objection. The reason is the
+// controller's text: shown to the DPO, never put in audit events or logs.
+func (r *Registry) Object(ctx context.Context, tenantID, changeID, reason string) (Notice, error) {
+	reason = strings.TrimSpace(reason)
+	if fe := checkText("reason", reason, 4000, true); fe != nil {
+		return Notice{}, verwerker.Invalid("the objection is not valid", *fe)
+	}
+	now := r.clock.Now().UTC()
+	var n Notice
+	err := r.tenantTx(ctx, "object", tenantID, func(tx pgx.Tx) error {
+		cur, err := lockNotice(ctx, tx, tenantID, changeID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Status == NoticeObjected:
+			return verwerker.Errorf(verwerker.ECONFLICT, "the customer has already objected to this change")
+		case cur.Status != NoticePending:
+			return verwerker.Errorf(verwerker.ECONFLICT, "the change is %s for this customer; there is nothing to object to", cur.Status)
+		case !now.Before(cur.WindowEndsAt):
+			return verwerker.Errorf(verwerker.ECONFLICT, "the objection window ended")
+		}
+		n, err = scanNotice(tx.QueryRow(ctx, `UPDATE subprocessor_notices SET status = 'objected', objected_at = $3, objected_by = $4, objection_reason = $5
+			WHERE tenant_id = $1 AND change_id = $2 RETURNING `+noticeColumns, tenantID, changeID, now, audit.Actor(ctx), reason))
+		if err != nil {
+			return err
+		}
+		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		return r.record(ctx, tx, tenantID, "subprocessor.change.object", changeID, "")
+	})
+	return n, err
+}
+
+// Resolve closes a customer's open objection (the DPO's decision after
+// talking to the customer). ResolutionObjectionWithdrawn puts the change
+// back on course for the customer: it takes effect at its effective time,
+// or at once if that has passed. ResolutionChangeNotApplied leaves the
+// customer's list as it was. Either lifts the block.
+func (r *Registry) Resolve(ctx context.Context, tenantID, changeID, resolution, note string) (Notice, error) {
+	note = strings.TrimSpace(note)
+	var fields []verwerker.FieldError
+	if resolution != ResolutionObjectionWithdrawn && resolution != ResolutionChangeNotApplied {
+		fields = append(fields, verwerker.FieldError{Field: "resolution", Message: "must be objection_withdrawn or change_not_applied"})
+	}
+	if fe := checkText("note", note, 4000, false); fe != nil {
+		fields = append(fields, *fe)
+	}
+	if len(fields) > 0 {
+		return Notice{}, verwerker.Invalid("the resolution is not valid", fields...)
+	}
+	now := r.clock.Now().UTC()
+	var n Notice
+	err := r.tenantTx(ctx, "resolve", tenantID, func(tx pgx.Tx) error {
+		cur, err := lockNotice(ctx, tx, tenantID, changeID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != NoticeObjected {
+			return verwerker.Errorf(verwerker.ECONFLICT, "the customer has no open objection to this change")
+		}
+		status := NoticePending
+		if resolution == ResolutionChangeNotApplied {
+			status = NoticeNotApplied
+		}
+		n, err = scanNotice(tx.QueryRow(ctx, `UPDATE subprocessor_notices SET status = $3, resolved_at = $4, resolved_by = $5,
+				resolution = $6, resolution_note = nullif($7, '')
+			WHERE tenant_id = $1 AND change_id = $2 RETURNING `+noticeColumns, tenantID, changeID, status, now, audit.Actor(ctx), resolution, note))
+		if err != nil {
+			return err
+		}
+		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		return r.record(ctx, tx, tenantID, "subprocessor.change.resolve", changeID, "resolution="+resolution)
+	})
+	if err == nil && n.Status == NoticePending {
+		_, err = r.ApplyDue(ctx)
+		if err == nil {
+			n, err = r.Notice(ctx, tenantID, changeID)
+		}
+	}
+	return n, err
+}
+
+// Notice returns the customer's notice of a change.
+func (r *Registry) Notice(ctx context.Context, tenantID, changeID string) (Notice, error) {
+	var n Notice
+	err := r.tenantTx(ctx, "notice", tenantID, func(tx pgx.Tx) error {
+		var err error
+		n, err = scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM subprocessor_notices WHERE tenant_id = $1 AND change_id = $2`, tenantID, changeID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoticeNotFound
+		}
+		return err
+	})
+	return n, err
+}
+
+// Withdraw withdraws a change for every customer it has not yet taken
+// effect for; it lifts their blocks and tells them.
+func (r *Registry) Withdraw(ctx context.Context, changeID string) (Change, error) {
+	now := r.clock.Now().UTC()
+	var c Change
+	err := r.platformTx(ctx, "withdraw", func(tx pgx.Tx) error {
+		var err error
+		c, err = scanChange(tx.QueryRow(ctx, `UPDATE subprocessor_changes SET status = 'withdrawn', withdrawn_at = $2
+			WHERE id = $1 AND status = 'announced' RETURNING `+changeColumns, changeID, now))
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := scanChange(tx.QueryRow(ctx, `SELECT `+changeColumns+` FROM subprocessor_changes WHERE id = $1`, changeID)); errors.Is(err, pgx.ErrNoRows) {
+				return errChangeNotFound
+			}
+			return verwerker.Errorf(verwerker.ECONFLICT, "the change was already withdrawn")
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE subprocessor_notices SET status = 'withdrawn'
+			WHERE change_id = $1 AND status IN ('pending', 'objected') RETURNING tenant_id`, changeID)
+		if err != nil {
+			return err
+		}
+		tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if err := r.record(ctx, tx, audit.PlatformChain, "subprocessor.change.withdraw", changeID, fmt.Sprintf("customers=%d", len(tenants))); err != nil {
+			return err
+		}
+		for _, t := range tenants {
+			if _, err := store.TouchDecisionState(ctx, tx, t); err != nil {
+				return err
+			}
+			if err := r.record(ctx, tx, t, "subprocessor.change.withdraw", changeID, ""); err != nil {
+				return err
+			}
+			if err := r.announceWithdrawal(ctx, tx, c, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return c, err
+}
+
+func (r *Registry) announceWithdrawal(ctx context.Context, tx pgx.Tx, c Change, tenantID string) error {
+	if r.outbox == nil {
+		return nil
+	}
+	var hasEndpoint bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1)`, tenantID).Scan(&hasEndpoint); err != nil {
+		return err
+	}
+	if !hasEndpoint {
+		return nil
+	}
+	payload, _ := json.Marshal(map[string]string{"change_id": c.ID})
+	_, err := r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: tenantID, Kind: notify.KindWebhook,
+		IdempotencyKey: "subprocessor/" + c.ID + "/withdraw/webhook", EventType: EventChangeWithdrawn, Payload: payload})
+	return err
+}
+
+// ApplyDue applies every pending notice whose effective time has come: the
+// change takes effect for that customer (its effective list gains or loses
+// the subprocessor). It is idempotent and safe to run on every replica at
+// once; it returns how many notices it applied. A periodic job calls it.
+func (r *Registry) ApplyDue(ctx context.Context) (int, error) {
+	now := r.clock.Now().UTC()
+	applied := 0
+	err := r.platformTx(ctx, "apply", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT n.tenant_id, c.id, c.kind, coalesce(c.subprocessor, ''), coalesce(c.replaces, '')
+			FROM subprocessor_notices n JOIN subprocessor_changes c ON c.id = n.change_id
+			WHERE n.status = 'pending' AND n.effective_at <= $1 AND c.status = 'announced'
+			ORDER BY n.effective_at, n.tenant_id FOR UPDATE OF n SKIP LOCKED`, now)
+		if err != nil {
+			return err
+		}
+		type due struct{ tenant, change, kind, sub, replaces string }
+		var list []due
+		for rows.Next() {
+			var d due
+			if err := rows.Scan(&d.tenant, &d.change, &d.kind, &d.sub, &d.replaces); err != nil {
+				rows.Close()
+				return err
+			}
+			list = append(list, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range list {
+			if d.replaces != "" {
+				if _, err := tx.Exec(ctx, `DELETE FROM tenant_subprocessors WHERE tenant_id = $1 AND subprocessor_id = $2`, d.tenant, d.replaces); err != nil {
+					return err
+				}
+			}
+			if d.sub != "" {
+				if _, err := tx.Exec(ctx, `INSERT INTO tenant_subprocessors (tenant_id, subprocessor_id, since, source) VALUES ($1, $2, $3, $4)
+					ON CONFLICT (tenant_id, subprocessor_id) DO NOTHING`, d.tenant, d.sub, now, d.change); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE subprocessor_notices SET status = 'effective', applied_at = $3 WHERE tenant_id = $1 AND change_id = $2`,
+				d.tenant, d.change, now); err != nil {
+				return err
+			}
+			if _, err := store.TouchDecisionState(ctx, tx, d.tenant); err != nil {
+				return err
+			}
+			if err := r.record(ctx, tx, d.tenant, "subprocessor.change.apply", d.change, "kind="+d.kind); err != nil {
+				return err
+			}
+			applied++
+		}
+		return nil
+	})
+	return applied, err
+}
+
+// Listing is a customer's view of its subprocessors: who touches its data
+// now, what is announced and where each announcement stands, and what is
+// blocked.
+type Listing struct {
+	TenantID string `json:"tenant_id"`
+	// Current are the subprocessors that touch the customer's data now.
+	Current []Current `json:"current"`
+	// Changes are the announced changes that concern the customer, newest
+	// first, with their notice.
+	Changes []TenantChange `json:"changes"`
+	// Blocks are the open objections that block processing.
+	Blocks []Block `json:"blocks"`
+}
+
+// Current is a subprocessor on a customer's effective list.
+type Current struct {
+	Subprocessor
+	Since time.Time `json:"since"`
+}
+
+// TenantChange is a change with the customer's notice of it.
+type TenantChange struct {
+	Change Change `json:"change"`
+	Notice Notice `json:"notice"`
+	// Subprocessor and Replaces describe the subprocessors involved.
+	NewSubprocessor *Subprocessor `json:"new_subprocessor,omitempty"`
+	OldSubprocessor *Subprocessor `json:"old_subprocessor,omitempty"`
+}
+
+// ForTenant returns the customer's listing. It is what the customer's
+// privacy lead reads, what the public page shows and what the feed is made
+// of (seed 000 art. 10.2).
+func (r *Registry) ForTenant(ctx context.Context, tenantID string) (Listing, error) {
+	l := Listing{TenantID: tenantID, Current: []Current{}, Changes: []TenantChange{}, Blocks: []Block{}}
+	err := r.tenantTx(ctx, "listing", tenantID, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)`, tenantID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+		}
+		all := map[string]Subprocessor{}
+		rows, err := tx.Query(ctx, `SELECT `+subprocessorColumns+` FROM subprocessors`)
+		if err != nil {
+			return err
+		}
+		subs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Subprocessor, error) { return scanSubprocessor(row) })
+		if err != nil {
+			return err
+		}
+		for _, s := range subs {
+			all[s.ID] = s
+		}
+		rows, err = tx.Query(ctx, `SELECT subprocessor_id, since FROM tenant_subprocessors WHERE tenant_id = $1 ORDER BY subprocessor_id`, tenantID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var since time.Time
+			if err := rows.Scan(&id, &since); err != nil {
+				rows.Close()
+				return err
+			}
+			l.Current = append(l.Current, Current{Subprocessor: all[id], Since: since.UTC()})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT `+noticeColumns+` FROM subprocessor_notices WHERE tenant_id = $1 ORDER BY notified_at DESC, change_id DESC`, tenantID)
+		if err != nil {
+			return err
+		}
+		notices, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notice, error) { return scanNotice(row) })
+		if err != nil {
+			return err
+		}
+		for _, n := range notices {
+			c, err := scanChange(tx.QueryRow(ctx, `SELECT `+changeColumns+` FROM subprocessor_changes WHERE id = $1`, n.ChangeID))
+			if err != nil {
+				return err
+			}
+			tc := TenantChange{Change: c, Notice: n}
+			if s, ok := all[c.Subprocessor]; ok {
+				tc.NewSubprocessor = &s
+			}
+			if s, ok := all[c.Replaces]; ok {
+				tc.OldSubprocessor = &s
+			}
+			l.Changes = append(l.Changes, tc)
+		}
+		l.Blocks, err = Blocks(ctx, tx, tenantID)
+		if l.Blocks == nil {
+			l.Blocks = []Block{}
+		}
+		return err
+	})
+	sort.SliceStable(l.Current, func(i, j int) bool { return l.Current[i].ID < l.Current[j].ID })
+	return l, err
+}
+
+// syncEffective sets the customer's effective list to the subprocessors
+// authorised by the DPA version being activated (version id source),
+// keeping the "since" of those already on it. Every id must be in the
+// registry.
+func syncEffective(ctx context.Context, tx pgx.Tx, tenantID, source string, ids []string, now time.Time) error {
+	if ids == nil {
+		ids = []string{}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM tenant_subprocessors WHERE tenant_id = $1 AND NOT (subprocessor_id = ANY($2))`, tenantID, ids); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO tenant_subprocessors (tenant_id, subprocessor_id, since, source)
+		SELECT $1, id, $3, $4 FROM unnest($2::text[]) AS id ON CONFLICT (tenant_id, subprocessor_id) DO NOTHING`, tenantID, ids, now, source)
+	return err
+}
+
+// checkRegistered reports, as field errors, the ids of sc.Subprocessors
+// that are not in the registry.
+func checkRegistered(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM subprocessors WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return err
+	}
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	var fields []verwerker.FieldError
+	for i, id := range ids {
+		if !contains(known, id) {
+			fields = append(fields, verwerker.FieldError{Field: fmt.Sprintf("subprocessors[%d]", i), Message: "is not in the subprocessor registry"})
+		}
+	}
+	if len(fields) > 0 {
+		return verwerker.Invalid("the processing agreement's scope is not valid", fields...)
+	}
+	return nil
+}

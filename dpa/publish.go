@@ -1,0 +1,239 @@
+package dpa
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"html/template"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+)
+
+// Public is what anyone may read about a customer's subprocessors (seed
+// 000 art. 10.2): the current list and the announced changes with their
+// dates. It never shows objections: whether and why a customer objected is
+// between the customer and the company.
+type Public struct {
+	TenantID       string         `json:"tenant_id"`
+	ControllerName string         `json:"controller_name"`
+	Current        []Current      `json:"current"`
+	Changes        []PublicChange `json:"changes"`
+	// Updated is the time of the latest change to the list or its
+	// announcements, for the feed.
+	Updated time.Time `json:"updated"`
+}
+
+// PublicChange is an announced change as the public sees it.
+type PublicChange struct {
+	ID              string        `json:"id"`
+	Kind            string        `json:"kind"`
+	Description     string        `json:"description"`
+	NewSubprocessor *Subprocessor `json:"new_subprocessor,omitempty"`
+	OldSubprocessor *Subprocessor `json:"old_subprocessor,omitempty"`
+	AnnouncedAt     time.Time     `json:"announced_at"`
+	// EffectiveAt is when the change takes effect for the customer, if it
+	// goes ahead.
+	EffectiveAt time.Time `json:"effective_at"`
+	// Status is "announced", "effective" or "withdrawn". A change held by an
+	// objection shows as announced; one that does not apply shows as
+	// withdrawn.
+	Status string `json:"status"`
+}
+
+// PublicListing returns the public view of the customer's subprocessors, or
+// ENOTFOUND for an unknown customer.
+func (r *Registry) PublicListing(ctx context.Context, tenantID string) (Public, error) {
+	l, err := r.ForTenant(ctx, tenantID)
+	if err != nil {
+		return Public{}, err
+	}
+	p := Public{TenantID: tenantID, Current: l.Current, Changes: []PublicChange{}}
+	err = r.tenantTx(ctx, "public", tenantID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT name, updated_at FROM tenants WHERE id = $1`, tenantID).Scan(&p.ControllerName, &p.Updated)
+	})
+	if err != nil {
+		return Public{}, err
+	}
+	p.Updated = p.Updated.UTC()
+	for _, c := range l.Current {
+		if c.Since.After(p.Updated) {
+			p.Updated = c.Since
+		}
+	}
+	for _, tc := range l.Changes {
+		status := "announced"
+		switch tc.Notice.Status {
+		case NoticeEffective:
+			status = "effective"
+		case NoticeWithdrawn, NoticeNotApplied:
+			status = "withdrawn"
+		}
+		p.Changes = append(p.Changes, PublicChange{ID: tc.Change.ID, Kind: tc.Change.Kind, Description: tc.Change.Description,
+			NewSubprocessor: tc.NewSubprocessor, OldSubprocessor: tc.OldSubprocessor,
+			AnnouncedAt: tc.Notice.NotifiedAt, EffectiveAt: tc.Notice.EffectiveAt, Status: status})
+		for _, t := range []*time.Time{&tc.Notice.NotifiedAt, tc.Notice.AppliedAt, tc.Change.WithdrawnAt} {
+			if t != nil && t.After(p.Updated) {
+				p.Updated = t.UTC()
+			}
+		}
+	}
+	return p, nil
+}
+
+type publicText struct {
+	Lang, Title, Intro, Current, None, Name, Service, Locations, Transfer, Categories, Contract, Since,
+	Changes, NoChanges, Kind, Effective, Status, Feed string
+	Kinds    map[string]string
+	Statuses map[string]string
+}
+
+var publicTexts = map[string]publicText{
+	LangNL: {Lang: "nl", Title: "Subverwerkers", Intro: "Derden die persoonsgegevens verwerken in opdracht van de verwerker, voor",
+		Current: "Huidige subverwerkers", None: "Geen.", Name: "Naam", Service: "Dienst", Locations: "Locaties", Transfer: "Doorgifte",
+		Categories: "Gegevens", Contract: "Overeenkomst", Since: "Sinds", Changes: "Aangekondigde wijzigingen", NoChanges: "Geen.",
+		Kind: "Wijziging", Effective: "Ingang", Status: "Status", Feed: "Volg wijzigingen via de Atom-feed",
+		Kinds:    map[string]string{ChangeAdd: "toevoegen", ChangeReplace: "vervangen", ChangeRemove: "beëindigen"},
+		Statuses: map[string]string{"announced": "aangekondigd", "effective": "van kracht", "withdrawn": "ingetrokken"}},
+	LangEN: {Lang: "en", Title: "Subprocessors", Intro: "Third parties that process personal data on the processor's behalf, for",
+		Current: "Current subprocessors", None: "None.", Name: "Name", Service: "Service", Locations: "Locations", Transfer: "Transfer",
+		Categories: "Data", Contract: "Contract", Since: "Since", Changes: "Announced changes", NoChanges: "None.",
+		Kind: "Change", Effective: "Effective", Status: "Status", Feed: "Follow changes with the Atom feed",
+		Kinds:    map[string]string{ChangeAdd: "add", ChangeReplace: "replace", ChangeRemove: "remove"},
+		Statuses: map[string]string{"announced": "announced", "effective": "effective", "withdrawn": "withdrawn"}},
+}
+
+// RenderPublic returns the public page of a customer's subprocessors in
+// lang (LangNL or LangEN); feedURL is the address of its Atom feed.
+func RenderPublic(p Public, lang, feedURL string) ([]byte, error) {
+	t, ok := publicTexts[lang]
+	if !ok {
+		return nil, verwerker.Invalid("unknown language", verwerker.FieldError{Field: "lang", Message: "must be nl or en"})
+	}
+	labels := func(ids []string, lookup func(string) (Term, bool)) string {
+		var out []string
+		for _, id := range ids {
+			if term, ok := lookup(id); ok {
+				out = append(out, label(term, lang))
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	regionTerm := func(id string) (Term, bool) { r, ok := region(id); return r.Term, ok }
+	categoryTerm := func(id string) (Term, bool) { c, ok := category(id); return c.Term, ok }
+	transfer := func(m string) string {
+		if b, ok := term(TransferBases, m); ok {
+			return label(b, lang)
+		}
+		return "—"
+	}
+	type row struct{ Name, ID, Service, Locations, Transfer, Categories, Contract, Since string }
+	type change struct{ Kind, Who, Description, Effective, Status string }
+	data := struct {
+		T       publicText
+		P       Public
+		Rows    []row
+		Changes []change
+		FeedURL string
+	}{T: t, P: p, FeedURL: feedURL}
+	for _, c := range p.Current {
+		data.Rows = append(data.Rows, row{c.Name, c.ID, c.Service, labels(c.Locations, regionTerm), transfer(c.TransferMechanism),
+			labels(c.Categories, categoryTerm), c.ContractDate, c.Since.Format(time.DateOnly)})
+	}
+	for _, c := range p.Changes {
+		var who []string
+		for _, s := range []*Subprocessor{c.OldSubprocessor, c.NewSubprocessor} {
+			if s != nil {
+				who = append(who, s.Name+" ("+s.ID+")")
+			}
+		}
+		data.Changes = append(data.Changes, change{t.Kinds[c.Kind], strings.Join(who, " → "), c.Description,
+			c.EffectiveAt.Format(time.DateOnly), t.Statuses[c.Status]})
+	}
+	var b bytes.Buffer
+	if err := publicTemplate.Execute(&b, data); err != nil {
+		return nil, verwerker.Internal("dpa: render subprocessors", err)
+	}
+	return b.Bytes(), nil
+}
+
+var publicTemplate = template.Must(template.New("public").Parse(`<!DOCTYPE html>
+<html lang="{{.T.Lang}}">
+<head><meta charset="utf-8"><title>{{.T.Title}} — {{.P.ControllerName}}</title>
+<link rel="alternate" type="application/atom+xml" href="{{.FeedURL}}">
+` + style + `</head>
+<body>
+<h1>{{.T.Title}}</h1>
+<p>{{.T.Intro}} {{.P.ControllerName}}.</p>
+<h2>{{.T.Current}}</h2>
+{{if .Rows}}<table><thead><tr><th>{{.T.Name}}</th><th>{{.T.Service}}</th><th>{{.T.Locations}}</th><th>{{.T.Transfer}}</th><th>{{.T.Categories}}</th><th>{{.T.Contract}}</th><th>{{.T.Since}}</th></tr></thead>
+<tbody>{{range .Rows}}<tr><td>{{.Name}} <small>({{.ID}})</small></td><td>{{.Service}}</td><td>{{.Locations}}</td><td>{{.Transfer}}</td><td>{{.Categories}}</td><td>{{.Contract}}</td><td>{{.Since}}</td></tr>{{end}}</tbody></table>{{else}}<p>{{.T.None}}</p>{{end}}
+<h2>{{.T.Changes}}</h2>
+{{if .Changes}}<table><thead><tr><th>{{.T.Kind}}</th><th>{{.T.Name}}</th><th>{{.T.Service}}</th><th>{{.T.Effective}}</th><th>{{.T.Status}}</th></tr></thead>
+<tbody>{{range .Changes}}<tr><td>{{.Kind}}</td><td>{{.Who}}</td><td>{{.Description}}</td><td>{{.Effective}}</td><td>{{.Status}}</td></tr>{{end}}</tbody></table>{{else}}<p>{{.T.NoChanges}}</p>{{end}}
+<p><a href="{{.FeedURL}}">{{.T.Feed}}</a></p>
+</body>
+</html>
+`))
+
+// Atom returns the customer's subprocessor changes as an Atom feed (RFC
+// 4287): one entry per announced change, updated when it takes effect or
+// is withdrawn. selfURL is the feed's own address; pageURL the public page.
+func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
+	type link struct {
+		Rel  string `xml:"rel,attr,omitempty"`
+		Type string `xml:"type,attr,omitempty"`
+		Href string `xml:"href,attr"`
+	}
+	type text struct {
+		Type string `xml:"type,attr,omitempty"`
+		Body string `xml:",chardata"`
+	}
+	type entry struct {
+		ID        string `xml:"id"`
+		Title     string `xml:"title"`
+		Updated   string `xml:"updated"`
+		Published string `xml:"published"`
+		Link      link   `xml:"link"`
+		Summary   text   `xml:"summary"`
+	}
+	type author struct {
+		Name string `xml:"name"`
+	}
+	type feed struct {
+		XMLName xml.Name `xml:"http://www.w3.org/2005/Atom feed"`
+		ID      string   `xml:"id"`
+		Title   string   `xml:"title"`
+		Updated string   `xml:"updated"`
+		Author  author   `xml:"author"`
+		Links   []link   `xml:"link"`
+		Entries []entry  `xml:"entry"`
+	}
+	f := feed{ID: "urn:verwerker:subprocessors:" + p.TenantID, Title: "Subprocessors — " + p.ControllerName,
+		Updated: p.Updated.Format(time.RFC3339), Author: author{Name: "verwerker"},
+		Links: []link{{Rel: "self", Type: "application/atom+xml", Href: selfURL}, {Rel: "alternate", Type: "text/html", Href: pageURL}}}
+	for _, c := range p.Changes {
+		var who []string
+		for _, s := range []*Subprocessor{c.OldSubprocessor, c.NewSubprocessor} {
+			if s != nil {
+				who = append(who, s.Name)
+			}
+		}
+		updated := c.AnnouncedAt
+		if c.Status == "effective" {
+			updated = c.EffectiveAt
+		}
+		summary := c.Description + " — " + c.Kind + ": " + strings.Join(who, " → ") + "; effective " + c.EffectiveAt.Format(time.RFC3339) + " (" + c.Status + ")"
+		f.Entries = append(f.Entries, entry{ID: "urn:verwerker:subprocessor-change:" + c.ID + ":" + p.TenantID,
+			Title: strings.ToUpper(c.Kind[:1]) + c.Kind[1:] + ": " + strings.Join(who, " → "), Updated: updated.Format(time.RFC3339),
+			Published: c.AnnouncedAt.Format(time.RFC3339), Link: link{Rel: "alternate", Type: "text/html", Href: pageURL},
+			Summary: text{Type: "text", Body: summary}})
+	}
+	out, err := xml.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, verwerker.Internal("dpa: atom", err)
+	}
+	return append([]byte(xml.Header), out...), nil
+}
