@@ -33,7 +33,9 @@ import (
 // backoff of minutes.
 type quickRetry struct{}
 
-func (quickRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(20 * time.Millisecond) }
+func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
+	return time.Now().Add(20 * time.Millisecond)
+}
 
 // withNotices gives the bundle a real outbox: e-mail over the test SMTP
 // server (mailpit) and webhooks delivered by River workers, and serves the
