@@ -118,6 +118,18 @@ func attemptsOut(list []notify.Attempt) []DeliveryAttempt {
 	return out
 }
 
+// webhookEndpoint answers with the tenant's endpoint, or configured false.
+func (s *Server) webhookEndpoint(ctx context.Context, tenantID string) (*webhookBody, error) {
+	e, err := s.deps.Outbox.Endpoint(ctx, tenantID)
+	if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
+		return &webhookBody{Body: WebhookEndpoint{TenantID: tenantID}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &webhookBody{Body: endpointOut(e, "")}, nil
+}
+
 func (s *Server) registerOutbox() {
 	const tag = "Notices"
 	webhookOp := func(id, method, path, summary, desc string) huma.Operation {
@@ -127,14 +139,7 @@ func (s *Server) registerOutbox() {
 
 	register(s, webhookOp("getWebhookEndpoint", http.MethodGet, "", "Get the webhook endpoint", "Never returns the secrets. Without an endpoint, configured is false."),
 		policy.PermWebhookManage, tenantScope, func(ctx context.Context, in *tenantPath) (*webhookBody, error) {
-			e, err := s.deps.Outbox.Endpoint(ctx, in.TenantID)
-			if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
-				return &webhookBody{Body: WebhookEndpoint{TenantID: in.TenantID}}, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return &webhookBody{Body: endpointOut(e, "")}, nil
+			return s.webhookEndpoint(ctx, in.TenantID)
 		})
 
 	op := webhookOp("setWebhookEndpoint", http.MethodPut, "", "Set the webhook endpoint",
@@ -154,8 +159,10 @@ func (s *Server) registerOutbox() {
 		return nil, s.deps.Outbox.RemoveEndpoint(ctx, in.TenantID)
 	})
 
-	register(s, webhookOp("rotateWebhookSecret", http.MethodPost, "/rotate", "Start a secret rotation",
-		"Adds a new secret, returned only here. Until the rotation is finished every message is signed with both, so the receiver can switch without losing a notice."),
+	op = webhookOp("rotateWebhookSecret", http.MethodPost, "/rotate", "Start a secret rotation",
+		"Adds a new secret, returned only here. Until the rotation is finished every message is signed with both, so the receiver can switch without losing a notice. Without an endpoint: 409.")
+	op.Errors = []int{http.StatusConflict}
+	register(s, op,
 		policy.PermWebhookManage, tenantScope, func(ctx context.Context, in *tenantPath) (*rotateOutput, error) {
 			secret, err := s.deps.Outbox.RotateSecret(ctx, in.TenantID)
 			if err != nil {
@@ -172,11 +179,7 @@ func (s *Server) registerOutbox() {
 			if err := s.deps.Outbox.FinishRotation(ctx, in.TenantID); err != nil {
 				return nil, err
 			}
-			e, err := s.deps.Outbox.Endpoint(ctx, in.TenantID)
-			if err != nil {
-				return nil, err
-			}
-			return &webhookBody{Body: endpointOut(e, "")}, nil
+			return s.webhookEndpoint(ctx, in.TenantID)
 		})
 
 	register(s, huma.Operation{OperationID: "listOutboxMessages", Method: http.MethodGet, Path: "/v1/tenants/{tenant_id}/outbox/messages",

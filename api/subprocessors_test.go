@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,23 +18,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/notify/notifytest"
 	"github.com/verwerker/verwerker/store"
 )
-
-// quickRetry retries failed deliveries after 20 ms instead of River's
-// backoff of minutes.
-type quickRetry struct{}
-
-func (quickRetry) NextRetry(*rivertype.JobRow) time.Time {
-	return time.Now().Add(20 * time.Millisecond)
-}
 
 // withNotices gives the bundle a real outbox: e-mail over the test SMTP
 // server (mailpit) and webhooks delivered by River workers, and serves the
@@ -48,24 +37,7 @@ func (b *testBundle) withNotices(t *testing.T) string {
 	}
 	outbox, err := notify.New(b.db, b.clock, b.audit, notify.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example", AllowPrivateNetworks: true})
 	require.NoError(t, err)
-	workers := river.NewWorkers()
-	outbox.Register(workers)
-	client, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		Workers:           workers,
-		RetryPolicy:       quickRetry{},
-		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
-		Logger:            slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	outbox.UseClient(client)
-	require.NoError(t, client.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Stop(ctx)
-	})
+	notifytest.Start(t, b.db, outbox)
 	b.outbox = outbox
 	b.subs = dpa.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
 	b.server = b.newServer()

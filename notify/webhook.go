@@ -181,7 +181,7 @@ func (o *Outbox) RotateSecret(ctx context.Context, tenantID string) (string, err
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "no webhook endpoint")
+			return verwerker.Errorf(verwerker.ECONFLICT, "no webhook endpoint is set; set one first")
 		}
 		return o.record(ctx, tx, tenantID, "webhook.secret.rotate")
 	})

@@ -1,0 +1,53 @@
+// Package notifytest runs an outbox's delivery workers in tests: a River
+// client on the test database that retries failed deliveries after 20 ms
+// instead of River's backoff of minutes, stopped when the test ends.
+package notifytest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/store"
+)
+
+// QuickRetry retries failed jobs after 20 ms.
+type QuickRetry struct{}
+
+// NextRetry implements river.ClientRetryPolicy.
+func (QuickRetry) NextRetry(*rivertype.JobRow) time.Time {
+	return time.Now().Add(20 * time.Millisecond)
+}
+
+// Start gives outbox a started River client on db that runs its delivery
+// workers until the test ends.
+func Start(t testing.TB, db *store.DB, outbox *notify.Outbox) {
+	t.Helper()
+	workers := river.NewWorkers()
+	outbox.Register(workers)
+	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		Workers:           workers,
+		RetryPolicy:       QuickRetry{},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("notifytest: %v", err)
+	}
+	outbox.UseClient(client)
+	if err := client.Start(context.Background()); err != nil {
+		t.Fatalf("notifytest: start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(ctx)
+	})
+}
