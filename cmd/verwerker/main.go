@@ -381,6 +381,9 @@ func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
 	fmt.Fprintf(&b, "  OpenAPI       %s/openapi.json\n", base)
 	fmt.Fprintf(&b, "  Health        %s/healthz   %s/readyz\n", base, base)
 	fmt.Fprintf(&b, "  Metrics       %s/metrics\n", base)
+	if len(data.Tenants) > 0 {
+		fmt.Fprintf(&b, "  Subprocessors %s/public/tenants/%s/subprocessors (public page; .json, .atom)\n", base, data.Tenants[0].ID)
+	}
 	fmt.Fprintf(&b, "  Database      %s\n\n", dbURL)
 	fmt.Fprintf(&b, "Demo tenants:\n")
 	for _, t := range data.Tenants {
