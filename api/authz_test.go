@@ -66,6 +66,9 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	dpaVersion, err := b.dpa.Create(ctx, A, dpaScope())
 	require.NoError(t, err)
+	// Offered, so that the customer's roles see it (drafts are the processor's).
+	_, err = b.dpa.Offer(ctx, A, dpaVersion.Number)
+	require.NoError(t, err)
 	change, _, err := b.subs.Propose(ctx, dpa.Proposal{Kind: dpa.ChangeAdd, Subprocessor: "mail-eu", EffectiveOn: "2026-06-01", Description: "Sacrificial"})
 	require.NoError(t, err)
 	_, _, err = b.outbox.SetEndpoint(ctx, A, "https://hooks.a.example/verwerker")

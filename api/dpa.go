@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/policy"
 )
@@ -272,9 +273,13 @@ func (s *Server) registerDPA() {
 			if err != nil {
 				return nil, err
 			}
+			drafts := s.seesDrafts(ctx, in.TenantID)
 			out := &dpaList{}
 			out.Body.Items = make([]DPAVersion, 0, len(vs))
 			for _, v := range vs {
+				if v.Status == dpa.StatusDraft && !drafts {
+					continue
+				}
 				out.Body.Items = append(out.Body.Items, dpaOut(v, false))
 			}
 			return out, nil
@@ -285,6 +290,9 @@ func (s *Server) registerDPA() {
 			v, err := s.deps.DPA.Get(ctx, in.TenantID, in.Version)
 			if err != nil {
 				return nil, err
+			}
+			if v.Status == dpa.StatusDraft && !s.seesDrafts(ctx, in.TenantID) {
+				return nil, errDraftHidden
 			}
 			return &dpaBody{Body: dpaOut(v, true)}, nil
 		})
@@ -337,6 +345,15 @@ func (s *Server) registerDPA() {
 		"The agreement as HTML in Dutch or English, generated from the scope. From the offer on it is exactly the text offered; Repr-Digest carries its SHA-256 for acceptance. A draft is marked as such.")
 	op.Responses = htmlResponses("The document.")
 	register(s, op, policy.PermDPARead, tenantScope, func(ctx context.Context, in *dpaDocumentInput) (*htmlPage, error) {
+		if !s.seesDrafts(ctx, in.TenantID) {
+			v, err := s.deps.DPA.Get(ctx, in.TenantID, in.Version)
+			if err != nil {
+				return nil, err
+			}
+			if v.Status == dpa.StatusDraft {
+				return nil, errDraftHidden
+			}
+		}
 		doc, sum, err := s.deps.DPA.Document(ctx, in.TenantID, in.Version, in.Lang)
 		if err != nil {
 			return nil, fromErrorAt(err, "query")
@@ -379,6 +396,21 @@ func (s *Server) registerDPA() {
 		sum := sha256Hex(page)
 		return newHTMLPage(page, sum), nil
 	})
+}
+
+// errDraftHidden answers a customer asking for a draft: drafts are the
+// processor's work in progress until offered.
+var errDraftHidden = verwerker.Errorf(verwerker.ENOTFOUND, "processing agreement version not found")
+
+// seesDrafts reports whether the caller may see the tenant's drafts: only
+// the processor's side, who may write them.
+func (s *Server) seesDrafts(ctx context.Context, tenantID string) bool {
+	p, ok := verwerker.PrincipalFrom(ctx)
+	if !ok || s.deps.Authz == nil {
+		return false
+	}
+	allowed, err := s.deps.Authz.Allowed(ctx, p, policy.PermDPAWrite, tenantID)
+	return err == nil && allowed
 }
 
 func sha256Hex(b []byte) string {

@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -164,4 +166,34 @@ func TestDPALifecycleOverHTTP(t *testing.T) {
 		require.Contains(t, actions, a)
 	}
 	require.NotContains(t, res.raw, "breach@a.example")
+}
+
+// TestDraftsAreTheProcessors: a draft is the processor's work in progress;
+// the customer's roles see versions from the offer on.
+func TestDraftsAreTheProcessors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	A := b.tenantA.ID
+	v, err := b.dpa.Create(ctx, A, dpaScope())
+	require.NoError(t, err)
+	path := "/v1/tenants/" + A + "/dpa/versions"
+	number := strconv.Itoa(v.Number)
+	for _, role := range []string{"controller_admin", "controller_viewer", "auditor"} {
+		tok := b.token(t, role, A)
+		r := b.do(t, http.MethodGet, path, tok, nil)
+		require.Equal(t, http.StatusOK, r.status, r.raw)
+		require.Empty(t, r.json["items"], role)
+		require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, path+"/"+number, tok, nil).status, role)
+		require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, path+"/"+number+"/document?lang=en", tok, nil).status, role)
+	}
+	r := b.do(t, http.MethodGet, path+"/"+number, b.token(t, "dpo", verwerker.PlatformDomain), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+
+	_, err = b.dpa.Offer(ctx, A, v.Number)
+	require.NoError(t, err)
+	r = b.do(t, http.MethodGet, path+"/"+number+"/document?lang=en", b.token(t, "controller_admin", A), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	r = b.do(t, http.MethodGet, path, b.token(t, "controller_viewer", A), nil)
+	require.Len(t, r.json["items"], 1)
 }
