@@ -273,6 +273,11 @@ func (s *Service) transition(ctx context.Context, tenantID string, number int, o
 		if err != nil {
 			return err
 		}
+		if cur.Status == StatusActive {
+			if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
+				return err
+			}
+		}
 		return s.record(ctx, tx, tenantID, "dpa."+op, v.ID, "")
 	})
 	return v, err
@@ -389,6 +394,9 @@ func (s *Service) Activate(ctx context.Context, tenantID string, number int) (Ve
 			return verwerker.Errorf(verwerker.ECONFLICT, "another version was activated at the same time")
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, tenantID, "dpa.activate", v.ID, "")

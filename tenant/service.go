@@ -207,6 +207,9 @@ func (s *Service) Terminate(ctx context.Context, id string, term Termination) (T
 		if err != nil {
 			return verwerker.Internal("tenant: terminate", err)
 		}
+		if _, err := store.TouchDecisionState(ctx, tx, id); err != nil {
+			return verwerker.Internal("tenant: terminate", err)
+		}
 		return s.record(ctx, tx, id, "tenant.terminate")
 	})
 	return out, err
