@@ -14,8 +14,10 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -61,6 +63,10 @@ type Deps struct {
 	Audit    *audit.Log
 	DPA      *dpa.Service
 	Calendar *deadline.Calendar
+	// Decisions answers the chat service's processing decisions.
+	Decisions *decision.Service
+	// Subjects records controllers' instructions about data subjects.
+	Subjects *subject.Service
 }
 
 // Config configures the Server.
@@ -129,6 +135,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerPeople()
 	s.registerKeys()
 	s.registerDPA()
+	s.registerDecisions()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)

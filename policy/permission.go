@@ -25,6 +25,12 @@ const (
 	PermDPAWrite = "dpa:write"
 	// PermDPAAccept accepts an offered version: the controller's side.
 	PermDPAAccept = "dpa:accept"
+	// PermDecide asks for processing decisions before storing data: the
+	// chat service of the tenant.
+	PermDecide = "decision:make"
+	// PermSubjectInstruct records the controller's instructions about a
+	// data subject: restriction (GDPR Art. 18), objection (Art. 21).
+	PermSubjectInstruct = "subject:instruct"
 )
 
 // Roles.
@@ -53,9 +59,9 @@ var Grants = map[string][]string{
 		PermDPAList, PermDPARead, PermDPAWrite},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
-		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept},
+		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubjectInstruct},
 	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead},
-	RoleChatService:      {},
+	RoleChatService:      {PermDecide},
 	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead},
 }
 
