@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/client"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/policy"
@@ -310,4 +311,42 @@ func TestDecisionBadInput(t *testing.T) {
 		res = ask(t, b, tok, nil)
 		require.Equal(t, http.StatusForbidden, res.status, res.raw)
 	}
+}
+
+// TestClient: the Go client of the chat service against a real server:
+// decide, then store only what is allowed.
+func TestClient(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	A := b.tenantA.ID
+	activeDPA(t, b, A)
+	ctx := context.Background()
+	c := client.New(b.http.URL, A, b.token(t, policy.RoleChatService, A), nil)
+
+	d, err := c.Decide(ctx, client.Question{Category: "chat.message", Purpose: "service.delivery", Region: "nl", SubjectRef: "v-1", SuspectedMinor: true})
+	require.NoError(t, err)
+	require.True(t, d.Allow)
+	require.Equal(t, "2026-04-01", d.Obligations.DeletionDeadline)
+	require.True(t, d.Must("delete_asap"))
+	require.NotEmpty(t, d.SubjectID)
+
+	ds, err := c.DecideBatch(ctx, []client.Question{
+		{Category: "chat.message", Purpose: "service.delivery", Region: "us"},
+		{Category: "chat.message", Purpose: "marketing", Region: "nl"},
+	})
+	require.NoError(t, err)
+	require.True(t, ds[0].Allow)
+	require.False(t, ds[1].Allow)
+	require.Equal(t, policy.ReasonPurposeNotInScope, ds[1].Reasons[0].Code)
+
+	_, err = c.Decide(ctx, client.Question{Category: "nope", Purpose: "service.delivery", Region: "nl"})
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, http.StatusUnprocessableEntity, e.Status)
+	require.Equal(t, "body.category", e.Errors[0].Location)
+
+	other := client.New(b.http.URL, b.tenantB.ID, b.token(t, policy.RoleChatService, A), nil)
+	_, err = other.Decide(ctx, client.Question{Category: "chat.message", Purpose: "service.delivery", Region: "nl"})
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, http.StatusForbidden, e.Status)
 }
