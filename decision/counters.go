@@ -11,16 +11,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/internal/shardmap"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/policy"
 )
 
 // counters count decisions per tenant, category, purpose and outcome with
-// atomic adds on the hot path. They back the Prometheus counter
-// verwerker_decisions_total and the periodic aggregate audit events.
+// atomic adds on the hot path, in each tenant's entry. They back the
+// Prometheus counter verwerker_decisions_total and the periodic aggregate
+// audit events.
 type counters struct {
 	cats, purposes []string
 	catIdx, purIdx map[string]int
-	tenants        sync.Map // tenant id -> *tenantCounts
+	tenants        *shardmap.Map[*tenantEntry]
 
 	flushMu sync.Mutex // serialises Flush
 }
@@ -31,8 +34,16 @@ type tenantCounts struct {
 	flushed []uint64 // the allow counts already in the audit log; under flushMu
 }
 
+// tenantEntry is what the hot path keeps per tenant, in one place: the
+// current compiled decider, the key reference and the counts.
+type tenantEntry struct {
+	td     atomic.Pointer[policy.TenantDecider]
+	keyRef string
+	tenantCounts
+}
+
 func newCounters(tax policy.Taxonomy) *counters {
-	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes}
+	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: shardmap.New[*tenantEntry]()}
 	for i, x := range tax.Categories {
 		c.cats = append(c.cats, x.ID)
 		c.catIdx[x.ID] = i
@@ -51,18 +62,27 @@ func (c *counters) index(ci, pi int, allowed bool) int {
 	return i
 }
 
-func (c *counters) add(tenantID, category, purpose string, allowed bool) {
+// entry returns the tenant's entry, creating it on first use.
+func (c *counters) entry(tenantID string) *tenantEntry {
+	if e, ok := c.tenants.Load(tenantID); ok {
+		return e
+	}
+	return c.tenants.Update(tenantID, func(cur *tenantEntry, ok bool) *tenantEntry {
+		if ok {
+			return cur
+		}
+		n := len(c.cats) * len(c.purposes) * 2
+		return &tenantEntry{keyRef: keys.TenantKeyRef(tenantID), tenantCounts: tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n)}}
+	})
+}
+
+func (c *counters) add(e *tenantEntry, category, purpose string, allowed bool) {
 	ci, ok1 := c.catIdx[category]
 	pi, ok2 := c.purIdx[purpose]
 	if !ok1 || !ok2 {
 		return
 	}
-	v, ok := c.tenants.Load(tenantID)
-	if !ok {
-		n := len(c.cats) * len(c.purposes) * 2
-		v, _ = c.tenants.LoadOrStore(tenantID, &tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n)})
-	}
-	v.(*tenantCounts).n[c.index(ci, pi, allowed)].Add(1)
+	e.n[c.index(ci, pi, allowed)].Add(1)
 }
 
 var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",
@@ -74,8 +94,7 @@ func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
 
 // Collect implements prometheus.Collector.
 func (c *counters) Collect(ch chan<- prometheus.Metric) {
-	c.tenants.Range(func(k, v any) bool {
-		tc := v.(*tenantCounts)
+	c.tenants.Range(func(k string, tc *tenantEntry) bool {
 		for ci, cat := range c.cats {
 			for pi, p := range c.purposes {
 				for _, allowed := range []bool{false, true} {
@@ -87,7 +106,7 @@ func (c *counters) Collect(ch chan<- prometheus.Metric) {
 					if allowed {
 						outcome = "allow"
 					}
-					ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), k.(string), cat, p, outcome)
+					ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), k, cat, p, outcome)
 				}
 			}
 		}
@@ -111,15 +130,14 @@ func (s *Service) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	var tenants []string
-	c.tenants.Range(func(k, _ any) bool {
-		tenants = append(tenants, k.(string))
+	c.tenants.Range(func(k string, _ *tenantEntry) bool {
+		tenants = append(tenants, k)
 		return true
 	})
 	sort.Strings(tenants)
 	var firstErr error
 	for _, t := range tenants {
-		v, _ := c.tenants.Load(t)
-		tc := v.(*tenantCounts)
+		tc, _ := c.tenants.Load(t)
 		total := uint64(0)
 		reason := ""
 		now := make([]uint64, len(tc.n))

@@ -26,7 +26,6 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
-	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
@@ -180,17 +179,23 @@ func (s *Service) Decide(ctx context.Context, tenantID string, version int64, re
 	if len(fields) > 0 {
 		return nil, verwerker.Invalid("the decision request is not valid", fields...)
 	}
-	td, err := s.engine.Tenant(ctx, tenantID, version)
-	if err != nil {
-		return nil, err
+	e := s.counts.entry(tenantID)
+	td := e.td.Load()
+	if td == nil || version < 0 || td.Version() < version {
+		var err error
+		if td, err = s.engine.Tenant(ctx, tenantID, version); err != nil {
+			return nil, err
+		}
+		e.td.Store(td)
 	}
+	var err error
 	var subjects map[string]subject.State
 	if len(refs) > 0 {
 		if subjects, err = s.subjects.Lookup(ctx, tenantID, distinct(refs)); err != nil {
 			return nil, err
 		}
 	}
-	st := td.State()
+	dpaVersion, dpaID := td.DPAVersionID()
 	now := s.clock.Now()
 	out := make([]Decision, len(reqs))
 	var denied []int
@@ -209,16 +214,16 @@ func (s *Service) Decide(ctx context.Context, tenantID string, version int64, re
 		}
 		d := &out[i]
 		d.ID, d.Allow, d.Reasons, d.DPAVersion, d.SubjectID = verwerker.NewID(verwerker.PrefixDecision, now), res.Allow, res.Reasons, res.DPAVersion, sub.ID
-		if st.DPA != nil && res.DPAVersion == st.DPA.Version {
-			d.DPAVersionID = st.DPA.ID
+		if dpaID != "" && res.DPAVersion == dpaVersion {
+			d.DPAVersionID = dpaID
 		}
 		if res.Allow {
-			d.Obligations = &Obligations{Retention: res.Retention, DeletionDeadline: s.deletionDeadline(st.Timezone, now, res.Retention),
-				KeyRef: keys.TenantKeyRef(tenantID), Actions: res.Obligations}
+			d.Obligations = &Obligations{Retention: res.Retention, DeletionDeadline: s.deletionDeadline(td.Timezone(), now, res.Retention),
+				KeyRef: e.keyRef, Actions: res.Obligations}
 		} else {
 			denied = append(denied, i)
 		}
-		s.counts.add(tenantID, r.Category, r.Purpose, res.Allow)
+		s.counts.add(e, r.Category, r.Purpose, res.Allow)
 		if r.SuspectedMinor && !flagged[r.SubjectRef] && (!known || sub.MinorFlaggedAt == nil) {
 			flagged[r.SubjectRef] = true
 			if s.subjects != nil {

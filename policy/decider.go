@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/internal/shardmap"
 	"github.com/verwerker/verwerker/store"
 	"golang.org/x/sync/singleflight"
 )
@@ -50,7 +53,7 @@ type Decider struct {
 	catIdx, purIdx, regIdx map[string]int
 	nc, np, nr             int
 
-	tenants sync.Map // tenant id -> *TenantDecider
+	tenants *shardmap.Map[*TenantDecider]
 	loads   singleflight.Group
 
 	mu     sync.Mutex
@@ -78,7 +81,7 @@ func NewDecider(ctx context.Context, tax Taxonomy, load LoadFunc, opts DeciderOp
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Decider{eval: e, load: load, db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
+	d := &Decider{eval: e, load: load, tenants: shardmap.New[*TenantDecider](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
 		catIdx: map[string]int{}, purIdx: map[string]int{}, regIdx: map[string]int{}}
 	for i, c := range tax.Categories {
 		d.catIdx[c.ID] = i
@@ -97,17 +100,33 @@ func NewDecider(ctx context.Context, tax Taxonomy, load LoadFunc, opts DeciderOp
 // TenantDecider decides for one tenant at one state version. It is
 // immutable.
 type TenantDecider struct {
-	d     *Decider
-	state *TenantState
-	term  *ast.Term
-	table *table
+	d *Decider
+	// Kept here from the state for the hot path (one cache line).
+	version  int64
+	timezone string
+	dpaID    string
+	dpa      int
+	state    *TenantState
+	table    *table
 }
+
+// Timezone is the tenant's time zone.
+func (t *TenantDecider) Timezone() string { return t.timezone }
+
+// DPAVersionID is the id of the active agreement version, or "".
+func (t *TenantDecider) DPAVersionID() (int, string) { return t.dpa, t.dpaID }
+
+// Version is the decision_state version the decider was compiled at.
+func (t *TenantDecider) Version() int64 { return t.version }
 
 // table is the compiled answers of one tenant state: a dense array over
 // the scope's categories, purposes and regions (mapped from the taxonomy's
 // indices; -1 is outside the scope), the subprocessor dimension and the
 // minor flag.
 type table struct {
+	// term is the state as the policy input carries it, shared like the
+	// table by every tenant of an equal state.
+	term          *ast.Term
 	cat, pur, reg []int
 	np, nr        int
 	subs          []string // "" (none named), then the effective subprocessors
@@ -169,7 +188,7 @@ func (t *TenantDecider) Lookup(req *Request) *Result {
 // Eval answers req with Rego itself, never the table: the reference the
 // table is tested against, and the path for requests outside it.
 func (t *TenantDecider) Eval(ctx context.Context, req *Request) (*Result, error) {
-	return t.d.eval.eval(ctx, t.state.TenantID, t.term, req)
+	return t.d.eval.eval(ctx, t.state.TenantID, t.table.term, req)
 }
 
 // Builds counts the tables compiled so far (shared tables count once).
@@ -180,11 +199,8 @@ func (d *Decider) Builds() int64 { return d.builds.Load() }
 // older. A negative minVersion means the caller does not know the current
 // version: it is read from the database (one query).
 func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64) (*TenantDecider, error) {
-	if v, ok := d.tenants.Load(tenantID); ok {
-		t := v.(*TenantDecider)
-		if minVersion >= 0 && t.state.Version >= minVersion {
-			return t, nil
-		}
+	if t, ok := d.tenants.Load(tenantID); ok && minVersion >= 0 && t.version >= minVersion {
+		return t, nil
 	}
 	if minVersion < 0 {
 		if d.db == nil {
@@ -195,8 +211,8 @@ func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64)
 				return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "decisions cannot be made now", Err: err}
 			}
 			minVersion = v
-			if v, ok := d.tenants.Load(tenantID); ok && v.(*TenantDecider).state.Version >= minVersion {
-				return v.(*TenantDecider), nil
+			if t, ok := d.tenants.Load(tenantID); ok && t.state.Version >= minVersion {
+				return t, nil
 			}
 		}
 	}
@@ -232,19 +248,12 @@ func (d *Decider) loadTenant(ctx context.Context, tenantID string) (*TenantDecid
 	if err != nil {
 		return nil, err
 	}
-	for {
-		cur, loaded := d.tenants.LoadOrStore(tenantID, t)
-		if !loaded {
-			return t, nil
+	return d.tenants.Update(tenantID, func(cur *TenantDecider, ok bool) *TenantDecider {
+		if ok && cur.state.Version > t.state.Version {
+			return cur
 		}
-		c := cur.(*TenantDecider)
-		if c.state.Version > t.state.Version {
-			return c, nil
-		}
-		if d.tenants.CompareAndSwap(tenantID, c, t) {
-			return t, nil
-		}
-	}
+		return t
+	}), nil
 }
 
 // Compile builds the decider of a state without caching it: the table,
@@ -256,11 +265,14 @@ func (d *Decider) Compile(ctx context.Context, st TenantState) (*TenantDecider, 
 	if st.Blocks == nil {
 		st.Blocks = []Block{}
 	}
-	term, doc, err := stateTerm(&st)
+	doc, err := json.Marshal(&st)
 	if err != nil {
 		return nil, verwerker.Internal("policy: state", err)
 	}
-	t := &TenantDecider{d: d, state: &st, term: term}
+	t := &TenantDecider{d: d, version: st.Version, timezone: st.Timezone, state: &st}
+	if st.DPA != nil {
+		t.dpa, t.dpaID = st.DPA.Version, st.DPA.ID
+	}
 	key := sha256.Sum256(doc)
 	d.mu.Lock()
 	if w, ok := d.tables[key]; ok {
@@ -268,7 +280,11 @@ func (d *Decider) Compile(ctx context.Context, st TenantState) (*TenantDecider, 
 	}
 	d.mu.Unlock()
 	if t.table == nil {
-		tb, err := d.build(ctx, t)
+		v, err := ast.ValueFromReader(bytes.NewReader(doc))
+		if err != nil {
+			return nil, verwerker.Internal("policy: state", err)
+		}
+		tb, err := d.build(ctx, t, ast.NewTerm(v))
 		if err != nil {
 			return nil, err
 		}
@@ -285,10 +301,12 @@ func (d *Decider) Compile(ctx context.Context, st TenantState) (*TenantDecider, 
 }
 
 // build evaluates the policy over the finite scope of t's state.
-func (d *Decider) build(ctx context.Context, t *TenantDecider) (*table, error) {
+func (d *Decider) build(ctx context.Context, t *TenantDecider, term *ast.Term) (*table, error) {
 	start := time.Now()
 	st := t.state
-	tb := &table{subs: append([]string{""}, st.Subprocessors...), cat: make([]int, d.nc), pur: make([]int, d.np), reg: make([]int, d.nr)}
+	t.table = &table{term: term}
+	tb := t.table
+	*tb = table{term: term, subs: append([]string{""}, st.Subprocessors...), cat: make([]int, d.nc), pur: make([]int, d.np), reg: make([]int, d.nr)}
 	var cats, purposes, regions []string
 	for i, c := range d.taxonomy.Categories {
 		tb.cat[i] = -1
@@ -387,8 +405,8 @@ func (d *Decider) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Exec(context.Background(), "UNLISTEN "+store.DecisionChannel) //nolint:errcheck // the connection goes back to the pool
-	d.tenants.Range(func(k, _ any) bool {
-		d.Invalidate(k.(string))
+	d.tenants.Range(func(k string, _ *TenantDecider) bool {
+		d.Invalidate(k)
 		return true
 	})
 	for {
@@ -403,8 +421,8 @@ func (d *Decider) listen(ctx context.Context) error {
 // Cached reports the decision_state version of the tenant's cached state,
 // or -1 when none is cached.
 func (d *Decider) Cached(tenantID string) int64 {
-	if v, ok := d.tenants.Load(tenantID); ok {
-		return v.(*TenantDecider).state.Version
+	if t, ok := d.tenants.Load(tenantID); ok {
+		return t.state.Version
 	}
 	return -1
 }
@@ -412,9 +430,13 @@ func (d *Decider) Cached(tenantID string) int64 {
 // Evaluate answers req for an arbitrary state with Rego, without a table or
 // a cache: for tests and tools.
 func (d *Decider) Evaluate(ctx context.Context, st TenantState, req *Request) (*Result, error) {
-	term, _, err := stateTerm(&st)
+	b, err := json.Marshal(&st)
 	if err != nil {
 		return nil, err
 	}
-	return d.eval.eval(ctx, st.TenantID, term, req)
+	v, err := ast.ValueFromReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return d.eval.eval(ctx, st.TenantID, ast.NewTerm(v), req)
 }

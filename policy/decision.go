@@ -396,19 +396,6 @@ func newEvaluator(ctx context.Context, tax Taxonomy) (*evaluator, error) {
 	return &evaluator{query: q}, nil
 }
 
-// stateTerm converts a tenant's state to the AST term the input carries.
-func stateTerm(st *TenantState) (*ast.Term, []byte, error) {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := ast.ValueFromReader(strings.NewReader(string(b)))
-	if err != nil {
-		return nil, nil, err
-	}
-	return ast.NewTerm(v), b, nil
-}
-
 // eval asks Rego.
 func (e *evaluator) eval(ctx context.Context, tenantID string, state *ast.Term, req *Request) (*Result, error) {
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(req.value(tenantID, state)))
