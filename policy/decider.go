@@ -379,43 +379,16 @@ func (d *Decider) Invalidate(tenantID string) {
 // of its decision state, until ctx ends. After every (re)connection it
 // reloads every cached tenant, since announcements may have been missed.
 func (d *Decider) Listen(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := d.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		d.logger.Warn("policy: listening for decision state changes failed; retrying", "error", err.Error(), "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
-}
-
-func (d *Decider) listen(ctx context.Context) error {
-	conn, err := d.db.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.DecisionChannel); err != nil {
-		return err
-	}
-	defer conn.Exec(context.Background(), "UNLISTEN "+store.DecisionChannel) //nolint:errcheck // the connection goes back to the pool
-	d.tenants.Range(func(k string, _ *TenantDecider) bool {
-		d.Invalidate(k)
-		return true
+	d.db.Listen(ctx, store.DecisionChannel, d.logger, func(context.Context) error {
+		d.tenants.Range(func(k string, _ *TenantDecider) bool {
+			d.Invalidate(k)
+			return true
+		})
+		return nil
+	}, func(_ context.Context, tenantID string) error {
+		d.Invalidate(tenantID)
+		return nil
 	})
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		d.Invalidate(n.Payload)
-	}
 }
 
 // Cached reports the decision_state version of the tenant's cached state,
