@@ -156,7 +156,7 @@ type TenantState struct {
 type DPAState struct {
 	// Version is the version number, ID its id.
 	Version int    `json:"version"`
-	ID      string `json:"id"`
+	ID      string `json:"-"` // not read by the policy: equal scopes share a table
 	// Categories maps each category in scope to its rule.
 	Categories map[string]CategoryRule `json:"categories"`
 	Purposes   []string                `json:"purposes"`

@@ -24,7 +24,7 @@ active := {
 	"status": "active",
 	"dpa": {
 		"version": 3,
-		"id": "dpa_test",
+		
 		"categories": {
 			"chat.message": {"retention": "30d_after_last_interaction", "special": false},
 			"contact.email": {"retention": "contract_end+30d", "special": false},
