@@ -16,6 +16,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // the caller is not authenticated
 	EFORBIDDEN    = "forbidden"    // the caller is authenticated but not allowed
 	ETHROTTLED    = "throttled"    // too many attempts; try again after RetryAfter
+	ETOOLARGE     = "too_large"    // the input is larger than allowed; Fields says which part
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; try again later
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )

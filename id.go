@@ -16,6 +16,10 @@ const (
 	PrefixSession = "ses"
 	// PrefixAgreement names a version of a data processing agreement.
 	PrefixAgreement = "dpa"
+	// PrefixSubject names a data subject known by a pseudonymous reference.
+	PrefixSubject = "sub"
+	// PrefixDecision names a processing decision.
+	PrefixDecision = "dec"
 )
 
 // crockford is the Crockford base32 alphabet used by ULIDs: no I, L, O or U.

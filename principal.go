@@ -33,6 +33,10 @@ type Principal struct {
 	// PolicyVersion is the access-policy version current when the
 	// credential was checked. The authorizer never decides on an older one.
 	PolicyVersion int64
+	// DecisionVersion is the decision_state version of the tenant of a
+	// machine key (its Domain), read with the credential, so that
+	// processing decisions are never made on an older state.
+	DecisionVersion int64
 	// MFAPending is set for a person's session that has not completed
 	// two-factor enrolment: it may only enrol, read itself and log out.
 	MFAPending bool

@@ -14,12 +14,14 @@ import (
 	"github.com/verwerker/verwerker/api"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/demo"
+	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
+	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -51,6 +53,9 @@ type testBundle struct {
 	tokens map[credential]string
 	keyIDs map[credential]string
 	audit  *audit.Log
+	// subjects and decisions: decisions is the last server's service.
+	subjects  *subject.Service
+	decisions *decision.Service
 }
 
 // setup builds a testBundle. Platform keys (platform_admin, dpo, support)
@@ -60,6 +65,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
+	var err error
 	clock := verwerker.NewManualClock(testStart)
 	log := audit.NewLog(db, clock)
 	t.Cleanup(log.Close)
@@ -74,9 +80,10 @@ func setup(t *testing.T) *testBundle {
 		tokens:  map[credential]string{},
 		keyIDs:  map[credential]string{},
 	}
+	b.subjects, err = subject.NewService(db, clock, log, make([]byte, subject.KeySize))
+	require.NoError(t, err)
 	// Cheap password hashing: the cost parameters are not under test here.
 	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
-	var err error
 	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true})
 	require.NoError(t, err)
 	b.subs = dpa.NewRegistry(db, clock, log, b.outbox, nil)
@@ -109,15 +116,22 @@ func setup(t *testing.T) *testBundle {
 // newServer returns another server on the bundle's database, as a second
 // replica would be: its own authorizer, the same database.
 func (b *testBundle) newServer() *api.Server {
+	var err error
+	b.decisions, err = decision.New(context.Background(), b.db, b.dpa, b.subjects, b.audit, b.clock, nil)
+	if err != nil {
+		panic(err)
+	}
 	return api.New(api.Config{Version: "test"}, api.Deps{
-		Ready:   b.db,
-		Authn:   identity.Authenticator{Keys: b.keys, People: b.people},
-		Authz:   b.authz,
-		Tenants: b.tenants,
-		People:  b.people,
-		Keys:    b.keys,
-		Audit:   b.audit,
-		DPA:     b.dpa,
+		Decisions: b.decisions,
+		Subjects:  b.subjects,
+		Ready:     b.db,
+		Authn:     identity.Authenticator{Keys: b.keys, People: b.people},
+		Authz:     b.authz,
+		Tenants:   b.tenants,
+		People:    b.people,
+		Keys:      b.keys,
+		Audit:     b.audit,
+		DPA:       b.dpa,
 
 		Subprocessors: b.subs,
 		Outbox:        b.outbox,

@@ -113,10 +113,15 @@ func TestOpenAPIDocument(t *testing.T) {
 					return
 				}
 				dom, _ := o.op.Extensions["x-verwerker-domain"].(string)
-				require.Contains(t, []string{"platform", "tenant_id"}, dom)
+				require.Contains(t, []string{"platform", "tenant_id", "body.tenant_id"}, dom)
 				if dom == "tenant_id" {
 					require.Contains(t, o.path, "{tenant_id}")
 					require.Contains(t, o.op.Responses, "404")
+				}
+				if dom == "body.tenant_id" {
+					schema := o.op.RequestBody.Content["application/json"].Schema
+					require.NotNil(t, schema)
+					require.Contains(t, doc.Components.Schemas.Map()[strings.TrimPrefix(schema.Ref, "#/components/schemas/")].Required, "tenant_id")
 				}
 			}
 

@@ -38,6 +38,11 @@ type domain string
 const (
 	platformScope domain = "platform"  // platform-wide: tenants list, subprocessors, breaches
 	tenantScope   domain = "tenant_id" // the {tenant_id} path parameter
+	// bodyTenantScope: the tenant_id field of the request body. The gate
+	// checks the permission in the caller's own tenant (a machine key's
+	// domain); the handler checks it in the body's tenant (allowedIn),
+	// and another tenant is a 403.
+	bodyTenantScope domain = "body.tenant_id"
 )
 
 // register adds an operation with the permission it needs and the domain the
@@ -100,6 +105,26 @@ func (s *Server) recordDenial(ctx context.Context, p verwerker.Principal, opID, 
 	}
 }
 
+// allowedIn checks the caller's permission in a tenant named in the request
+// body (operations registered with bodyTenantScope). A denial is audited
+// and is a 403: the tenant is the caller's own claim, so nothing is hidden.
+func (s *Server) allowedIn(ctx context.Context, perm, tenantID string) error {
+	p, _ := verwerker.PrincipalFrom(ctx)
+	if p.Domain == tenantID {
+		// The gate checked the permission in the caller's own tenant.
+		return nil
+	}
+	ok, err := s.deps.Authz.Allowed(ctx, p, perm, tenantID)
+	if err != nil {
+		return &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "the access policy cannot be checked now", Err: err}
+	}
+	if !ok {
+		s.recordDenial(ctx, p, "body.tenant_id", perm, tenantID)
+		return verwerker.Errorf(verwerker.EFORBIDDEN, "you do not have the permission %s for this tenant", perm)
+	}
+	return nil
+}
+
 // sanitizeASCII keeps only characters the audit alphabet allows.
 func sanitizeASCII(s string) string {
 	b := []byte(s)
@@ -159,8 +184,16 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	dom := verwerker.PlatformDomain
-	if d, _ := op.Extensions[extDomain].(string); d == string(tenantScope) {
+	switch d, _ := op.Extensions[extDomain].(string); d {
+	case string(tenantScope):
 		dom = ctx.Param(string(tenantScope))
+	case string(bodyTenantScope):
+		if p.Domain == "" {
+			// A person: the handler checks the body's tenant.
+			next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+			return
+		}
+		dom = p.Domain
 	}
 	ok, err := s.deps.Authz.Allowed(ctx.Context(), p, perm, dom)
 	if err != nil {

@@ -66,6 +66,8 @@ func codeForStatus(status int) string {
 		return verwerker.EUNAVAILABLE
 	case status == http.StatusTooManyRequests:
 		return verwerker.ETHROTTLED
+	case status == http.StatusRequestEntityTooLarge:
+		return verwerker.ETOOLARGE
 	case status >= 500:
 		return verwerker.EINTERNAL
 	default:
@@ -99,7 +101,7 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 		// Plain errors come from parsers and may quote input: name the rule only.
 		p.Errors = append(p.Errors, &FieldDetail{Message: http.StatusText(status)})
 	}
-	if status == http.StatusRequestEntityTooLarge {
+	if status == http.StatusRequestEntityTooLarge && len(errs) > 0 {
 		p.Detail = "request body is too large"
 	}
 	return p
@@ -163,6 +165,8 @@ func fromErrorAt(err error, where string) *Problem {
 		status = http.StatusServiceUnavailable
 	case verwerker.ETHROTTLED:
 		status = http.StatusTooManyRequests
+	case verwerker.ETOOLARGE:
+		status = http.StatusRequestEntityTooLarge
 	}
 	prob := newProblem(status, verwerker.ErrorMessage(err)).(*Problem)
 	for _, f := range verwerker.ErrorFields(err) {

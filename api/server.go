@@ -14,9 +14,11 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -67,6 +69,10 @@ type Deps struct {
 	// dead letters through it.
 	Outbox   *notify.Outbox
 	Calendar *deadline.Calendar
+	// Decisions answers the chat service's processing decisions.
+	Decisions *decision.Service
+	// Subjects records controllers' instructions about data subjects.
+	Subjects *subject.Service
 }
 
 // Config configures the Server.
@@ -137,6 +143,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerDPA()
 	s.registerSubprocessors()
 	s.registerOutbox()
+	s.registerDecisions()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)

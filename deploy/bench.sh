@@ -18,3 +18,25 @@ printf 'audit append, chain + synchronous commit: group commit %.0f events/s vs 
 c=$(metric BenchmarkAuthorize/compiled ns/op)
 e=$(metric BenchmarkAuthorize/casbin ns/op)
 printf 'authorization at 1,000 tenants: compiled table %.0f ns/op (version-checked, goal <= 1000 ns) vs Casbin Enforce %.0f ns/op = %sx faster\n' "${c:-0}" "${e:-0}" "$(ratio "${e:-0}" "${c:-0}")"
+p10=$(metric 'BenchmarkDecide/customers=10' p50-ns)
+p10k=$(metric 'BenchmarkDecide/customers=10000' p50-ns)
+rego=$(metric BenchmarkRego ns/op)
+printf 'in-process decision: p50 %.0f ns at 10 customers, %.0f ns at 10,000 customers = %sx (goal p50 <= 2000 ns and <= 1.2x); Rego without the table %.0f ns/op\n' \
+  "${p10:-0}" "${p10k:-0}" "$(ratio "${p10k:-0}" "${p10:-0}")" "${rego:-0}"
+
+# Decision API against an OPA server answering the same questions
+# (cmd/decisionbench): the OPA server is built from source, wrk comes from
+# Debian.
+gobin=$(go env GOPATH)/bin
+if ! "$gobin/opa" version 2>/dev/null | grep -q '^Version: 1.22.2$'; then
+  echo "building the OPA server (go install github.com/open-policy-agent/opa@v1.22.2)..."
+  go install github.com/open-policy-agent/opa@v1.22.2
+fi
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  else echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; fi
+fi
+bin=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$bin"' EXIT
+go build -o "$bin/verwerker" ./cmd/verwerker
+go run ./cmd/decisionbench -verwerker "$bin/verwerker" -opa "$gobin/opa" -customers "${CUSTOMERS:-1000}" -duration "${HTTPTIME:-10s}"

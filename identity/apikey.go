@@ -238,9 +238,9 @@ func (k *Keys) Check(ctx context.Context, token string) (verwerker.Principal, er
 		disabled  *time.Time
 	)
 	err := k.db.Pool.QueryRow(ctx, `SELECT k.id, k.secret_hash, k.role, k.domain, k.expires_at, k.revoked_at, k.user_id, u.disabled_at,
-			(SELECT version FROM authz_version)
+			(SELECT version FROM authz_version), coalesce((SELECT version FROM decision_state WHERE tenant_id = k.domain), 0)
 		FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.prefix = $1`, prefix).
-		Scan(&p.Credential, &hash, &p.Role, &p.Domain, &expiresAt, &revokedAt, &userID, &disabled, &p.PolicyVersion)
+		Scan(&p.Credential, &hash, &p.Role, &p.Domain, &expiresAt, &revokedAt, &userID, &disabled, &p.PolicyVersion, &p.DecisionVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return verwerker.Principal{}, errBadCredentials
 	}

@@ -59,6 +59,31 @@ func (s *LocalSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
 // a regular file with no group or other permissions (0600 or 0400). It
 // refuses any other file rather than use a key others may have read.
 func LoadLocalSigner(path string) (*LocalSigner, error) {
+	seed, err := ReadSecretFile(path, ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return NewLocalSigner(seed)
+}
+
+// LoadOrCreateLocalSigner loads the key file at path (see LoadLocalSigner)
+// or, when there is none, generates a key and writes its seed there with
+// mode 0600, creating missing directories with mode 0700. created reports
+// whether a new key was made. Two processes creating the same file at once
+// end up with the same key: the file appears atomically and only once.
+func LoadOrCreateLocalSigner(path string) (s *LocalSigner, created bool, err error) {
+	seed, created, err := LoadOrCreateSecretFile(path, ed25519.SeedSize)
+	if err != nil {
+		return nil, false, err
+	}
+	s, err = NewLocalSigner(seed)
+	return s, created, err
+}
+
+// ReadSecretFile reads a secret key file: exactly size bytes, a regular
+// file with no group or other permissions (0600 or 0400). It refuses any
+// other file rather than use a key others may have read.
+func ReadSecretFile(path string, size int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
@@ -75,35 +100,36 @@ func LoadLocalSigner(path string) (*LocalSigner, error) {
 		return nil, fmt.Errorf("keys: %s is accessible to group or others (mode %04o); it must be readable by its owner only: chmod 600 %s",
 			path, st.Mode().Perm(), path)
 	}
-	seed, err := io.ReadAll(io.LimitReader(f, ed25519.SeedSize+1))
+	secret, err := io.ReadAll(io.LimitReader(f, int64(size)+1))
 	if err != nil {
 		return nil, fmt.Errorf("keys: read %s: %w", path, err)
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("keys: %s must hold exactly %d bytes (an Ed25519 seed)", path, ed25519.SeedSize)
+	if len(secret) != size {
+		return nil, fmt.Errorf("keys: %s must hold exactly %d bytes", path, size)
 	}
-	return NewLocalSigner(seed)
+	return secret, nil
 }
 
-// LoadOrCreateLocalSigner loads the key file at path (see LoadLocalSigner)
-// or, when there is none, generates a key and writes its seed there with
-// mode 0600, creating missing directories with mode 0700. created reports
-// whether a new key was made. Two processes creating the same file at once
-// end up with the same key: the file appears atomically and only once.
-func LoadOrCreateLocalSigner(path string) (s *LocalSigner, created bool, err error) {
-	s, err = LoadLocalSigner(path)
+// LoadOrCreateSecretFile reads the secret key file at path (see
+// ReadSecretFile) or, when there is none, writes size random bytes there
+// with mode 0600, creating missing directories with mode 0700. created
+// reports whether a new secret was made. Two processes creating the same
+// file at once end up with the same secret: the file appears atomically and
+// only once.
+func LoadOrCreateSecretFile(path string, size int) (secret []byte, created bool, err error) {
+	secret, err = ReadSecretFile(path, size)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return s, false, err
+		return secret, false, err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("keys: %w", err)
 	}
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
+	secret = make([]byte, size)
+	if _, err := rand.Read(secret); err != nil {
 		return nil, false, fmt.Errorf("keys: generate: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".signing-key-*")
+	tmp, err := os.CreateTemp(dir, ".secret-*")
 	if err != nil {
 		return nil, false, fmt.Errorf("keys: %w", err)
 	}
@@ -112,7 +138,7 @@ func LoadOrCreateLocalSigner(path string) (s *LocalSigner, created bool, err err
 		tmp.Close()
 		return nil, false, fmt.Errorf("keys: %w", err)
 	}
-	if _, err := tmp.Write(seed); err != nil {
+	if _, err := tmp.Write(secret); err != nil {
 		tmp.Close()
 		return nil, false, fmt.Errorf("keys: write %s: %w", tmp.Name(), err)
 	}
@@ -124,14 +150,18 @@ func LoadOrCreateLocalSigner(path string) (s *LocalSigner, created bool, err err
 		return nil, false, fmt.Errorf("keys: %w", err)
 	}
 	// A hard link never replaces an existing file: whoever links first wins,
-	// and everyone else loads the winner's key.
+	// and everyone else loads the winner's secret.
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			s, err = LoadLocalSigner(path)
-			return s, false, err
+			secret, err = ReadSecretFile(path, size)
+			return secret, false, err
 		}
 		return nil, false, fmt.Errorf("keys: %w", err)
 	}
-	s, err = NewLocalSigner(seed)
-	return s, true, err
+	return secret, true, nil
 }
+
+// TenantKeyRef names the key a tenant's data is encrypted under: the Vault
+// Transit key "transit/keys/tenant-<tenant id>". Decisions return it as the
+// key to encrypt with.
+func TenantKeyRef(tenantID string) string { return "transit/keys/tenant-" + tenantID }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -121,48 +120,13 @@ func (a *Authorizer) reloadTo(ctx context.Context, min int64) error {
 // change, until ctx ends. It reconnects after errors and reloads after
 // every reconnect, so no announcement is lost for good.
 func (a *Authorizer) Listen(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := a.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		a.logger.Warn("policy: listening for changes failed; retrying", "error", err.Error(), "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
-}
-
-func (a *Authorizer) listen(ctx context.Context) error {
-	conn, err := a.db.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
-		return err
-	}
-	defer conn.Exec(context.Background(), "UNLISTEN "+NotifyChannel) //nolint:errcheck // the connection goes back to the pool
-	if err := a.Reload(ctx); err != nil {
-		return err
-	}
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		v, _ := strconv.ParseInt(n.Payload, 10, 64)
+	a.db.Listen(ctx, NotifyChannel, a.logger, a.Reload, func(ctx context.Context, payload string) error {
+		v, _ := strconv.ParseInt(payload, 10, 64)
 		if v > 0 && v <= a.Version() {
-			continue
+			return nil
 		}
-		if err := a.reloadTo(ctx, v); err != nil {
-			return err
-		}
-	}
+		return a.reloadTo(ctx, v)
+	})
 }
 
 // snapshot is one compiled version of the policy.

@@ -44,6 +44,12 @@ const (
 	PermOutboxRead = "outbox:read"
 	// PermOutboxRetry sends a dead message again.
 	PermOutboxRetry = "outbox:retry"
+	// PermDecide asks for processing decisions before storing data: the
+	// chat service of the tenant.
+	PermDecide = "decision:make"
+	// PermSubjectInstruct records the controller's instructions about a
+	// data subject: restriction (GDPR Art. 18), objection (Art. 21).
+	PermSubjectInstruct = "subject:instruct"
 )
 
 // Roles.
@@ -75,9 +81,9 @@ var Grants = map[string][]string{
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
-		PermWebhookManage, PermOutboxRead},
+		PermWebhookManage, PermOutboxRead, PermSubjectInstruct},
 	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList},
-	RoleChatService:      {},
+	RoleChatService:      {PermDecide},
 	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead},
 }
 

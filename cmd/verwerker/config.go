@@ -33,6 +33,9 @@ type Config struct {
 
 	SigningKeyFile     string
 	CheckpointInterval time.Duration
+
+	SubjectKeyFile        string
+	DecisionFlushInterval time.Duration
 }
 
 type setting struct {
@@ -87,6 +90,16 @@ func (c *Config) settings() []setting {
 				return fmt.Errorf("must be a duration of at least 1s")
 			}
 			c.CheckpointInterval = d
+			return nil
+		}},
+		{"VERWERKER_SUBJECT_KEY_FILE", "subject-key-file", "", "local 32-byte key (mode 0600) of the HMAC that pseudonymises subject references, created by serve when missing; " +
+			"empty means " + defaultSubjectKeyFile + ", or inside the throwaway cluster for `dev`", str(&c.SubjectKeyFile)},
+		{"VERWERKER_DECISION_FLUSH_INTERVAL", "decision-flush-interval", "1m", "how often the counts of allowed decisions are written to each tenant's audit chain", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return fmt.Errorf("must be a duration of at least 1s")
+			}
+			c.DecisionFlushInterval = d
 			return nil
 		}},
 	}

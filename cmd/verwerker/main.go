@@ -24,12 +24,15 @@ import (
 	"github.com/verwerker/verwerker/api"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -49,6 +52,9 @@ Usage:
                                 sign a checkpoint of every audit chain that moved
   verwerker bootstrap -email E -name N [flags]
                                 create the first platform admin, print its set-up token
+  verwerker policy export -dir DIR [flags]
+                                write the decision policy (Rego) and a data document of
+                                every tenant's state, for an OPA server (opa run -s DIR)
   verwerker openapi             print the OpenAPI 3.1 document
   verwerker version             print the version
 
@@ -87,6 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: verwerker audit verify [-tenant T] | verwerker audit checkpoint")
 	case "bootstrap":
 		return bootstrap(ctx, args, stdout, stderr)
+	case "policy":
+		if len(args) > 0 && args[0] == "export" {
+			return policyExport(ctx, args[1:], stdout, stderr)
+		}
+		return errors.New("usage: verwerker policy export -dir DIR")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -218,16 +229,18 @@ func migrate(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Wr
 
 // app is the wired application.
 type app struct {
-	db      *store.DB
-	audit   *audit.Log
-	tenants *tenant.Service
-	dpa     *dpa.Service
-	keys    *identity.Keys
-	people  *identity.People
-	authz   *policy.Authorizer
-	outbox  *notify.Outbox
-	subs    *dpa.Registry
-	server  *api.Server
+	db        *store.DB
+	audit     *audit.Log
+	tenants   *tenant.Service
+	dpa       *dpa.Service
+	keys      *identity.Keys
+	people    *identity.People
+	authz     *policy.Authorizer
+	outbox    *notify.Outbox
+	subs      *dpa.Registry
+	subjects  *subject.Service
+	decisions *decision.Service
+	server    *api.Server
 }
 
 func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger) (*app, error) {
@@ -246,18 +259,36 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 	calendar := deadline.DefaultCalendar()
 	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
 		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: dpa.NewRegistry(db, clock, log, outbox, calendar)}
+	subjectKey, created, err := keys.LoadOrCreateSecretFile(subjectKeyFile(cfg), subject.KeySize)
+	if err != nil {
+		log.Close()
+		return nil, fmt.Errorf("VERWERKER_SUBJECT_KEY_FILE: %w", err)
+	}
+	if created {
+		logger.Warn("created the local key that pseudonymises subject references; every replica must use the same file and keep it", "file", subjectKeyFile(cfg))
+	}
+	if a.subjects, err = subject.NewService(db, clock, log, subjectKey); err != nil {
+		log.Close()
+		return nil, err
+	}
+	if a.decisions, err = decision.New(ctx, db, a.dpa, a.subjects, log, clock, logger); err != nil {
+		log.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
-		Ready:    db,
-		Authn:    identity.Authenticator{Keys: a.keys, People: a.people},
-		Authz:    authz,
-		Tenants:  a.tenants,
-		People:   a.people,
-		Keys:     a.keys,
-		Audit:    a.audit,
-		DPA:      a.dpa,
-		Calendar: calendar,
+		Ready:     db,
+		Authn:     identity.Authenticator{Keys: a.keys, People: a.people},
+		Authz:     authz,
+		Tenants:   a.tenants,
+		People:    a.people,
+		Keys:      a.keys,
+		Audit:     a.audit,
+		DPA:       a.dpa,
+		Calendar:  calendar,
+		Decisions: a.decisions,
+		Subjects:  a.subjects,
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
@@ -292,11 +323,21 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go a.authz.Listen(listenCtx)
+	go a.decisions.Engine().Listen(listenCtx)
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		a.decisions.Run(listenCtx, cfg.DecisionFlushInterval, logger)
+	}()
+	// Stopped after the server (defers run last first): the last allows
+	// are flushed to the audit log before it closes.
+	defer func() { stopListening(); <-flushed }()
 	stopJobs, err := startJobs(ctx, a, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer stopJobs()
+	a.subjects.UseNotifier(a.outbox)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -353,6 +394,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if cfg.SigningKeyFile == "" {
 			// A throwaway key for a throwaway audit trail.
 			cfg.SigningKeyFile = filepath.Join(cluster.Dir(), "audit-signing.key")
+		}
+		if cfg.SubjectKeyFile == "" {
+			cfg.SubjectKeyFile = filepath.Join(cluster.Dir(), "subject-ref.key")
 		}
 	}
 	cfg.MigrateOnStart = true

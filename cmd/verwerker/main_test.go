@@ -136,7 +136,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	db, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	a, err := newApp(ctx, db, &Config{}, slog.New(slog.DiscardHandler))
+	a, err := newApp(ctx, db, &Config{SubjectKeyFile: os.Getenv("VERWERKER_SUBJECT_KEY_FILE")}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	tn, err := a.tenants.Create(ctx, tenant.New{Name: "Audit Me", Country: "NL", ContactEmail: "privacy@auditme.example"})
 	require.NoError(t, err)

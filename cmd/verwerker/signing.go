@@ -20,6 +20,18 @@ import (
 // directory instead, and throws it away with the cluster.
 const defaultSigningKeyFile = ".verwerker/audit-signing.key"
 
+// defaultSubjectKeyFile is where serve keeps the local key that
+// pseudonymises subject references when VERWERKER_SUBJECT_KEY_FILE is
+// empty; dev with a throwaway cluster keeps it in the cluster's directory.
+const defaultSubjectKeyFile = ".verwerker/subject-ref.key"
+
+func subjectKeyFile(cfg *Config) string {
+	if cfg.SubjectKeyFile != "" {
+		return cfg.SubjectKeyFile
+	}
+	return defaultSubjectKeyFile
+}
+
 func signingKeyFile(cfg *Config) string {
 	if cfg.SigningKeyFile != "" {
 		return cfg.SigningKeyFile

@@ -1,0 +1,196 @@
+package decision
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/internal/shardmap"
+	"github.com/verwerker/verwerker/keys"
+	"github.com/verwerker/verwerker/policy"
+)
+
+// counters count decisions per tenant, category, purpose and outcome with
+// atomic adds on the hot path, in each tenant's entry. They back the
+// Prometheus counter verwerker_decisions_total and the periodic aggregate
+// audit events.
+type counters struct {
+	cats, purposes []string
+	catIdx, purIdx map[string]int
+	tenants        *shardmap.Map[*tenantEntry]
+
+	flushMu sync.Mutex // serialises Flush
+}
+
+// tenantCounts are one tenant's counts: [category][purpose][allowed].
+type tenantCounts struct {
+	n       []atomic.Uint64
+	flushed []uint64 // the allow counts already in the audit log; under flushMu
+}
+
+// tenantEntry is what the hot path keeps per tenant, in one place: the
+// current compiled decider, the key reference and the counts.
+type tenantEntry struct {
+	td     atomic.Pointer[policy.TenantDecider]
+	keyRef string
+	tenantCounts
+}
+
+func newCounters(tax policy.Taxonomy) *counters {
+	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: shardmap.New[*tenantEntry]()}
+	for i, x := range tax.Categories {
+		c.cats = append(c.cats, x.ID)
+		c.catIdx[x.ID] = i
+	}
+	for i, p := range tax.Purposes {
+		c.purIdx[p] = i
+	}
+	return c
+}
+
+func (c *counters) index(ci, pi int, allowed bool) int {
+	i := (ci*len(c.purposes) + pi) * 2
+	if allowed {
+		i++
+	}
+	return i
+}
+
+// entry returns the tenant's entry, creating it on first use.
+func (c *counters) entry(tenantID string) *tenantEntry {
+	if e, ok := c.tenants.Load(tenantID); ok {
+		return e
+	}
+	return c.tenants.Update(tenantID, func(cur *tenantEntry, ok bool) *tenantEntry {
+		if ok {
+			return cur
+		}
+		n := len(c.cats) * len(c.purposes) * 2
+		return &tenantEntry{keyRef: keys.TenantKeyRef(tenantID), tenantCounts: tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n)}}
+	})
+}
+
+func (c *counters) add(e *tenantEntry, category, purpose string, allowed bool) {
+	ci, ok1 := c.catIdx[category]
+	pi, ok2 := c.purIdx[purpose]
+	if !ok1 || !ok2 {
+		return
+	}
+	e.n[c.index(ci, pi, allowed)].Add(1)
+}
+
+var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",
+	"Processing decisions by tenant, data category, purpose and outcome (allow or deny).",
+	[]string{"tenant", "category", "purpose", "outcome"}, nil)
+
+// Describe implements prometheus.Collector.
+func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
+
+// Collect implements prometheus.Collector.
+func (c *counters) Collect(ch chan<- prometheus.Metric) {
+	c.tenants.Range(func(k string, tc *tenantEntry) bool {
+		for ci, cat := range c.cats {
+			for pi, p := range c.purposes {
+				for _, allowed := range []bool{false, true} {
+					n := tc.n[c.index(ci, pi, allowed)].Load()
+					if n == 0 {
+						continue
+					}
+					outcome := "deny"
+					if allowed {
+						outcome = "allow"
+					}
+					ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), k, cat, p, outcome)
+				}
+			}
+		}
+		return true
+	})
+}
+
+// Metrics returns the Prometheus collector of verwerker_decisions_total.
+func (s *Service) Metrics() prometheus.Collector { return s.counts }
+
+// Flush writes one aggregate audit event per tenant with allows since the
+// last flush: how many, per category and purpose ("decision.allow.aggregate",
+// reason "allowed=N chat.message/service.delivery=M ..."). Denials are
+// audited one by one as they happen. The counts of a failed append are
+// written by the next flush.
+func (s *Service) Flush(ctx context.Context) error {
+	if s.audit == nil {
+		return nil
+	}
+	c := s.counts
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	var tenants []string
+	c.tenants.Range(func(k string, _ *tenantEntry) bool {
+		tenants = append(tenants, k)
+		return true
+	})
+	sort.Strings(tenants)
+	var firstErr error
+	for _, t := range tenants {
+		tc, _ := c.tenants.Load(t)
+		total := uint64(0)
+		reason := ""
+		now := make([]uint64, len(tc.n))
+		for ci, cat := range c.cats {
+			for pi, p := range c.purposes {
+				i := c.index(ci, pi, true)
+				now[i] = tc.n[i].Load()
+				if d := now[i] - tc.flushed[i]; d > 0 {
+					total += d
+					if part := fmt.Sprintf(" %s/%s=%d", cat, p, d); len(reason)+len(part) < 250 {
+						reason += part
+					} else if reason[len(reason)-4:] != " ..." {
+						reason += " ..."
+					}
+				}
+			}
+		}
+		if total == 0 {
+			continue
+		}
+		_, err := s.audit.Append(ctx, audit.Event{Chain: t, Actor: "system", Action: "decision.allow.aggregate", Resource: t,
+			Outcome: audit.Success, Reason: fmt.Sprintf("allowed=%d%s", total, reason)})
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		for i := range now {
+			if now[i] > tc.flushed[i] {
+				tc.flushed[i] = now[i]
+			}
+		}
+	}
+	return firstErr
+}
+
+// Run flushes the aggregate allow counts every interval until ctx ends,
+// and once more then.
+func (s *Service) Run(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
+				logger.Warn("decision: flushing allow counts failed", "error", err.Error())
+			}
+			return
+		case <-t.C:
+			if err := s.Flush(ctx); err != nil {
+				logger.Warn("decision: flushing allow counts failed; the next flush retries", "error", err.Error())
+			}
+		}
+	}
+}

@@ -1,0 +1,347 @@
+// Package decision answers the chat service's question before it stores
+// anything: may this data category be stored for this purpose in this
+// region for this customer? (MISSION promises 1-3; GDPR Art. 28(3)(a), 29,
+// 44-46, 9, 18, 21, 28(2) and (4); company terms seed 000 art. 9.1 and 9.5,
+// seed 001 art. 12.2-12.3, 12.9 and 12.10.)
+//
+// The policy package decides (Rego, compiled per tenant state); this
+// package validates requests, looks up the subjects they name, computes
+// the obligations' deadlines from the injected clock with the deadline
+// package, records minors' flags and notices, audits every denial (group
+// commit) and counts allows per tenant, category and purpose: as Prometheus
+// counters and as a periodic aggregate audit event per tenant, so the audit
+// log does not grow with every stored message.
+package decision
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/subject"
+)
+
+// MaxBatch is the most requests one batch may hold.
+const MaxBatch = 1000
+
+// Request is one question of the chat service.
+type Request struct {
+	// Category, Purpose and Region name taxonomy entries (dpa.Categories,
+	// dpa.Purposes, dpa.Regions).
+	Category, Purpose, Region string
+	// Subprocessor optionally names the subprocessor the data goes through.
+	Subprocessor string
+	// SpecialCategory optionally names a special category (GDPR Art. 9)
+	// the content was recognised as containing.
+	SpecialCategory string
+	// SuspectedMinor says the data was recognised as a minor's.
+	SuspectedMinor bool
+	// SubjectRef is the chat service's pseudonymous reference of the data
+	// subject, optional. It is never stored, logged or audited as is.
+	SubjectRef string
+}
+
+// Decision is the answer to one Request.
+type Decision struct {
+	// ID names the decision ("dec_01J..."); denials are audited under it.
+	ID    string
+	Allow bool
+	// Reasons say why, each with its legal ground, in a fixed order.
+	Reasons []policy.Reason
+	// Obligations say how the data must be kept; nil when denied.
+	Obligations *Obligations
+	// DPAVersion and DPAVersionID name the agreement version that decided
+	// (0 and "" when none is active).
+	DPAVersion   int
+	DPAVersionID string
+	// SubjectID is the subject's pseudonymous id when one is on record.
+	SubjectID string
+}
+
+// Obligations of an allowed decision.
+type Obligations struct {
+	// Retention is the category's retention rule (dpa.RetentionRules).
+	Retention string
+	// DeletionDeadline is the last day the data may be kept, counted from
+	// now per Regulation 1182/71 in the customer's time zone; nil when the
+	// rule runs from an event still to come (contract_end+30d).
+	DeletionDeadline *deadline.Deadline
+	// KeyRef names the key the data must be encrypted under.
+	KeyRef string
+	// Actions are the policy's obligations (policy.Obligation*), in order.
+	Actions []string
+}
+
+// Service makes decisions.
+type Service struct {
+	engine   *policy.Decider
+	subjects *subject.Service
+	audit    *audit.Log
+	clock    verwerker.Clock
+
+	categories, specials, purposes, regions map[string]bool
+
+	calendars sync.Map // time zone -> *deadline.Calendar
+	deadlines sync.Map // deadlineKey -> *deadline.Deadline
+
+	counts *counters
+}
+
+// NewService returns a Service deciding with engine. subjects may be nil
+// (requests naming a subject are then refused), and so may log (denials
+// then go unaudited: benchmarks only).
+func NewService(engine *policy.Decider, subjects *subject.Service, log *audit.Log, clock verwerker.Clock) *Service {
+	tax := dpa.PolicyTaxonomy()
+	s := &Service{engine: engine, subjects: subjects, audit: log, clock: clock,
+		categories: map[string]bool{}, specials: map[string]bool{}, purposes: map[string]bool{}, regions: map[string]bool{}}
+	for _, c := range tax.Categories {
+		s.categories[c.ID] = true
+		s.specials[c.ID] = c.Special
+	}
+	for _, p := range tax.Purposes {
+		s.purposes[p] = true
+	}
+	for _, r := range tax.Regions {
+		s.regions[r.ID] = true
+	}
+	s.counts = newCounters(tax)
+	return s
+}
+
+// Engine returns the policy engine the service decides with.
+func (s *Service) Engine() *policy.Decider { return s.engine }
+
+// ValidPurpose reports whether p is a purpose of the taxonomy.
+func (s *Service) ValidPurpose(p string) bool { return s.purposes[p] }
+
+var subprocessorID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// validate checks r, naming offending fields under prefix.
+func (s *Service) validate(r *Request, prefix string, fields []verwerker.FieldError) []verwerker.FieldError {
+	bad := func(f, msg string) { fields = append(fields, verwerker.FieldError{Field: prefix + f, Message: msg}) }
+	if !s.categories[r.Category] {
+		bad("category", "is not a data category of the taxonomy")
+	}
+	if !s.purposes[r.Purpose] {
+		bad("purpose", "is not a purpose of the taxonomy")
+	}
+	if !s.regions[r.Region] {
+		bad("region", "is not a region of the taxonomy")
+	}
+	if r.Subprocessor != "" && !subprocessorID.MatchString(r.Subprocessor) {
+		bad("subprocessor", "must be a subprocessor id: 1 to 64 lowercase letters, digits, dots, dashes or underscores")
+	}
+	if r.SpecialCategory != "" && !s.specials[r.SpecialCategory] {
+		bad("special_category", "is not a special category of the taxonomy (GDPR Art. 9)")
+	}
+	if r.SubjectRef != "" {
+		if msg := subject.CheckRef(r.SubjectRef); msg != "" {
+			bad("subject_ref", msg)
+		} else if s.subjects == nil {
+			bad("subject_ref", "subjects are not available on this server")
+		}
+	}
+	return fields
+}
+
+// Decide answers reqs for tenantID. version is the tenant's decision_state
+// version the caller read with its credential, or -1 when it has none (it
+// is then read from the database). With more than one request, invalid
+// fields are named items[i].<field>; more than MaxBatch requests is an
+// ETOOLARGE error.
+func (s *Service) Decide(ctx context.Context, tenantID string, version int64, reqs []Request) ([]Decision, error) {
+	if len(reqs) > MaxBatch {
+		return nil, &verwerker.Error{Code: verwerker.ETOOLARGE, Message: fmt.Sprintf("a batch holds at most %d requests", MaxBatch),
+			Fields: []verwerker.FieldError{{Field: "items", Message: fmt.Sprintf("must hold at most %d requests", MaxBatch)}}}
+	}
+	var fields []verwerker.FieldError
+	refs := []string(nil)
+	for i := range reqs {
+		prefix := ""
+		if len(reqs) > 1 {
+			prefix = fmt.Sprintf("items[%d].", i)
+		}
+		fields = s.validate(&reqs[i], prefix, fields)
+		if reqs[i].SubjectRef != "" {
+			refs = append(refs, reqs[i].SubjectRef)
+		}
+	}
+	if len(fields) > 0 {
+		return nil, verwerker.Invalid("the decision request is not valid", fields...)
+	}
+	e := s.counts.entry(tenantID)
+	td := e.td.Load()
+	if td == nil || version < 0 || td.Version() < version {
+		var err error
+		if td, err = s.engine.Tenant(ctx, tenantID, version); err != nil {
+			return nil, err
+		}
+		e.td.Store(td)
+	}
+	var err error
+	var subjects map[string]subject.State
+	if len(refs) > 0 {
+		if subjects, err = s.subjects.Lookup(ctx, tenantID, distinct(refs)); err != nil {
+			return nil, err
+		}
+	}
+	dpaVersion, dpaID := td.DPAVersionID()
+	now := s.clock.Now()
+	out := make([]Decision, len(reqs))
+	var denied []int
+	flagged := map[string]bool{}
+	for i := range reqs {
+		r := &reqs[i]
+		pr := policy.Request{Category: r.Category, Purpose: r.Purpose, Region: r.Region, Subprocessor: r.Subprocessor,
+			SpecialCategory: r.SpecialCategory, SuspectedMinor: r.SuspectedMinor}
+		sub, known := subjects[r.SubjectRef]
+		if known && (sub.Restricted || len(sub.ObjectedPurposes) > 0) {
+			pr.Subject = &policy.Subject{Restricted: sub.Restricted, ObjectedPurposes: sub.ObjectedPurposes}
+		}
+		res, err := td.Decide(ctx, &pr)
+		if err != nil {
+			return nil, err
+		}
+		d := &out[i]
+		d.ID, d.Allow, d.Reasons, d.DPAVersion, d.SubjectID = verwerker.NewID(verwerker.PrefixDecision, now), res.Allow, res.Reasons, res.DPAVersion, sub.ID
+		if dpaID != "" && res.DPAVersion == dpaVersion {
+			d.DPAVersionID = dpaID
+		}
+		if res.Allow {
+			d.Obligations = &Obligations{Retention: res.Retention, DeletionDeadline: s.deletionDeadline(td.Timezone(), now, res.Retention),
+				KeyRef: e.keyRef, Actions: res.Obligations}
+		} else {
+			denied = append(denied, i)
+		}
+		s.counts.add(e, r.Category, r.Purpose, res.Allow)
+		if r.SuspectedMinor && !flagged[r.SubjectRef] && (!known || sub.MinorFlaggedAt == nil) {
+			flagged[r.SubjectRef] = true
+			if s.subjects != nil {
+				id, err := s.subjects.FlagMinor(ctx, tenantID, r.SubjectRef)
+				if err != nil {
+					return nil, err
+				}
+				d.SubjectID = id
+			}
+		}
+	}
+	if err := s.auditDenials(ctx, tenantID, reqs, out, denied); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func distinct(list []string) []string {
+	seen := make(map[string]bool, len(list))
+	out := list[:0:0]
+	for _, x := range list {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// auditDenials appends one event per denial and waits until all are
+// durable. The appends run concurrently, so they share group commits.
+func (s *Service) auditDenials(ctx context.Context, tenantID string, reqs []Request, out []Decision, denied []int) error {
+	if s.audit == nil || len(denied) == 0 {
+		return nil
+	}
+	actor := audit.Actor(ctx)
+	errs := make([]error, len(denied))
+	var wg sync.WaitGroup
+	for j, i := range denied {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, r := &out[i], &reqs[i]
+			reason := fmt.Sprintf("codes=%s dpa=%d category=%s purpose=%s region=%s", strings.Join(codes(d.Reasons), ","), d.DPAVersion, r.Category, r.Purpose, r.Region)
+			if d.SubjectID != "" {
+				reason += " subject=" + d.SubjectID
+			}
+			if len(reason) > 300 {
+				reason = reason[:300]
+			}
+			_, errs[j] = s.audit.Append(ctx, audit.Event{Chain: tenantID, Actor: actor, Action: "decision.deny", Resource: d.ID, Outcome: audit.Denied, Reason: reason})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "the denial could not be audited; nothing may be stored", Err: err}
+		}
+	}
+	return nil
+}
+
+func codes(rs []policy.Reason) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Code
+	}
+	return out
+}
+
+type deadlineKey struct {
+	tz   string
+	day  deadline.Date
+	rule string
+}
+
+// deletionDeadline computes the deletion deadline of a retention rule for
+// data stored now, in time zone tz, per Regulation 1182/71. Deadlines are
+// memoised per day, time zone and rule.
+func (s *Service) deletionDeadline(tz string, now time.Time, rule string) *deadline.Deadline {
+	var p deadline.Period
+	switch rule {
+	case dpa.Retention30DaysAfterLastInteraction:
+		p = deadline.Days(30)
+	case dpa.RetentionStatutory7Years:
+		p = deadline.Years(7)
+	default: // contract_end+30d: runs from an event still to come
+		return nil
+	}
+	cal := s.calendar(tz)
+	key := deadlineKey{tz, deadline.DateOf(now.In(cal.Location())), rule}
+	if d, ok := s.deadlines.Load(key); ok {
+		return d.(*deadline.Deadline)
+	}
+	d := cal.Deadline(now, p)
+	s.deadlines.Store(key, &d)
+	return &d
+}
+
+func (s *Service) calendar(tz string) *deadline.Calendar {
+	if c, ok := s.calendars.Load(tz); ok {
+		return c.(*deadline.Calendar)
+	}
+	cal := deadline.DefaultCalendar()
+	if loc, err := time.LoadLocation(tz); err == nil && tz != "" && loc.String() != cal.Location().String() {
+		cal = deadline.NewCalendar(deadline.WithLocation(loc))
+	}
+	s.calendars.Store(tz, cal)
+	return cal
+}
+
+// New wires a Service to the database: the policy engine reads tenants'
+// states with agreements.DecisionState and listens for changes on db (call
+// Engine().Listen).
+func New(ctx context.Context, db *store.DB, agreements *dpa.Service, subjects *subject.Service, log *audit.Log, clock verwerker.Clock, logger *slog.Logger) (*Service, error) {
+	engine, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), agreements.DecisionState, policy.DeciderOptions{DB: db, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return NewService(engine, subjects, log, clock), nil
+}

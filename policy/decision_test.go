@@ -1,0 +1,162 @@
+package policy_test
+
+import (
+	"context"
+	"io/fs"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/policy"
+)
+
+// TestRegoUnitTests runs the Rego unit tests (policy/rego/*_test.rego) with
+// OPA's tester package, as `opa test policy/rego` does.
+func TestRegoUnitTests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	modules := map[string]*ast.Module{}
+	files, err := fs.Glob(policy.RegoFiles(), "*.rego")
+	require.NoError(t, err)
+	for _, name := range files {
+		src, err := fs.ReadFile(policy.RegoFiles(), name)
+		require.NoError(t, err)
+		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		require.NoError(t, err)
+		modules[name] = m
+	}
+	ch, err := tester.NewRunner().SetModules(modules).RunTests(ctx, nil)
+	require.NoError(t, err)
+	n := 0
+	for r := range ch {
+		n++
+		require.NoError(t, r.Error, r.Name)
+		require.False(t, r.Fail, "%s failed", r.Name)
+	}
+	require.GreaterOrEqual(t, n, 10, "the Rego unit tests did not run")
+}
+
+// states are tenant states that exercise every rule.
+func states() []policy.TenantState {
+	scope := &policy.DPAState{Version: 3, ID: "dpa_a", Categories: map[string]policy.CategoryRule{
+		"chat.message":   {Retention: dpa.Retention30DaysAfterLastInteraction},
+		"chat.metadata":  {Retention: dpa.Retention30DaysAfterLastInteraction},
+		"contact.email":  {Retention: dpa.RetentionContractEndPlus30Days},
+		"special.health": {Retention: dpa.Retention30DaysAfterLastInteraction, Special: true},
+	}, Purposes: []string{"service.delivery", "service.improvement", "security"}, Regions: []string{"eea", "us", "uk"},
+		Transfers: map[string]string{"us": "sccs", "uk": "adequacy"}}
+	narrow := &policy.DPAState{Version: 1, ID: "dpa_b", Categories: map[string]policy.CategoryRule{
+		"billing.invoice": {Retention: dpa.RetentionStatutory7Years},
+	}, Purposes: []string{"billing"}, Regions: []string{"nl", "de"}, Transfers: map[string]string{}}
+	return []policy.TenantState{
+		{TenantID: "tnt_a", Status: policy.TenantActive, DPA: scope, Subprocessors: []string{"hosting-eu", "mail-us"},
+			Blocks: []policy.Block{{Subprocessor: "cdn-x", ChangeID: "chg_1", Categories: []string{"chat.message", "chat.metadata"}, Locations: []string{"eea", "us"}}}},
+		{TenantID: "tnt_b", Status: policy.TenantActive, DPA: narrow, Subprocessors: []string{}},
+		{TenantID: "tnt_c", Status: policy.TenantActive},
+		{TenantID: "tnt_d", Status: policy.TenantTerminated, DPA: scope},
+		{TenantID: "tnt_e", Status: policy.TenantActive, DPA: scope, Subprocessors: []string{"hosting-eu"},
+			Blocks: []policy.Block{{Subprocessor: "hosting-de", ChangeID: "chg_2", Categories: []string{"contact.email"}, Locations: []string{"de"}}}},
+	}
+}
+
+func newDecider(t testing.TB) *policy.Decider {
+	d, err := policy.NewDecider(context.Background(), dpa.PolicyTaxonomy(), func(ctx context.Context, id string) (policy.TenantState, error) {
+		for _, s := range states() {
+			if s.TenantID == id {
+				return s, nil
+			}
+		}
+		return policy.TenantState{}, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+	}, policy.DeciderOptions{})
+	require.NoError(t, err)
+	return d
+}
+
+// randomRequest draws a request from the state's scope half of the time,
+// otherwise from the taxonomy, and sometimes from values outside it.
+func randomRequest(r *rand.Rand, st policy.TenantState) policy.Request {
+	tax := dpa.PolicyTaxonomy()
+	var cats, regions []string
+	for _, c := range tax.Categories {
+		cats = append(cats, c.ID)
+	}
+	for _, x := range tax.Regions {
+		regions = append(regions, x.ID)
+	}
+	purposes := tax.Purposes
+	if st.DPA != nil && r.IntN(2) == 0 {
+		cats = cats[:0]
+		for c := range st.DPA.Categories {
+			cats = append(cats, c)
+		}
+		slices.Sort(cats)
+		purposes, regions = st.DPA.Purposes, append(st.DPA.Regions, "nl", "de")
+	}
+	pick := func(list []string, outside ...string) string {
+		if r.IntN(10) == 0 {
+			return outside[r.IntN(len(outside))]
+		}
+		return list[r.IntN(len(list))]
+	}
+	req := policy.Request{
+		Category: pick(cats, "", "chat", "CHAT.MESSAGE", "special.unknown"),
+		Purpose:  pick(purposes, "", "Marketing", "training"),
+		Region:   pick(regions, "", "mars", "EEA", "us-east-1"),
+	}
+	switch r.IntN(6) {
+	case 0:
+		req.Subprocessor = "hosting-eu"
+	case 1:
+		req.Subprocessor = "mail-us"
+	case 2:
+		req.Subprocessor = []string{"cdn-x", "hosting-de", "unknown"}[r.IntN(3)]
+	}
+	if r.IntN(8) == 0 {
+		req.SpecialCategory = []string{"special.health", "special.religion", "chat.message", "x"}[r.IntN(4)]
+	}
+	req.SuspectedMinor = r.IntN(5) == 0
+	switch r.IntN(6) {
+	case 0:
+		req.Subject = &policy.Subject{Restricted: true}
+	case 1:
+		req.Subject = &policy.Subject{ObjectedPurposes: []string{tax.Purposes[r.IntN(len(tax.Purposes))], "marketing"}}
+	case 2:
+		req.Subject = &policy.Subject{}
+	}
+	return req
+}
+
+// TestDecisionTableMatchesRego is the differential test: thousands of
+// random requests, inside and outside the taxonomy, answered by the
+// compiled table (and its Rego fallback) and by Rego directly must give the
+// same answer for the same reasons.
+func TestDecisionTableMatchesRego(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newDecider(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	fromTable := 0
+	const n = 3000
+	for _, st := range states() {
+		td, err := d.Tenant(ctx, st.TenantID, 0)
+		require.NoError(t, err)
+		for range n {
+			req := randomRequest(r, st)
+			want, err := td.Eval(ctx, &req)
+			require.NoError(t, err)
+			got, err := td.Decide(ctx, &req)
+			require.NoError(t, err)
+			require.True(t, want.Equal(got), "%s %+v:\ntable %+v\nrego  %+v", st.TenantID, req, got, want)
+			if tr := td.Lookup(&req); tr != nil {
+				fromTable++
+				require.True(t, want.Equal(tr))
+			}
+		}
+	}
+	require.Greater(t, fromTable, n/3, "too few requests were answered from the table")
+}
