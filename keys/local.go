@@ -4,12 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 )
 
 // LocalSigner signs with an Ed25519 private key held in memory, loaded from
@@ -59,28 +54,9 @@ func (s *LocalSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
 // a regular file with no group or other permissions (0600 or 0400). It
 // refuses any other file rather than use a key others may have read.
 func LoadLocalSigner(path string) (*LocalSigner, error) {
-	f, err := os.Open(path)
+	seed, err := readSecretFile(path, ed25519.SeedSize, "an Ed25519 seed")
 	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("keys: %s is not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("keys: %s is accessible to group or others (mode %04o); it must be readable by its owner only: chmod 600 %s",
-			path, st.Mode().Perm(), path)
-	}
-	seed, err := io.ReadAll(io.LimitReader(f, ed25519.SeedSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("keys: read %s: %w", path, err)
-	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("keys: %s must hold exactly %d bytes (an Ed25519 seed)", path, ed25519.SeedSize)
+		return nil, err
 	}
 	return NewLocalSigner(seed)
 }
@@ -91,47 +67,10 @@ func LoadLocalSigner(path string) (*LocalSigner, error) {
 // whether a new key was made. Two processes creating the same file at once
 // end up with the same key: the file appears atomically and only once.
 func LoadOrCreateLocalSigner(path string) (s *LocalSigner, created bool, err error) {
-	s, err = LoadLocalSigner(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return s, false, err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("keys: %w", err)
-	}
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, false, fmt.Errorf("keys: generate: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".signing-key-*")
+	seed, created, err := loadOrCreateSecretFile(path, ed25519.SeedSize, "an Ed25519 seed")
 	if err != nil {
-		return nil, false, fmt.Errorf("keys: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("keys: %w", err)
-	}
-	if _, err := tmp.Write(seed); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("keys: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("keys: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, fmt.Errorf("keys: %w", err)
-	}
-	// A hard link never replaces an existing file: whoever links first wins,
-	// and everyone else loads the winner's key.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			s, err = LoadLocalSigner(path)
-			return s, false, err
-		}
-		return nil, false, fmt.Errorf("keys: %w", err)
+		return nil, false, err
 	}
 	s, err = NewLocalSigner(seed)
-	return s, true, err
+	return s, created, err
 }
