@@ -35,7 +35,7 @@ func (c *counting) Unwrap(ctx context.Context, name string, wrapped [][]byte) ([
 var tenantSeq atomic.Int64
 
 // newTenant inserts a tenant row and returns its id.
-func newTenant(t *testing.T, db *store.DB) string {
+func newTenant(t testing.TB, db *store.DB) string {
 	t.Helper()
 	now := time.Now()
 	id := verwerker.NewID(verwerker.PrefixTenant, now.Add(time.Duration(tenantSeq.Add(1))))

@@ -25,15 +25,13 @@ func TestTransitPolicyRefusesImplicitCreation(t *testing.T) {
 	ctx := context.Background()
 	srv := vaulttest.Shared(t)
 	tr := srv.Transit(t, keys.TransitOptions{})
-	login := srv.AppRole(t)
-
 	// A raw client with a verwerker-policy token, to try what verwerker never does.
-	raw := srv.Admin(t)
-	raw.ClearToken()
-	sec, err := raw.Auth().Login(ctx, appRoleAuth(t, login))
+	raw := srv.Client(t, srv.AppRole(t))
+	self, err := raw.Auth().Token().LookupSelf()
 	require.NoError(t, err)
-	raw.SetToken(sec.Auth.ClientToken)
-	require.Equal(t, []string{"default", "verwerker"}, sec.Auth.TokenPolicies)
+	policies, err := self.TokenPolicies()
+	require.NoError(t, err)
+	require.Equal(t, []string{"default", "verwerker"}, policies)
 	root := srv.Admin(t)
 
 	encrypt := func(c *vault.Client, name string) error {
@@ -85,17 +83,6 @@ func TestTransitPolicyRefusesImplicitCreation(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, st.Exportable)
 	require.NoError(t, tr.Destroy(ctx, name+"-x"))
-}
-
-func appRoleAuth(t *testing.T, l *keys.AppRoleLogin) vault.AuthMethod {
-	t.Helper()
-	return appRoleMethod{l}
-}
-
-type appRoleMethod struct{ l *keys.AppRoleLogin }
-
-func (m appRoleMethod) Login(ctx context.Context, c *vault.Client) (*vault.Secret, error) {
-	return c.Logical().WriteWithContext(ctx, "auth/approle/login", map[string]any{"role_id": m.l.RoleID, "secret_id": m.l.SecretID})
 }
 
 // TestTransitUnavailable stops a private Vault in the middle of the test:

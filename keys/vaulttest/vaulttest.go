@@ -107,6 +107,21 @@ func (s *Server) Transit(tb testing.TB, opts keys.TransitOptions) *keys.Transit 
 	return t
 }
 
+// Client returns a plain Vault client logged in through AppRole with login
+// (verwerker's policy for AppRole(tb)), for requests verwerker's keyring
+// does not make.
+func (s *Server) Client(tb testing.TB, login *keys.AppRoleLogin) *vault.Client {
+	tb.Helper()
+	c := s.Admin(tb)
+	c.ClearToken()
+	sec, err := c.Logical().Write("auth/approle/login", map[string]any{"role_id": login.RoleID, "secret_id": login.SecretID})
+	if err != nil || sec == nil || sec.Auth == nil {
+		tb.Fatalf("vaulttest: approle login: %v", err)
+	}
+	c.SetToken(sec.Auth.ClientToken)
+	return c
+}
+
 // KeyExists reports, as the administrator, whether a transit key exists.
 func (s *Server) KeyExists(tb testing.TB, name string) bool {
 	tb.Helper()
