@@ -17,8 +17,9 @@ import (
 // holds it, when the last holder releases it.
 //
 // Go cannot wipe everything: the AES key schedule that crypto/aes derives
-// for each Seal and Open is garbage the collector frees, not zeros. The
-// cache keeps that window to one operation by never keeping a cipher.
+// for each Seal and Open is garbage the collector frees, not zeros (the
+// cache keeps that window to one operation by never keeping a cipher), and
+// so are the HTTP and JSON buffers a data key arrives in from Vault.
 type Cache struct {
 	mu    sync.Mutex
 	size  int

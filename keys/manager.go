@@ -263,6 +263,9 @@ func (m *Manager) Keys(ctx context.Context, tenant string, wrapped [][]byte) ([]
 		name, err := m.keyName(ctx, tenant, op)
 		if err != nil {
 			ReleaseAll(out)
+			if errors.Is(err, ErrShredded) {
+				err = keyErr(ErrUnreadable, op, err) // the data is gone
+			}
 			return nil, err
 		}
 		for start := 0; start < len(misses); start += m.batch {
@@ -335,6 +338,7 @@ func (m *Manager) ShredTenant(ctx context.Context, tenant string) (TenantKey, er
 	if err != nil {
 		return TenantKey{}, wrapDB(op, err)
 	}
+	m.names.Delete(tenant)
 	m.cache.Purge(tenant)
 	if k.Name == "" || k.DestroyedAt != nil {
 		return k, nil

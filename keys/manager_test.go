@@ -182,7 +182,9 @@ func TestManagerShredTenant(t *testing.T) {
 			fresh := keys.NewManager(db, r.ring, keys.ManagerOptions{}) // another replica
 			t.Cleanup(fresh.Close)
 			_, err = fresh.Key(ctx, tenant, backup)
-			require.Error(t, err)
+			require.ErrorIs(t, err, keys.ErrUnreadable)
+			require.ErrorIs(t, err, keys.ErrShredded)
+			require.Equal(t, verwerker.ENOTFOUND, verwerker.ErrorCode(err))
 			_, err = r.ring.Unwrap(ctx, tk.Name, [][]byte{backup})
 			require.ErrorIs(t, err, keys.ErrUnreadable)
 
