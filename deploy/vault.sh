@@ -14,7 +14,7 @@
 #                              Safe to run again.
 #
 # Vault has no Debian package and `go install` cannot build it (replace directives), so the
-# tools module deploy/vault builds it: the first build takes about 10 minutes and 6 GB of RAM
+# tools module deploy/vault builds it: the first build takes about 15 minutes and 6 GB of RAM
 # on 2 cores; the binary is kept in ${XDG_CACHE_HOME:-$HOME/.cache}/verwerker/vault-<version>/
 # (outside the checkout, so fresh clones reuse it). The dev server keeps running after the tests
 # (it is reused next time, in memory only); stop it with:
@@ -35,7 +35,7 @@ answers() { curl -fsS -m 2 -o /dev/null "$1/v1/sys/health" 2>/dev/null; }
 build() {
   if [ -x "$BIN" ]; then return 0; fi
   mkdir -p "$CACHE"
-  log "building vault $VAULT_VERSION into $BIN (once; about 10 minutes and 6 GB of RAM on a cold Go cache)"
+  log "building vault $VAULT_VERSION into $BIN (once; about 15 minutes and 6 GB of RAM on a cold Go cache)"
   # No -trimpath: it would bypass the build cache that makes rebuilds take seconds.
   (cd "$HERE/vault" && CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false go build -o "$BIN.tmp.$$" .) >&2
   mv -f "$BIN.tmp.$$" "$BIN"

@@ -264,9 +264,9 @@ func (r *LocalKeyring) DataKey(_ context.Context, name string) (DataKey, error) 
 	return DataKey{Plaintext: dk, Wrapped: w, Version: k.Latest}, nil
 }
 
-// Unwrap opens wrapped data keys.
-func (r *LocalKeyring) Unwrap(_ context.Context, name string, wrapped [][]byte) ([][]byte, error) {
-	op := "keys: local unwrap"
+// each runs fn on every wrapped key of key name under the lock, collecting
+// per-item results and errors.
+func (r *LocalKeyring) each(name, op string, wrapped [][]byte, fn func(k *localKey, w []byte) ([]byte, error)) ([][]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k, err := r.key(name, op)
@@ -276,32 +276,28 @@ func (r *LocalKeyring) Unwrap(_ context.Context, name string, wrapped [][]byte) 
 	out := make([][]byte, len(wrapped))
 	errs := make([]error, len(wrapped))
 	for i, w := range wrapped {
-		out[i], errs[i] = r.unwrap(name, k, w, op)
+		out[i], errs[i] = fn(k, w)
 	}
 	return out, batchResult(errs)
+}
+
+// Unwrap opens wrapped data keys.
+func (r *LocalKeyring) Unwrap(_ context.Context, name string, wrapped [][]byte) ([][]byte, error) {
+	op := "keys: local unwrap"
+	return r.each(name, op, wrapped, func(k *localKey, w []byte) ([]byte, error) { return r.unwrap(name, k, w, op) })
 }
 
 // Rewrap re-wraps data keys under the latest version.
 func (r *LocalKeyring) Rewrap(_ context.Context, name string, wrapped [][]byte) ([][]byte, error) {
 	op := "keys: local rewrap"
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k, err := r.key(name, op)
-	if err != nil {
-		return nil, keyErr(ErrUnreadable, op, err)
-	}
-	out := make([][]byte, len(wrapped))
-	errs := make([]error, len(wrapped))
-	for i, w := range wrapped {
+	return r.each(name, op, wrapped, func(k *localKey, w []byte) ([]byte, error) {
 		dk, err := r.unwrap(name, k, w, op)
 		if err != nil {
-			errs[i] = err
-			continue
+			return nil, err
 		}
-		out[i], errs[i] = r.wrap(name, k, k.Latest, dk)
-		clear(dk)
-	}
-	return out, batchResult(errs)
+		defer clear(dk)
+		return r.wrap(name, k, k.Latest, dk)
+	})
 }
 
 // Rotate adds a version.

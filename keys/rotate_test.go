@@ -89,74 +89,84 @@ func TestRotateTenant(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	st := newTableStore(t, db)
-	for _, r := range rings(t) {
-		t.Run(r.name, func(t *testing.T) {
-			t.Parallel()
-			clock := verwerker.NewManualClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-			m := keys.NewManager(db, r.ring, keys.ManagerOptions{BatchSize: 6, Clock: clock})
-			t.Cleanup(m.Close)
-			tenant := newTenant(t, db)
-			_, err := m.CreateTenantKey(ctx, tenant)
-			require.NoError(t, err)
+	eachRing(t, func(t *testing.T, r ring) {
+		clock := verwerker.NewManualClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		m := keys.NewManager(db, r.ring, keys.ManagerOptions{BatchSize: 6, Clock: clock})
+		t.Cleanup(m.Close)
+		tenant := newTenant(t, db)
+		_, err := m.CreateTenantKey(ctx, tenant)
+		require.NoError(t, err)
 
-			sealed := map[string][]byte{}
-			for i := range 20 {
-				id := fmt.Sprintf("sub_%02d", i)
-				k, err := m.NewDataKey(ctx, tenant)
-				require.NoError(t, err)
-				sealed[id], err = k.Seal(keys.AAD{Tenant: tenant, Subject: id, Kind: "chat_message"}, []byte("bericht van "+id))
-				require.NoError(t, err)
-				st.put(t, tenant, id, k.Wrapped())
-				k.Release()
-			}
-			backup := st.all(t, tenant)
-			// A subject erased before the cycle: its row (wrapped key) is deleted.
-			_, err = db.Pool.Exec(ctx, `DELETE FROM test_wrapped_keys WHERE tenant_id = $1 AND id = 'sub_07'`, tenant)
-			require.NoError(t, err)
-
-			for cycle := 2; cycle <= 3; cycle++ {
-				clock.Advance(24 * time.Hour)
-				res, err := m.RotateTenant(ctx, tenant, st, keys.RotateOptions{Settle: -1})
-				require.NoError(t, err)
-				require.Equal(t, keys.RotationResult{Tenant: tenant, Version: cycle, MinDecryptionVersion: cycle, Rewrapped: 19}, res)
-
-				now := st.all(t, tenant)
-				require.Len(t, now, 19)
-				fresh := keys.NewManager(db, r.ring, keys.ManagerOptions{}) // cold cache
-				for id, w := range now {
-					v, err := keys.WrappedVersion(w)
-					require.NoError(t, err)
-					require.Equal(t, cycle, v, id)
-					k, err := fresh.Key(ctx, tenant, w)
-					require.NoError(t, err, id)
-					pt, err := k.Open(keys.AAD{Tenant: tenant, Subject: id, Kind: "chat_message"}, sealed[id])
-					require.NoError(t, err, id)
-					require.Equal(t, "bericht van "+id, string(pt))
-					k.Release()
-				}
-				for id, w := range backup {
-					_, err := fresh.Key(ctx, tenant, w)
-					require.ErrorIs(t, err, keys.ErrUnreadable, "backup key of %s after cycle %d", id, cycle)
-				}
-				fresh.Close()
-
-				tk, ks, err := m.Status(ctx, tenant)
-				require.NoError(t, err)
-				require.Equal(t, cycle, tk.LatestVersion)
-				require.Equal(t, cycle, tk.MinDecryptionVersion)
-				require.NotNil(t, tk.RotatedAt)
-				require.True(t, tk.RotatedAt.Equal(clock.Now()))
-				require.Equal(t, cycle, ks.MinAvailableVersion, "older versions trimmed")
-				backup = now
-			}
-
-			// New subjects after the cycles use the latest version.
+		sealed := map[string][]byte{}
+		for i := range 20 {
+			id := fmt.Sprintf("sub_%02d", i)
 			k, err := m.NewDataKey(ctx, tenant)
 			require.NoError(t, err)
-			require.Equal(t, 3, k.Version())
+			sealed[id], err = k.Seal(keys.AAD{Tenant: tenant, Subject: id, Kind: "chat_message"}, []byte("bericht van "+id))
+			require.NoError(t, err)
+			st.put(t, tenant, id, k.Wrapped())
 			k.Release()
-		})
-	}
+		}
+		backup := st.all(t, tenant)
+		// A subject erased before the cycle: its row (wrapped key) is deleted.
+		_, err = db.Pool.Exec(ctx, `DELETE FROM test_wrapped_keys WHERE tenant_id = $1 AND id = 'sub_07'`, tenant)
+		require.NoError(t, err)
+
+		for cycle := 2; cycle <= 3; cycle++ {
+			clock.Advance(24 * time.Hour)
+			res, err := m.RotateTenant(ctx, tenant, st, keys.RotateOptions{Settle: -1})
+			require.NoError(t, err)
+			require.Equal(t, keys.RotationResult{Tenant: tenant, Version: cycle, MinDecryptionVersion: cycle, Rewrapped: 19}, res)
+
+			now := st.all(t, tenant)
+			require.Len(t, now, 19)
+			fresh := keys.NewManager(db, r.ring, keys.ManagerOptions{}) // cold cache
+			for id, w := range now {
+				v, err := keys.WrappedVersion(w)
+				require.NoError(t, err)
+				require.Equal(t, cycle, v, id)
+				k, err := fresh.Key(ctx, tenant, w)
+				require.NoError(t, err, id)
+				pt, err := k.Open(keys.AAD{Tenant: tenant, Subject: id, Kind: "chat_message"}, sealed[id])
+				require.NoError(t, err, id)
+				require.Equal(t, "bericht van "+id, string(pt))
+				k.Release()
+			}
+			for id, w := range backup {
+				_, err := fresh.Key(ctx, tenant, w)
+				require.ErrorIs(t, err, keys.ErrUnreadable, "backup key of %s after cycle %d", id, cycle)
+			}
+			fresh.Close()
+
+			tk, ks, err := m.Status(ctx, tenant)
+			require.NoError(t, err)
+			require.Equal(t, cycle, tk.LatestVersion)
+			require.Equal(t, cycle, tk.MinDecryptionVersion)
+			require.NotNil(t, tk.RotatedAt)
+			require.True(t, tk.RotatedAt.Equal(clock.Now()))
+			require.Equal(t, cycle, ks.MinAvailableVersion, "older versions trimmed")
+			backup = now
+		}
+
+		// New subjects after the cycles use the latest version.
+		k, err := m.NewDataKey(ctx, tenant)
+		require.NoError(t, err)
+		require.Equal(t, 3, k.Version())
+		k.Release()
+	})
+}
+
+// localTenant gives a test its database, wrapped-key table, a manager on a
+// local keyring and a tenant with a key.
+func localTenant(t *testing.T) (*store.DB, *tableStore, *keys.Manager, string) {
+	t.Helper()
+	db := storetest.New(t)
+	st := newTableStore(t, db)
+	m := keys.NewManager(db, openLocal(t, t.TempDir()+"/k.key"), keys.ManagerOptions{})
+	tenant := newTenant(t, db)
+	_, err := m.CreateTenantKey(context.Background(), tenant)
+	require.NoError(t, err)
+	return db, st, m, tenant
 }
 
 // TestRotateKeep: keeping two versions leaves last cycle's backups readable
@@ -164,12 +174,7 @@ func TestRotateTenant(t *testing.T) {
 func TestRotateKeep(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := storetest.New(t)
-	st := newTableStore(t, db)
-	m := keys.NewManager(db, openLocal(t, t.TempDir()+"/k.key"), keys.ManagerOptions{})
-	tenant := newTenant(t, db)
-	_, err := m.CreateTenantKey(ctx, tenant)
-	require.NoError(t, err)
+	_, st, m, tenant := localTenant(t)
 	k, err := m.NewDataKey(ctx, tenant)
 	require.NoError(t, err)
 	st.put(t, tenant, "sub_1", k.Wrapped())
@@ -196,12 +201,7 @@ func TestRotateKeep(t *testing.T) {
 func TestRotateOneAtATime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := storetest.New(t)
-	st := newTableStore(t, db)
-	m := keys.NewManager(db, openLocal(t, t.TempDir()+"/k.key"), keys.ManagerOptions{})
-	tenant := newTenant(t, db)
-	_, err := m.CreateTenantKey(ctx, tenant)
-	require.NoError(t, err)
+	db, st, m, tenant := localTenant(t)
 
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -216,7 +216,7 @@ func TestRotateOneAtATime(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the first rotation ended before listing: %v", err)
 	}
-	_, err = m.RotateTenant(ctx, tenant, st, keys.RotateOptions{Settle: -1})
+	_, err := m.RotateTenant(ctx, tenant, st, keys.RotateOptions{Settle: -1})
 	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err))
 	close(release)
 	require.NoError(t, <-done)

@@ -290,12 +290,16 @@ func (t *Transit) writeRaw(ctx context.Context, path string, body map[string]any
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		token := t.client.Token()
 		resp, err := t.client.Logical().WriteRawWithContext(ctx, path, b)
 		var raw []byte
 		if resp != nil {
 			raw, _ = readBody(resp)
 		}
 		if err != nil && attempt == 0 && t.login != nil && statusOf(err) == http.StatusForbidden {
+			if t.client.Token() != token { // someone logged in meanwhile
+				continue
+			}
 			if _, lerr := t.relogin(ctx); lerr == nil {
 				continue
 			}
@@ -483,11 +487,11 @@ func (t *Transit) batch(ctx context.Context, op, endpoint, name string, wrapped 
 	if err != nil {
 		// A batch whose items all fail comes back as 400 with the results.
 		if statusOf(err) != http.StatusBadRequest || derr != nil || len(out.BatchResults) != len(wrapped) {
-			if mapped := t.mapErr(op, err); verwerker.ErrorCode(mapped) == verwerker.ENOTFOUND {
-				return nil, keyErr(ErrUnreadable, op, mapped)
-			} else {
-				return nil, mapped
+			mapped := t.mapErr(op, err)
+			if verwerker.ErrorCode(mapped) == verwerker.ENOTFOUND {
+				mapped = keyErr(ErrUnreadable, op, mapped) // no key: nothing unwraps
 			}
+			return nil, mapped
 		}
 	} else if derr != nil || len(out.BatchResults) != len(wrapped) {
 		return nil, verwerker.Internal(op, fmt.Errorf("vault returned %d results for %d items", len(out.BatchResults), len(wrapped)))
@@ -495,37 +499,10 @@ func (t *Transit) batch(ctx context.Context, op, endpoint, name string, wrapped 
 	return out.BatchResults, nil
 }
 
-// Unwrap decrypts wrapped data keys with transit/decrypt/<name>, all in
-// one batch request.
-func (t *Transit) Unwrap(ctx context.Context, name string, wrapped [][]byte) ([][]byte, error) {
-	op := "keys: vault unwrap"
-	res, err := t.batch(ctx, op, "decrypt", name, wrapped)
-	if err != nil {
-		return nil, err
-	}
-	keys := make([][]byte, len(res))
-	errs := make([]error, len(res))
-	for i, r := range res {
-		if r.Error != "" {
-			errs[i] = keyErr(ErrUnreadable, op, errors.New(r.Error))
-			continue
-		}
-		pt, err := base64.StdEncoding.DecodeString(r.Plaintext)
-		if err != nil || len(pt) != 32 {
-			clear(pt)
-			errs[i] = keyErr(ErrUnreadable, op, errors.New("not a 32-byte data key"))
-			continue
-		}
-		keys[i] = pt
-	}
-	return keys, batchResult(errs)
-}
-
-// Rewrap re-encrypts wrapped data keys under the latest key version with
-// transit/rewrap/<name>, in one batch request; Vault never reveals them.
-func (t *Transit) Rewrap(ctx context.Context, name string, wrapped [][]byte) ([][]byte, error) {
-	op := "keys: vault rewrap"
-	res, err := t.batch(ctx, op, "rewrap", name, wrapped)
+// batchEach runs a batch request and turns each item's answer into a value
+// with fn; items Vault refused are ErrUnreadable.
+func (t *Transit) batchEach(ctx context.Context, op, endpoint, name string, wrapped [][]byte, fn func(batchItem) ([]byte, error)) ([][]byte, error) {
+	res, err := t.batch(ctx, op, endpoint, name, wrapped)
 	if err != nil {
 		return nil, err
 	}
@@ -536,9 +513,32 @@ func (t *Transit) Rewrap(ctx context.Context, name string, wrapped [][]byte) ([]
 			errs[i] = keyErr(ErrUnreadable, op, errors.New(r.Error))
 			continue
 		}
-		out[i] = []byte(r.Ciphertext)
+		if out[i], err = fn(r); err != nil {
+			errs[i] = keyErr(ErrUnreadable, op, err)
+		}
 	}
 	return out, batchResult(errs)
+}
+
+// Unwrap decrypts wrapped data keys with transit/decrypt/<name>, all in
+// one batch request.
+func (t *Transit) Unwrap(ctx context.Context, name string, wrapped [][]byte) ([][]byte, error) {
+	return t.batchEach(ctx, "keys: vault unwrap", "decrypt", name, wrapped, func(r batchItem) ([]byte, error) {
+		pt, err := base64.StdEncoding.DecodeString(r.Plaintext)
+		if err != nil || len(pt) != 32 {
+			clear(pt)
+			return nil, errors.New("not a 32-byte data key")
+		}
+		return pt, nil
+	})
+}
+
+// Rewrap re-encrypts wrapped data keys under the latest key version with
+// transit/rewrap/<name>, in one batch request; Vault never reveals them.
+func (t *Transit) Rewrap(ctx context.Context, name string, wrapped [][]byte) ([][]byte, error) {
+	return t.batchEach(ctx, "keys: vault rewrap", "rewrap", name, wrapped, func(r batchItem) ([]byte, error) {
+		return []byte(r.Ciphertext), nil
+	})
 }
 
 // Rotate writes transit/keys/<name>/rotate.
