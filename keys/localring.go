@@ -309,10 +309,16 @@ func (r *LocalKeyring) Rotate(_ context.Context, name string) (KeyStatus, error)
 	if err != nil {
 		return KeyStatus{}, err
 	}
-	if err := r.addVersion(name, k, k.Latest+1); err != nil {
+	prev := k.Latest
+	if err := r.addVersion(name, k, prev+1); err != nil {
 		return KeyStatus{}, verwerker.Internal(op, err)
 	}
 	if err := r.save(); err != nil {
+		// Never hand out data keys under a version the file does not hold.
+		clear(k.plain[prev+1])
+		delete(k.plain, prev+1)
+		delete(k.Versions, strconv.Itoa(prev+1))
+		k.Latest = prev
 		return KeyStatus{}, verwerker.Internal(op, err)
 	}
 	return k.status(name), nil
