@@ -16,15 +16,16 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/verwerker ./cmd/verwerker
 
-## test: install/start what the tests need (PostgreSQL, mailpit), then run every test against real services
+## test: install/start what the tests need (PostgreSQL, mailpit, Vault), then run every test against real services
 test:
 	@url=$$(deploy/postgres.sh server) && mail=$$(deploy/mailpit.sh env) && eval "$$mail" && \
-	  echo "tests use PostgreSQL at $${url%%\?*} and SMTP at $$VERWERKER_TEST_SMTP_URL" && \
+	  vault=$$(deploy/vault.sh env) && eval "$$vault" && \
+	  echo "tests use PostgreSQL at $${url%%\?*}, SMTP at $$VERWERKER_TEST_SMTP_URL and Vault at $$VERWERKER_TEST_VAULT_ADDR" && \
 	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
 
 ## bench: run the benchmarks and the side-by-side comparisons
 bench:
-	@url=$$(deploy/postgres.sh server) && \
+	@url=$$(deploy/postgres.sh server) && vault=$$(deploy/vault.sh env) && eval "$$vault" && \
 	  VERWERKER_TEST_DATABASE_URL="$$url" deploy/bench.sh
 
 ## lint: gofmt, go vet and staticcheck

@@ -104,7 +104,7 @@ func TestDecisionsOverHTTP(t *testing.T) {
 		require.Equal(t, dpa.Retention30DaysAfterLastInteraction, o["retention"])
 		// Monday 2 March 2026 + 30 days: Wednesday 1 April (1182/71).
 		require.Equal(t, "2026-04-01", o["deletion_deadline"])
-		require.Equal(t, "transit/keys/tenant-"+A, o["key_ref"])
+		require.Equal(t, "tenant_keys/"+A, o["key_ref"])
 		require.Equal(t, []any{"retention", "encrypt"}, o["actions"])
 
 		d = requireDecision(t, ask(t, b, chat, map[string]any{"category": "contact.email"}), true, policy.ReasonInScope)

@@ -70,7 +70,7 @@ func TestLoadOrCreateLocalSigner(t *testing.T) {
 	st, err = os.Stat(filepath.Dir(path))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
-	left, err := filepath.Glob(filepath.Join(dir, "sub", ".signing-key-*"))
+	left, err := filepath.Glob(filepath.Join(dir, "sub", ".*"))
 	require.NoError(t, err)
 	require.Empty(t, left, "no temporary files left behind")
 

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"testing"
 
@@ -72,12 +73,14 @@ func TestMigrateConcurrently(t *testing.T) {
 	for _, v := range versions {
 		require.Equal(t, target, v)
 	}
-	// Each migration was recorded exactly once.
+	// Each migration was recorded exactly once (numbers may have gaps).
 	var applied, distinct int
 	require.NoError(t, db.Pool.QueryRow(ctx,
 		"SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0").Scan(&applied, &distinct))
 	require.Equal(t, distinct, applied)
-	require.EqualValues(t, target, distinct)
+	files, err := fs.Glob(store.Migrations(), "*.sql")
+	require.NoError(t, err)
+	require.Equal(t, len(files), distinct)
 }
 
 func TestInTxRollsBackOnError(t *testing.T) {
