@@ -54,7 +54,7 @@ func bootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer a.audit.Close()
+	defer a.Close()
 	u, token, err := a.people.Create(ctx, identity.NewUser{Email: email, DisplayName: name, Role: policy.RolePlatformAdmin, Domain: verwerker.PlatformDomain})
 	if err != nil {
 		return fmt.Errorf("%s", verwerker.ErrorMessage(err)+fieldsText(err))

@@ -31,6 +31,10 @@ type Config struct {
 	// notices and feeds.
 	PublicURL string
 
+	// Keys: Vault Transit when VaultAddr is set, else the local keyring.
+	VaultAddr, VaultToken, VaultRoleID, VaultSecretID, VaultSecretIDFile, VaultK8sRole, VaultMount string
+	KeyringFile                                                                                    string
+
 	SigningKeyFile     string
 	CheckpointInterval time.Duration
 
@@ -80,6 +84,15 @@ func (c *Config) settings() []setting {
 			c.WebhookAllowPrivate = b
 			return err
 		}},
+		{"VAULT_ADDR", "vault-addr", "", "Vault address; Transit holds the tenant keys. Empty: the local keyring (not for production)", str(&c.VaultAddr)},
+		{"VAULT_TOKEN", "vault-token", "", "Vault token with the verwerker policy (renewed while renewable; production uses AppRole or Kubernetes)", str(&c.VaultToken)},
+		{"VERWERKER_VAULT_ROLE_ID", "vault-role-id", "", "AppRole role id (login with VERWERKER_VAULT_SECRET_ID or _SECRET_ID_FILE)", str(&c.VaultRoleID)},
+		{"VERWERKER_VAULT_SECRET_ID", "vault-secret-id", "", "AppRole secret id", str(&c.VaultSecretID)},
+		{"VERWERKER_VAULT_SECRET_ID_FILE", "vault-secret-id-file", "", "file holding the AppRole secret id, read at every login", str(&c.VaultSecretIDFile)},
+		{"VERWERKER_VAULT_K8S_ROLE", "vault-k8s-role", "", "Kubernetes auth role (the pod's service-account token)", str(&c.VaultK8sRole)},
+		{"VERWERKER_VAULT_TRANSIT_MOUNT", "vault-transit-mount", "transit", "where the Transit engine is mounted", str(&c.VaultMount)},
+		{"VERWERKER_KEYRING_FILE", "keyring-file", "", "local keyring master key (32 bytes, mode 0600) used when VAULT_ADDR is empty; " +
+			"empty means " + defaultKeyringFile + ", or inside the throwaway cluster for `dev`", str(&c.KeyringFile)},
 		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},
 		{"VERWERKER_DEV_DIR", "dev-dir", "", "parent directory of the throwaway cluster of `dev`; the system temp dir when empty", str(&c.DevDir)},
 		{"VERWERKER_SIGNING_KEY_FILE", "signing-key-file", "", "local Ed25519 key that signs audit checkpoints (32-byte seed, mode 0600), created by serve when missing; " +

@@ -240,7 +240,19 @@ type app struct {
 	subs      *dpa.Registry
 	subjects  *subject.Service
 	decisions *decision.Service
-	server    *api.Server
+	// keyring holds the tenant keys (Vault Transit or the local keyring);
+	// keyManager ties it to tenant_keys and the data-key cache.
+	keyring    keys.Keyring
+	keyManager *keys.Manager
+	closeKeys  func()
+	server     *api.Server
+}
+
+// Close releases what newApp opened.
+func (a *app) Close() {
+	a.keyManager.Close()
+	a.closeKeys()
+	a.audit.Close()
 }
 
 func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger) (*app, error) {
@@ -256,23 +268,29 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		log.Close()
 		return nil, err
 	}
+	ring, closeKeys, err := openKeyring(ctx, cfg, logger)
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
 	calendar := deadline.DefaultCalendar()
-	a := &app{db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
+	a := &app{keyring: ring, keyManager: keys.NewManager(db, ring, keys.ManagerOptions{Logger: logger}), closeKeys: closeKeys,
+		db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
 		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: dpa.NewRegistry(db, clock, log, outbox, calendar)}
 	subjectKey, created, err := keys.LoadOrCreateSecretFile(subjectKeyFile(cfg), subject.KeySize)
 	if err != nil {
-		log.Close()
+		a.Close()
 		return nil, fmt.Errorf("VERWERKER_SUBJECT_KEY_FILE: %w", err)
 	}
 	if created {
 		logger.Warn("created the local key that pseudonymises subject references; every replica must use the same file and keep it", "file", subjectKeyFile(cfg))
 	}
 	if a.subjects, err = subject.NewService(db, clock, log, subjectKey); err != nil {
-		log.Close()
+		a.Close()
 		return nil, err
 	}
 	if a.decisions, err = decision.New(ctx, db, a.dpa, a.subjects, log, clock, logger); err != nil {
-		log.Close()
+		a.Close()
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -315,7 +333,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	if err != nil {
 		return err
 	}
-	defer a.audit.Close()
+	defer a.Close()
 	checkpointer, err := startSigning(cfg, logger, a)
 	if err != nil {
 		return err
@@ -397,6 +415,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		}
 		if cfg.SubjectKeyFile == "" {
 			cfg.SubjectKeyFile = filepath.Join(cluster.Dir(), "subject-ref.key")
+		}
+		if cfg.KeyringFile == "" && cfg.VaultAddr == "" {
+			cfg.KeyringFile = filepath.Join(cluster.Dir(), "keyring.key")
 		}
 	}
 	cfg.MigrateOnStart = true

@@ -136,11 +136,11 @@ func TestAuditVerifyCommand(t *testing.T) {
 	db, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	a, err := newApp(ctx, db, &Config{SubjectKeyFile: os.Getenv("VERWERKER_SUBJECT_KEY_FILE")}, slog.New(slog.DiscardHandler))
+	a, err := newApp(ctx, db, &Config{SubjectKeyFile: os.Getenv("VERWERKER_SUBJECT_KEY_FILE"), KeyringFile: os.Getenv("VERWERKER_KEYRING_FILE")}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	tn, err := a.tenants.Create(ctx, tenant.New{Name: "Audit Me", Country: "NL", ContactEmail: "privacy@auditme.example"})
 	require.NoError(t, err)
-	a.audit.Close()
+	a.Close()
 
 	var out strings.Builder
 	require.NoError(t, run(ctx, []string{"audit", "verify", "-tenant", tn.ID, "-database-url", url}, &out, io.Discard))
