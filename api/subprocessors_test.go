@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -301,6 +302,20 @@ func TestSubprocessorChangeEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	require.Len(t, r.json["items"], 1)
 
+	// The decision engine enforces it at once: B's chat messages may not go
+	// through llm-eu's route; A's may.
+	ask := func(tenantID string) map[string]any {
+		r := b.do(t, http.MethodPost, "/v1/decisions", b.token(t, "chat_service", tenantID), map[string]any{
+			"tenant_id": tenantID, "category": "chat.message", "purpose": "service.delivery", "region": "fr"})
+		require.Equal(t, http.StatusOK, r.status, r.raw)
+		return r.json
+	}
+	got := ask(B)
+	require.Equal(t, false, got["allow"], got)
+	require.Contains(t, fmt.Sprint(got["reasons"]), "subprocessor_objection")
+	require.Contains(t, fmt.Sprint(got["reasons"]), changeID)
+	require.Equal(t, true, ask(A)["allow"])
+
 	// The DPO sees the objection and its reason.
 	r = b.do(t, http.MethodGet, "/v1/subprocessor-objections", dpo, nil)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
@@ -353,6 +368,7 @@ func TestSubprocessorChangeEndToEnd(t *testing.T) {
 	require.Equal(t, "not_applied", r.json["status"])
 	require.Empty(t, b.blocks(t, B))
 	require.Equal(t, []string{"hosting-eu"}, b.effective(t, B))
+	require.Equal(t, true, ask(B)["allow"], "the block is lifted for decisions too")
 	n, err = b.subs.ApplyDue(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)
