@@ -49,11 +49,6 @@ func main() {
 	}
 }
 
-type target struct {
-	name, base string
-	cmd        *exec.Cmd
-}
-
 type result struct {
 	rps, p50, p99 float64 // requests/s, microseconds
 }
