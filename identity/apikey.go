@@ -62,15 +62,16 @@ const MaxPersonalKeyLife = 366 * 24 * time.Hour
 
 // Keys issues, checks and revokes API keys.
 type Keys struct {
-	db    *store.DB
-	clock verwerker.Clock
-	audit *audit.Log
+	db      *store.DB
+	clock   verwerker.Clock
+	audit   *audit.Log
+	lookups *lookups
 }
 
 // NewKeys returns a Keys on db. Issuing and revoking are audited in log
 // (nil: not audited, for tools and tests).
 func NewKeys(db *store.DB, clock verwerker.Clock, log *audit.Log) *Keys {
-	return &Keys{db: db, clock: clock, audit: log}
+	return &Keys{db: db, clock: clock, audit: log, lookups: &lookups{db: db.Pool}}
 }
 
 // Issue creates a key and returns it with its token. The token is not
@@ -229,24 +230,16 @@ func (k *Keys) Check(ctx context.Context, token string) (verwerker.Principal, er
 	if !ok || !ok2 || len(prefix) != 12 || len(secret) != 43 {
 		return verwerker.Principal{}, errBadCredentials
 	}
-	var (
-		p         = verwerker.Principal{Kind: verwerker.PrincipalAPIKey}
-		hash      []byte
-		expiresAt *time.Time
-		revokedAt *time.Time
-		userID    *string
-		disabled  *time.Time
-	)
-	err := k.db.Pool.QueryRow(ctx, `SELECT k.id, k.secret_hash, k.role, k.domain, k.expires_at, k.revoked_at, k.user_id, u.disabled_at,
-			(SELECT version FROM authz_version), coalesce((SELECT version FROM decision_state WHERE tenant_id = k.domain), 0)
-		FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.prefix = $1`, prefix).
-		Scan(&p.Credential, &hash, &p.Role, &p.Domain, &expiresAt, &revokedAt, &userID, &disabled, &p.PolicyVersion, &p.DecisionVersion)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return verwerker.Principal{}, errBadCredentials
-	}
+	r, err := k.lookups.get(ctx, prefix)
 	if err != nil {
 		return verwerker.Principal{}, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "credentials cannot be checked now", Err: err}
 	}
+	if !r.found {
+		return verwerker.Principal{}, errBadCredentials
+	}
+	p := verwerker.Principal{Kind: verwerker.PrincipalAPIKey, Credential: r.id, Role: r.role, Domain: r.domain,
+		PolicyVersion: r.policy, DecisionVersion: r.decisionV}
+	hash, expiresAt, revokedAt, userID, disabled := r.hash, r.expiresAt, r.revokedAt, r.userID, r.disabled
 	sum := sha256.Sum256([]byte(secret))
 	now := k.clock.Now()
 	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || revokedAt != nil || disabled != nil || (expiresAt != nil && !now.Before(*expiresAt)) {
