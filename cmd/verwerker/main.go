@@ -31,6 +31,7 @@ import (
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
@@ -241,6 +242,12 @@ type app struct {
 	subjects  *subject.Service
 	decisions *decision.Service
 	server    *api.Server
+	// keyring and keyManager hold the tenant and data keys records are
+	// sealed with; records is the sealed records store.
+	keyring      keys.Keyring
+	keyManager   *keys.Manager
+	records      *records.Store
+	closeKeyring func()
 }
 
 func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger) (*app, error) {
@@ -275,6 +282,14 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		log.Close()
 		return nil, err
 	}
+	ring, closeRing, err := openKeyring(ctx, cfg, logger)
+	if err != nil {
+		log.Close()
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	a.keyring, a.closeKeyring = ring, closeRing
+	a.keyManager = keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock, Logger: logger})
+	a.records = records.New(db, a.keyManager, a.decisions, a.subjects, log, clock, logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
@@ -289,6 +304,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		Calendar:  calendar,
 		Decisions: a.decisions,
 		Subjects:  a.subjects,
+		Records:   a.records,
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
@@ -316,6 +332,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 		return err
 	}
 	defer a.audit.Close()
+	defer a.closeKeyring()
+	defer a.keyManager.Close()
 	checkpointer, err := startSigning(cfg, logger, a)
 	if err != nil {
 		return err
