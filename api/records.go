@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -81,24 +82,11 @@ type DeletionCertificate struct {
 func certificateOut(c records.Certificate) DeletionCertificate {
 	return DeletionCertificate{ID: c.ID, TenantID: c.TenantID, Scope: c.Scope, SubjectID: c.SubjectID, What: c.What, Records: c.Records,
 		Subjects: c.Subjects, KeyVersionsDestroyed: c.KeyVersionsDestroyed, KeyName: c.KeyName, ErasedAt: c.ErasedAt,
-		AuditSeq: c.AuditSeq, AuditHash: hexString(c.AuditHash), RowsPurgedAt: c.RowsPurgedAt}
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0xf]
-	}
-	return string(out)
+		AuditSeq: c.AuditSeq, AuditHash: hex.EncodeToString(c.AuditHash), RowsPurgedAt: c.RowsPurgedAt}
 }
 
 type certificateOutput struct {
 	Body DeletionCertificate
-}
-
-type tenantPathInput struct {
-	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
 }
 
 type listCertificatesInput struct {
@@ -145,6 +133,19 @@ func (s *Server) records() (*records.Store, error) {
 		return nil, verwerker.Errorf(verwerker.EUNAVAILABLE, "records are not available on this server")
 	}
 	return s.deps.Records, nil
+}
+
+// erase runs an erasure and answers its certificate.
+func (s *Server) erase(fn func(*records.Store) (records.Certificate, error)) (*certificateOutput, error) {
+	st, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	c, err := fn(st)
+	if err != nil {
+		return nil, err
+	}
+	return &certificateOutput{Body: certificateOut(c)}, nil
 }
 
 func (s *Server) registerRecords() {
@@ -255,15 +256,9 @@ func (s *Server) registerRecords() {
 		RequestBody:  exampleBody(map[string]any{"subject_ref": "visitor-7f3a9c"}),
 		Errors:       []int{http.StatusServiceUnavailable},
 	}, policy.PermRecordErase, tenantScope, func(ctx context.Context, in *subjectRefInput) (*certificateOutput, error) {
-		st, err := s.records()
-		if err != nil {
-			return nil, err
-		}
-		c, err := st.EraseSubject(ctx, in.TenantID, in.Body.SubjectRef)
-		if err != nil {
-			return nil, err
-		}
-		return &certificateOutput{Body: certificateOut(c)}, nil
+		return s.erase(func(st *records.Store) (records.Certificate, error) {
+			return st.EraseSubject(ctx, in.TenantID, in.Body.SubjectRef)
+		})
 	})
 
 	register(s, huma.Operation{
@@ -276,16 +271,8 @@ func (s *Server) registerRecords() {
 			"Running it again returns the first certificate; a 503 (Vault unavailable) leaves the customer's keys unusable and completes when retried.",
 		Tags:   []string{tag},
 		Errors: []int{http.StatusConflict, http.StatusServiceUnavailable},
-	}, policy.PermTenantErase, tenantScope, func(ctx context.Context, in *tenantPathInput) (*certificateOutput, error) {
-		st, err := s.records()
-		if err != nil {
-			return nil, err
-		}
-		c, err := st.EraseTenant(ctx, in.TenantID)
-		if err != nil {
-			return nil, err
-		}
-		return &certificateOutput{Body: certificateOut(c)}, nil
+	}, policy.PermTenantErase, tenantScope, func(ctx context.Context, in *tenantPath) (*certificateOutput, error) {
+		return s.erase(func(st *records.Store) (records.Certificate, error) { return st.EraseTenant(ctx, in.TenantID) })
 	})
 
 	register(s, huma.Operation{
