@@ -20,6 +20,10 @@ const (
 	PrefixSubject = "sub"
 	// PrefixDecision names a processing decision.
 	PrefixDecision = "dec"
+	// PrefixRecord names a stored (sealed) chat or admin record.
+	PrefixRecord = "rec"
+	// PrefixDeletionCertificate names a deletion certificate.
+	PrefixDeletionCertificate = "del"
 )
 
 // crockford is the Crockford base32 alphabet used by ULIDs: no I, L, O or U.

@@ -3,8 +3,10 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +19,10 @@ import (
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
+	vkeys "github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/subject"
@@ -56,6 +60,9 @@ type testBundle struct {
 	// subjects and decisions: decisions is the last server's service.
 	subjects  *subject.Service
 	decisions *decision.Service
+	// keyMgr seals records with the local keyring (the records tests
+	// use a real Vault).
+	keyMgr *vkeys.Manager
 }
 
 // setup builds a testBundle. Platform keys (platform_admin, dpo, support)
@@ -82,6 +89,10 @@ func setup(t *testing.T) *testBundle {
 	}
 	b.subjects, err = subject.NewService(db, clock, log, make([]byte, subject.KeySize))
 	require.NoError(t, err)
+	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	b.keyMgr = vkeys.NewManager(db, ring, vkeys.ManagerOptions{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(b.keyMgr.Close)
 	// Cheap password hashing: the cost parameters are not under test here.
 	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true})
@@ -122,6 +133,7 @@ func (b *testBundle) newServer() *api.Server {
 		panic(err)
 	}
 	return api.New(api.Config{Version: "test"}, api.Deps{
+		Records:   records.New(b.db, b.keyMgr, b.decisions, b.subjects, b.audit, b.clock, slog.New(slog.DiscardHandler)),
 		Decisions: b.decisions,
 		Subjects:  b.subjects,
 		Ready:     b.db,

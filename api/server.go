@@ -18,6 +18,7 @@ import (
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
 )
@@ -73,6 +74,8 @@ type Deps struct {
 	Decisions *decision.Service
 	// Subjects records controllers' instructions about data subjects.
 	Subjects *subject.Service
+	// Records stores, exports and erases sealed chat and admin records.
+	Records *records.Store
 }
 
 // Config configures the Server.
@@ -144,6 +147,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerSubprocessors()
 	s.registerOutbox()
 	s.registerDecisions()
+	s.registerRecords()
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)

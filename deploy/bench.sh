@@ -23,6 +23,15 @@ s=$(metric BenchmarkSeal/cached-data-key ns/op)
 v=$(metric BenchmarkSeal/transit-encrypt ns/op)
 printf 'sealing a 512-byte message: cached per-subject data key %.0f ns/op vs Vault transit/encrypt per message %.0f ns/op = %sx faster (goal >= 100x)\n' "${s:-0}" "${v:-0}" "$(ratio "${v:-0}" "${s:-0}")"
 
+xv=$(metric BenchmarkExport/verwerker ms/export)
+xr=$(metric BenchmarkExport/verwerker rows/s)
+xp=$(metric BenchmarkExport/psql-copy ms/export)
+xpr=$(metric BenchmarkExport/psql-copy rows/s)
+xc=$(metric BenchmarkExport/verwerker vault-calls/cold-export)
+xw=$(metric BenchmarkExport/verwerker vault-calls/warm-export)
+printf 'export of one subject with 20,000 messages, decrypted, warm: %.1f ms (%.0f rows/s; goal <= 150 ms) vs psql COPY (SELECT ...) TO STDOUT of the same sealed rows %.1f ms (%.0f rows/s) = %sx the throughput (goal >= 0.8x); Vault calls per export: %s cold, %s warm (per subject, not per message)\n' \
+  "${xv:-0}" "${xr:-0}" "${xp:-0}" "${xpr:-0}" "$(ratio "${xr:-0}" "${xpr:-0}")" "${xc:-n/a}" "${xw:-n/a}"
+
 p10=$(metric 'BenchmarkDecide/customers=10' p50-ns)
 p10k=$(metric 'BenchmarkDecide/customers=10000' p50-ns)
 rego=$(metric BenchmarkRego ns/op)

@@ -50,6 +50,20 @@ const (
 	// PermSubjectInstruct records the controller's instructions about a
 	// data subject: restriction (GDPR Art. 18), objection (Art. 21).
 	PermSubjectInstruct = "subject:instruct"
+	// PermRecordWrite stores sealed chat and admin records, each decided
+	// as POST /v1/decisions decides: the chat service of the tenant.
+	PermRecordWrite = "records:write"
+	// PermRecordExport exports all of a data subject's records, decrypted
+	// (GDPR Art. 15, 20): the controller.
+	PermRecordExport = "records:export"
+	// PermRecordErase erases a data subject by crypto-shredding (GDPR Art.
+	// 17): the controller.
+	PermRecordErase = "records:erase"
+	// PermTenantErase crypto-shreds a terminated customer's data (GDPR Art.
+	// 28(3)(g)): platform admins only.
+	PermTenantErase = "tenant:erase"
+	// PermCertificateRead reads deletion certificates.
+	PermCertificateRead = "certificate:read"
 )
 
 // Roles.
@@ -74,17 +88,17 @@ var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermWebhookManage, PermOutboxRead, PermOutboxRetry},
+		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermOutboxRead, PermOutboxRetry},
+		PermOutboxRead, PermOutboxRetry, PermCertificateRead},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
-		PermWebhookManage, PermOutboxRead, PermSubjectInstruct},
+		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead},
 	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList},
-	RoleChatService:      {PermDecide},
-	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead},
+	RoleChatService:      {PermDecide, PermRecordWrite},
+	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead},
 }
 
 // IsRole reports whether name is a known role.

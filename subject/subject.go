@@ -14,6 +14,7 @@ package subject
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -270,4 +271,50 @@ func (s *Service) FlagMinor(ctx context.Context, tenantID, ref string) (string, 
 		return err
 	})
 	return id, internal("subject: flag minor", err)
+}
+
+// Touch finds or creates the subject of ref inside tx for a write of its
+// data (package records), records now as its last interaction and locks its
+// row until tx ends, so no instruction about the subject changes while the
+// write commits. It returns the subject's state.
+func (s *Service) Touch(ctx context.Context, tx pgx.Tx, tenantID, ref string, now time.Time) (State, error) {
+	var st State
+	err := tx.QueryRow(ctx, `INSERT INTO subjects (tenant_id, id, ref, last_interaction_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)
+		ON CONFLICT (tenant_id, ref) DO UPDATE SET last_interaction_at = greatest(subjects.last_interaction_at, excluded.last_interaction_at)
+		RETURNING id, restricted, objected_purposes, minor_flagged_at, updated_at`,
+		tenantID, verwerker.NewID(verwerker.PrefixSubject, now), s.hash(tenantID, ref), now).
+		Scan(&st.ID, &st.Restricted, &st.ObjectedPurposes, &st.MinorFlaggedAt, &st.UpdatedAt)
+	return st, err
+}
+
+// Find returns the subject of ref inside tx and locks its row until tx
+// ends; ENOTFOUND when the reference names no subject on record (never
+// seen, or erased: erasure unlinks the reference).
+func (s *Service) Find(ctx context.Context, tx pgx.Tx, tenantID, ref string) (State, error) {
+	if msg := CheckRef(ref); msg != "" {
+		return State{}, verwerker.Invalid("the subject reference is not valid", verwerker.FieldError{Field: "subject_ref", Message: msg})
+	}
+	var st State
+	err := tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
+		WHERE tenant_id = $1 AND ref = $2 FOR UPDATE`, tenantID, s.hash(tenantID, ref)).
+		Scan(&st.ID, &st.Restricted, &st.ObjectedPurposes, &st.MinorFlaggedAt, &st.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return State{}, verwerker.Errorf(verwerker.ENOTFOUND, "no data about this subject is on record")
+	}
+	return st, err
+}
+
+// MarkErased records inside tx that the subject was erased at now and
+// unlinks its reference (the HMAC is replaced by random bytes), so the
+// reference names no subject any more; a returning visitor with the same
+// reference becomes a new subject. The row and its pseudonymous id stay for
+// the audit trail and the deletion certificate.
+func (s *Service) MarkErased(ctx context.Context, tx pgx.Tx, tenantID, subjectID string, now time.Time) error {
+	unlinked := make([]byte, sha256.Size)
+	if _, err := rand.Read(unlinked); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE subjects SET erased_at = coalesce(erased_at, $3), ref = $4, updated_at = $3
+		WHERE tenant_id = $1 AND id = $2`, tenantID, subjectID, now, unlinked)
+	return err
 }

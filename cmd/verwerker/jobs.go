@@ -11,23 +11,26 @@ import (
 
 // startJobs builds the River client that runs the background jobs on this
 // replica (River spreads jobs across replicas with SKIP LOCKED): outbox
-// deliveries and the periodic application of due subprocessor changes. The
-// returned function stops it gracefully.
+// deliveries, the periodic application of due subprocessor changes and
+// the purge of erased records' rows. The returned function stops it
+// gracefully.
 func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (func(), error) {
 	outbox := a.outbox
 	workers := river.NewWorkers()
 	outbox.Register(workers)
 	a.subs.Register(workers)
+	a.records.Register(workers)
 	client, err := river.NewClient(riverpgxv5.New(a.db.Pool), &river.Config{
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:      workers,
-		PeriodicJobs: a.subs.PeriodicJobs(),
+		PeriodicJobs: append(a.subs.PeriodicJobs(), a.records.PeriodicJobs()...),
 		Logger:       logger.With("component", "river"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	outbox.UseClient(client)
+	a.records.UseClient(client)
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}

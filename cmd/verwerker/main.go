@@ -31,6 +31,7 @@ import (
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/tenant"
@@ -245,6 +246,7 @@ type app struct {
 	keyring    keys.Keyring
 	keyManager *keys.Manager
 	closeKeys  func()
+	records    *records.Store
 	server     *api.Server
 }
 
@@ -274,7 +276,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		return nil, err
 	}
 	calendar := deadline.DefaultCalendar()
-	a := &app{keyring: ring, keyManager: keys.NewManager(db, ring, keys.ManagerOptions{Logger: logger}), closeKeys: closeKeys,
+	a := &app{keyring: ring, keyManager: keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock, Logger: logger}), closeKeys: closeKeys,
 		db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
 		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: dpa.NewRegistry(db, clock, log, outbox, calendar)}
 	subjectKey, created, err := keys.LoadOrCreateSecretFile(subjectKeyFile(cfg), subject.KeySize)
@@ -293,6 +295,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		a.Close()
 		return nil, err
 	}
+	a.records = records.New(db, a.keyManager, a.decisions, a.subjects, log, clock, logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
@@ -307,6 +310,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		Calendar:  calendar,
 		Decisions: a.decisions,
 		Subjects:  a.subjects,
+		Records:   a.records,
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
