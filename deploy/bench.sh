@@ -42,7 +42,8 @@ printf 'in-process decision: p50 %.0f ns at 10 customers, %.0f ns at 10,000 cust
 # (cmd/decisionbench): the OPA server is built from source, wrk comes from
 # Debian.
 gobin=$(go env GOPATH)/bin
-if ! "$gobin/opa" version 2>/dev/null | grep -q '^Version: 1.22.2$'; then
+opa_version=$("$gobin/opa" version 2>/dev/null || true)
+if ! grep -q '^Version: 1.22.2$' <<<"$opa_version"; then
   echo "building the OPA server (go install github.com/open-policy-agent/opa@v1.22.2)..."
   go install github.com/open-policy-agent/opa@v1.22.2
 fi

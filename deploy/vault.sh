@@ -46,14 +46,19 @@ vault_cli() { VAULT_FORMAT=json "$BIN" "$@"; }
 bootstrap() {
   : "${VAULT_ADDR:?set VAULT_ADDR}" "${VAULT_TOKEN:?set VAULT_TOKEN to an admin token}"
   build
-  if ! vault_cli secrets list | grep -q '"transit/"'; then
+  # Read the lists whole: with pipefail, grep -q closing the pipe early
+  # would make the check fail at random.
+  local mounts auths
+  mounts=$(vault_cli secrets list)
+  if ! grep -q '"transit/"' <<<"$mounts"; then
     log "enabling the Transit engine at transit/"
     vault_cli secrets enable -path=transit transit >/dev/null
   fi
   # Second wall behind the policy: encrypt never creates a missing key on this mount.
   vault_cli write transit/config/keys disable_upsert=true >/dev/null
   vault_cli policy write verwerker "$HERE/vault/verwerker.hcl" >/dev/null
-  if ! vault_cli auth list | grep -q '"approle/"'; then
+  auths=$(vault_cli auth list)
+  if ! grep -q '"approle/"' <<<"$auths"; then
     log "enabling AppRole auth at approle/"
     vault_cli auth enable approle >/dev/null
   fi
