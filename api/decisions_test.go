@@ -14,6 +14,7 @@ import (
 	"github.com/verwerker/verwerker/client"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/tenant"
@@ -25,7 +26,6 @@ import (
 // US under SCCs.
 func activeDPA(t *testing.T, b *testBundle, tenantID string) dpa.Version {
 	t.Helper()
-	ctx := verwerker.WithPrincipal(context.Background(), verwerker.Principal{ID: "usr_test", Kind: verwerker.PrincipalUser})
 	sc := dpaScope()
 	sc.Categories = []dpa.CategoryScope{
 		{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction},
@@ -33,15 +33,7 @@ func activeDPA(t *testing.T, b *testBundle, tenantID string) dpa.Version {
 		{ID: "billing.invoice", Retention: dpa.RetentionStatutory7Years},
 	}
 	sc.Purposes = []string{"service.delivery", "service.improvement", "billing"}
-	v, err := b.dpa.Create(ctx, tenantID, sc)
-	require.NoError(t, err)
-	v, err = b.dpa.Offer(ctx, tenantID, v.Number)
-	require.NoError(t, err)
-	v, err = b.dpa.Accept(ctx, tenantID, v.Number, v.SHA256EN)
-	require.NoError(t, err)
-	v, err = b.dpa.Activate(ctx, tenantID, v.Number)
-	require.NoError(t, err)
-	return v
+	return dpatest.Activate(t, b.dpa, tenantID, sc)
 }
 
 // ask asks one question as the chat service of tenant A.

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
 	"github.com/verwerker/verwerker/store"
@@ -51,8 +52,7 @@ func (b *testBundle) withNotices(t *testing.T) string {
 // with the given objection window, authorising hosting-eu.
 func (b *testBundle) activeDPA(t *testing.T, tenantID string, windowDays int, dpoEmail string) dpa.Version {
 	t.Helper()
-	ctx := verwerker.WithPrincipal(context.Background(), verwerker.Principal{ID: "usr_test", Kind: verwerker.PrincipalAPIKey})
-	v, err := b.dpa.Create(ctx, tenantID, dpa.Scope{
+	return dpatest.Activate(t, b.dpa, tenantID, dpa.Scope{
 		Categories:          []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction}},
 		Purposes:            []string{"service.delivery"},
 		Subprocessors:       []string{"hosting-eu"},
@@ -60,14 +60,6 @@ func (b *testBundle) activeDPA(t *testing.T, tenantID string, windowDays int, dp
 		BreachContact:       dpa.Contact{Email: "breach@" + strings.Split(dpoEmail, "@")[1]},
 		DPOContact:          dpa.Contact{Email: dpoEmail},
 	})
-	require.NoError(t, err)
-	v, err = b.dpa.Offer(ctx, tenantID, v.Number)
-	require.NoError(t, err)
-	v, err = b.dpa.Accept(ctx, tenantID, v.Number, v.SHA256EN)
-	require.NoError(t, err)
-	v, err = b.dpa.Activate(ctx, tenantID, v.Number)
-	require.NoError(t, err)
-	return v
 }
 
 // hookReceiver is a customer's webhook endpoint. It verifies every request

@@ -15,6 +15,7 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
@@ -60,18 +61,11 @@ func setup(t *testing.T) fixture {
 	subjects.UseNotifier(n)
 	svc, err := decision.New(ctx, db, agreements, subjects, log, clock, nil)
 	require.NoError(t, err)
-	v, err := agreements.Create(ctx, tn.ID, dpa.Scope{
+	dpatest.Activate(t, agreements, tn.ID, dpa.Scope{
 		Categories:    []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction}},
 		Purposes:      []string{"service.delivery", "service.improvement"},
 		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
 	})
-	require.NoError(t, err)
-	v, err = agreements.Offer(ctx, tn.ID, v.Number)
-	require.NoError(t, err)
-	v, err = agreements.Accept(ctx, tn.ID, v.Number, v.SHA256NL)
-	require.NoError(t, err)
-	_, err = agreements.Activate(ctx, tn.ID, v.Number)
-	require.NoError(t, err)
 	return fixture{db: db, tenantID: tn.ID, dpa: agreements, decisions: svc, notices: n}
 }
 

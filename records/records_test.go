@@ -16,6 +16,7 @@ import (
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/keys/vaulttest"
 	"github.com/verwerker/verwerker/records"
@@ -80,19 +81,12 @@ func setup(t testing.TB, ring keys.Keyring) *fixture {
 	require.NoError(t, err)
 	decisions, err := decision.New(ctx, db, agreements, subjects, log, clock, nil)
 	require.NoError(t, err)
-	v, err := agreements.Create(ctx, tn.ID, dpa.Scope{
+	dpatest.Activate(t, agreements, tn.ID, dpa.Scope{
 		Categories: []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction},
 			{ID: "billing.invoice", Retention: dpa.RetentionStatutory7Years}},
 		Purposes:      []string{"service.delivery", "billing"},
 		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
 	})
-	require.NoError(t, err)
-	v, err = agreements.Offer(ctx, tn.ID, v.Number)
-	require.NoError(t, err)
-	v, err = agreements.Accept(ctx, tn.ID, v.Number, v.SHA256NL)
-	require.NoError(t, err)
-	_, err = agreements.Activate(ctx, tn.ID, v.Number)
-	require.NoError(t, err)
 	counting := &Counting{Keyring: ring}
 	mgr := keys.NewManager(db, counting, keys.ManagerOptions{})
 	t.Cleanup(mgr.Close)
