@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/keys"
 )
 
@@ -181,6 +182,16 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 		}
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		rows.Close()
+		// Who exported whose records is audited (ids and a count only) in
+		// the export's transaction, before the document is terminated: an
+		// export that could not be audited stays incomplete.
+		if e.s.audit != nil {
+			if _, err := e.s.audit.AppendTx(ctx, tx, audit.Event{Chain: e.tenant, Actor: audit.Actor(ctx), Action: "records.export",
+				Resource: e.subjectID, Outcome: audit.Success, Reason: "records=" + strconv.Itoa(stats.Records)}); err != nil {
+				return err
+			}
 		}
 		b = append(b, `],"count":`...)
 		b = strconv.AppendInt(b, int64(stats.Records), 10)

@@ -195,6 +195,20 @@ func TestWriteAndExport(t *testing.T) {
 
 	_, err = f.export(t, "never-seen")
 	require.Equal(t, verwerker.ENOTFOUND, verwerker.ErrorCode(err))
+
+	// Every export is audited: whose records, how many; no content.
+	events, err := f.log.Events(f.ctx, f.tenant, 0, 1000)
+	require.NoError(t, err)
+	exports := 0
+	for _, ev := range events {
+		if ev.Action == "records.export" {
+			exports++
+			require.Equal(t, stored[0].SubjectID, ev.Resource)
+			require.Equal(t, "records=7", ev.Reason)
+		}
+		require.NotContains(t, ev.Reason, "hallo")
+	}
+	require.Equal(t, 2, exports)
 }
 
 func fieldNames(err error) []string {
