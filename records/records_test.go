@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func setup(t testing.TB, ring keys.Keyring) *fixture {
 		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
 	})
 	counting := &Counting{Keyring: ring}
-	mgr := keys.NewManager(db, counting, keys.ManagerOptions{})
+	mgr := keys.NewManager(db, counting, keys.ManagerOptions{Clock: clock})
 	t.Cleanup(mgr.Close)
 	return &fixture{ctx: ctx, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, ring: counting, keys: mgr, decide: decisions,
 		store: records.New(db, mgr, decisions, subjects, log, clock, nil)}
@@ -471,4 +472,36 @@ func TestVaultUnavailable(t *testing.T) {
 	doc, err := f.export(t, "visitor-1")
 	require.NoError(t, err)
 	require.EqualValues(t, 1, doc["count"])
+}
+
+// TestRotateDue: the periodic job rotates a tenant whose cycle is due, not
+// before, and audits the cycle with its key versions.
+func TestRotateDue(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	_, err := f.store.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-1", "hallo")})
+	require.NoError(t, err)
+	every := 14 * 24 * time.Hour
+	res, err := f.store.RotateDue(f.ctx, every, keys.RotateOptions{Settle: -1})
+	require.NoError(t, err)
+	require.Empty(t, res, "not due yet")
+
+	f.clock.Advance(every + time.Hour)
+	res, err = f.store.RotateDue(f.ctx, every, keys.RotateOptions{Settle: -1})
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	require.Equal(t, f.tenant, res[0].Tenant)
+	require.Equal(t, 2, res[0].Version)
+	require.Equal(t, 1, res[0].Rewrapped)
+
+	doc, err := f.export(t, "visitor-1")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, doc["count"], "still readable after the cycle")
+	events, err := f.log.Events(f.ctx, f.tenant, 0, 1000)
+	require.NoError(t, err)
+	found := false
+	for _, ev := range events {
+		found = found || (ev.Action == "keys.rotate" && strings.Contains(ev.Reason, "version=2"))
+	}
+	require.True(t, found, "the cycle is audited")
 }

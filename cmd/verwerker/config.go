@@ -27,13 +27,12 @@ type Config struct {
 	// WebhookAllowPrivate lets webhook endpoints be on private networks
 	// (development only).
 	WebhookAllowPrivate bool
-	// PublicURL is the externally visible base URL, used in links of
-	// notices and feeds.
-	PublicURL string
 
 	// Keys: Vault Transit when VaultAddr is set, else the local keyring.
 	VaultAddr, VaultToken, VaultRoleID, VaultSecretID, VaultSecretIDFile, VaultK8sRole, VaultMount string
 	KeyringFile                                                                                    string
+	// KeyRotationInterval is the tenant key rotation cycle.
+	KeyRotationInterval time.Duration
 
 	SigningKeyFile     string
 	CheckpointInterval time.Duration
@@ -93,6 +92,14 @@ func (c *Config) settings() []setting {
 		{"VERWERKER_VAULT_TRANSIT_MOUNT", "vault-transit-mount", "transit", "where the Transit engine is mounted", str(&c.VaultMount)},
 		{"VERWERKER_KEYRING_FILE", "keyring-file", "", "local keyring master key (32 bytes, mode 0600) used when VAULT_ADDR is empty; " +
 			"empty means " + defaultKeyringFile + ", or inside the throwaway cluster for `dev`", str(&c.KeyringFile)},
+		{"VERWERKER_KEY_ROTATION_INTERVAL", "key-rotation-interval", "336h", "tenant key rotation cycle: rotate, rewrap every data key, retire older versions; a database backup can reveal an erased subject for at most this long (plus Vault's snapshot retention)", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Hour {
+				return fmt.Errorf("must be a duration of at least 1h")
+			}
+			c.KeyRotationInterval = d
+			return nil
+		}},
 		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},
 		{"VERWERKER_DEV_DIR", "dev-dir", "", "parent directory of the throwaway cluster of `dev`; the system temp dir when empty", str(&c.DevDir)},
 		{"VERWERKER_SIGNING_KEY_FILE", "signing-key-file", "", "local Ed25519 key that signs audit checkpoints (32-byte seed, mode 0600), created by serve when missing; " +

@@ -20,10 +20,12 @@ func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (f
 	outbox.Register(workers)
 	a.subs.Register(workers)
 	a.records.Register(workers)
+	periodic := append(a.subs.PeriodicJobs(), a.records.PeriodicJobs()...)
+	periodic = append(periodic, a.records.RotationJobs(workers, cfg.KeyRotationInterval)...)
 	client, err := river.NewClient(riverpgxv5.New(a.db.Pool), &river.Config{
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:      workers,
-		PeriodicJobs: append(a.subs.PeriodicJobs(), a.records.PeriodicJobs()...),
+		PeriodicJobs: periodic,
 		Logger:       logger.With("component", "river"),
 	})
 	if err != nil {
