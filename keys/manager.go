@@ -322,8 +322,8 @@ func (m *Manager) Forget(tenant string, wrapped []byte) { m.cache.Forget(tenant,
 // verwerker deletes a key. Running it again completes an interrupted shred;
 // shredding a tenant that never had a key leaves just the tombstone.
 //
-// Other replicas may keep cached data keys of the tenant for up to the
-// cache TTL.
+// Replicas running Listen drop their cached keys of the tenant as soon as
+// the tombstone commits; others keep them for at most the cache TTL.
 func (m *Manager) ShredTenant(ctx context.Context, tenant string) (TenantKey, error) {
 	op := "keys: shred tenant"
 	var k TenantKey
@@ -333,6 +333,11 @@ func (m *Manager) ShredTenant(ctx context.Context, tenant string) (TenantKey, er
 			VALUES ($1, $2, NULL, $3, $3)
 			ON CONFLICT (tenant_id) DO UPDATE SET shredded_at = coalesce(tenant_keys.shredded_at, excluded.shredded_at)
 			RETURNING `+tenantKeyColumns, tenant, m.ring.Kind(), m.clock.Now()))
+		if err != nil {
+			return err
+		}
+		// Every replica drops its cached keys of the tenant (Listen).
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ShredChannel, tenant)
 		return err
 	})
 	if err != nil {
@@ -385,4 +390,37 @@ func wrapDB(op string, err error) error {
 		return err
 	}
 	return verwerker.Internal(op, err)
+}
+
+// ShredChannel is the LISTEN/NOTIFY channel on which ShredTenant announces
+// a shredded tenant (the payload is its id).
+const ShredChannel = "verwerker_key_shred"
+
+// Listen drops cached keys of every tenant another replica shreds, until
+// ctx ends. After a (re)connection it drops the cached keys of every
+// tenant with a tombstone, so a missed notification costs nothing.
+func (m *Manager) Listen(ctx context.Context) {
+	m.db.Listen(ctx, ShredChannel, m.log, func(ctx context.Context) error {
+		var shredded []string
+		err := m.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT tenant_id FROM tenant_keys WHERE shredded_at IS NOT NULL`)
+			if err != nil {
+				return err
+			}
+			shredded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		for _, t := range shredded {
+			m.forgetTenant(t)
+		}
+		return err
+	}, func(_ context.Context, tenant string) error {
+		m.forgetTenant(tenant)
+		return nil
+	})
+}
+
+func (m *Manager) forgetTenant(tenant string) {
+	m.names.Delete(tenant)
+	m.cache.Purge(tenant)
 }

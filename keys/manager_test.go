@@ -3,6 +3,8 @@ package keys_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,4 +262,41 @@ func TestTenantKeysRowSecurity(t *testing.T) {
 		require.Zero(t, tag.RowsAffected())
 		return nil
 	}))
+}
+
+// TestShredPurgesOtherReplicasCaches: a replica that holds a tenant's data
+// key in its cache drops it as soon as another replica shreds the tenant
+// (LISTEN/NOTIFY), instead of keeping it for the cache's lifetime.
+func TestShredPurgesOtherReplicasCaches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.New(t)
+	ring, err := keys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	a := keys.NewManager(db, ring, keys.ManagerOptions{})
+	t.Cleanup(a.Close)
+	b := keys.NewManager(db, ring, keys.ManagerOptions{}) // another replica
+	t.Cleanup(b.Close)
+	listenCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go b.Listen(listenCtx)
+
+	tenant := newTenant(t, db)
+	_, err = a.CreateTenantKey(ctx, tenant)
+	require.NoError(t, err)
+	k, err := a.NewDataKey(ctx, tenant)
+	require.NoError(t, err)
+	wrapped := k.Wrapped()
+	k.Release()
+	kb, err := b.Key(ctx, tenant, wrapped)
+	require.NoError(t, err)
+	kb.Release()
+	require.Equal(t, 1, b.Cache().Len(), "replica b holds the key")
+
+	_, err = a.ShredTenant(ctx, tenant)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.Cache().Len() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"replica b dropped the shredded tenant's key")
+	_, err = b.Key(ctx, tenant, wrapped)
+	require.ErrorIs(t, err, keys.ErrShredded)
 }

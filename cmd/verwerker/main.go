@@ -346,6 +346,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	defer stopListening()
 	go a.authz.Listen(listenCtx)
 	go a.decisions.Engine().Listen(listenCtx)
+	go a.keyManager.Listen(listenCtx)
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
