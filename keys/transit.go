@@ -114,9 +114,17 @@ func NewTransit(ctx context.Context, opts TransitOptions) (*Transit, error) {
 	if opts.Address != "" {
 		cfg.Address = opts.Address
 	}
-	cfg.Timeout = opts.Timeout
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+	// The timeout goes on the HTTP client, whose timer covers reading the
+	// answer's body. The Vault client's own timeout (Config.Timeout) is a
+	// context it cancels before the body of a raw request is read, which
+	// cuts large batch answers off (hashicorp/vault#31986), so it is off.
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cfg.Timeout = 0
+	if cfg.HttpClient != nil {
+		cfg.HttpClient.Timeout = timeout
 	}
 	switch {
 	case opts.MaxRetries < 0:
@@ -294,7 +302,11 @@ func (t *Transit) writeRaw(ctx context.Context, path string, body map[string]any
 		resp, err := t.client.Logical().WriteRawWithContext(ctx, path, b)
 		var raw []byte
 		if resp != nil {
-			raw, _ = readBody(resp)
+			var rerr error
+			if raw, rerr = readBody(resp); rerr != nil && err == nil {
+				// An answer cut off is Vault not answering, not a bug.
+				return nil, unavailable("keys: vault read answer", t.retryAfter, rerr)
+			}
 		}
 		if err != nil && attempt == 0 && t.login != nil && statusOf(err) == http.StatusForbidden {
 			if t.client.Token() != token { // someone logged in meanwhile

@@ -205,3 +205,30 @@ func TestTransitStaticTokenAndOptions(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, errors.Is(err, keys.ErrUnavailable), "%v", err)
 }
+
+// TestTransitLargeBatches: full batches (DefaultBatchSize wrapped keys) of
+// unwraps and rewraps come back whole, every time. The Vault client's own
+// timeout used to cancel the request before a large answer was read, and
+// about four in ten such batches failed.
+func TestTransitLargeBatches(t *testing.T) {
+	v := vaulttest.Shared(t)
+	ring := v.Transit(t, keys.TransitOptions{})
+	ctx := context.Background()
+	name := vaulttest.Name(t)
+	require.NoError(t, ring.CreateKey(ctx, name))
+	t.Cleanup(func() { _ = ring.Destroy(context.Background(), name) })
+	wrapped := make([][]byte, keys.DefaultBatchSize)
+	for i := range wrapped {
+		dk, err := ring.DataKey(ctx, name)
+		require.NoError(t, err)
+		wrapped[i] = dk.Wrapped
+	}
+	for round := range 15 {
+		plain, err := ring.Unwrap(ctx, name, wrapped)
+		require.NoError(t, err, "round %d", round)
+		require.Len(t, plain, len(wrapped))
+		re, err := ring.Rewrap(ctx, name, wrapped)
+		require.NoError(t, err, "round %d", round)
+		require.Len(t, re, len(wrapped))
+	}
+}
