@@ -188,6 +188,23 @@ func (m *Manager) usable(ctx context.Context, tenant, op string) (TenantKey, err
 	if err != nil {
 		return TenantKey{}, err
 	}
+	return m.check(tenant, k, op)
+}
+
+// usableIn is usable reading through tx, the caller's transaction, so a
+// caller holding a connection never needs a second one from the pool.
+func (m *Manager) usableIn(ctx context.Context, tx pgx.Tx, tenant, op string) (TenantKey, error) {
+	k, err := scanTenantKey(tx.QueryRow(ctx, `SELECT `+tenantKeyColumns+` FROM tenant_keys WHERE tenant_id = $1`, tenant))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TenantKey{}, keyErr(ErrNoKey, op, nil)
+	}
+	if err != nil {
+		return TenantKey{}, wrapDB(op, err)
+	}
+	return m.check(tenant, k, op)
+}
+
+func (m *Manager) check(tenant string, k TenantKey, op string) (TenantKey, error) {
 	if k.ShreddedAt != nil {
 		return TenantKey{}, keyErr(ErrShredded, op, nil)
 	}
@@ -208,6 +225,33 @@ func (m *Manager) NewDataKey(ctx context.Context, tenant string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.newDataKey(ctx, tenant, k)
+}
+
+// NewDataKeyTx is NewDataKey checking the tenant's key row through tx, the
+// caller's transaction (which then also holds the row's read of the
+// tombstone): a caller holding a pooled connection must not wait for
+// another one.
+func (m *Manager) NewDataKeyTx(ctx context.Context, tx pgx.Tx, tenant string) (*Key, error) {
+	k, err := m.usableIn(ctx, tx, tenant, "keys: new data key")
+	if err != nil {
+		return nil, err
+	}
+	return m.newDataKey(ctx, tenant, k)
+}
+
+// KeysTx is Keys resolving the tenant's key name through tx when it is not
+// known yet (see NewDataKeyTx).
+func (m *Manager) KeysTx(ctx context.Context, tx pgx.Tx, tenant string, wrapped [][]byte) ([]*Key, error) {
+	if _, ok := m.names.Load(tenant); !ok {
+		if _, err := m.usableIn(ctx, tx, tenant, "keys: unwrap"); err != nil {
+			return make([]*Key, len(wrapped)), err
+		}
+	}
+	return m.Keys(ctx, tenant, wrapped)
+}
+
+func (m *Manager) newDataKey(ctx context.Context, tenant string, k TenantKey) (*Key, error) {
 	dk, err := m.ring.DataKey(ctx, k.Name)
 	if err != nil {
 		return nil, err

@@ -393,7 +393,7 @@ func (s *Store) subjectKeys(ctx context.Context, tx pgx.Tx, tenant string, ids [
 	}
 	out := make(map[string]*keys.Key, len(ids))
 	if len(wrapped) > 0 {
-		ks, err := s.keys.Keys(ctx, tenant, wrapped)
+		ks, err := s.keys.KeysTx(ctx, tx, tenant, wrapped)
 		*lent = append(*lent, ks...)
 		if err != nil {
 			return nil, err
@@ -406,7 +406,7 @@ func (s *Store) subjectKeys(ctx context.Context, tx pgx.Tx, tenant string, ids [
 		if out[id] != nil {
 			continue
 		}
-		k, err := s.keys.NewDataKey(ctx, tenant)
+		k, err := s.keys.NewDataKeyTx(ctx, tx, tenant)
 		if err != nil {
 			return nil, err
 		}

@@ -505,3 +505,25 @@ func TestRotateDue(t *testing.T) {
 	}
 	require.True(t, found, "the cycle is audited")
 }
+
+// TestConcurrentWritesDoNotExhaustThePool: many concurrent writes for new
+// subjects (each making a data key) all complete with a pool of 20
+// connections; a write holds one connection, never waits for a second.
+func TestConcurrentWritesDoNotExhaustThePool(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx, cancel := context.WithTimeout(f.ctx, 60*time.Second)
+	defer cancel()
+	const n = 60
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := f.store.Write(ctx, f.tenant, -1, []records.Item{message(fmt.Sprintf("visitor-%d", i), "hallo")})
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	require.Equal(t, n, f.count(t, `SELECT count(*) FROM subject_keys WHERE tenant_id = $1`, f.tenant))
+}
