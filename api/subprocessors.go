@@ -256,6 +256,7 @@ type PublicSubprocessorChange struct {
 	AnnouncedAt     time.Time     `json:"announced_at"`
 	EffectiveAt     time.Time     `json:"effective_at" doc:"When it takes effect for this customer if it goes ahead."`
 	Status          string        `json:"status" enum:"announced,effective,withdrawn"`
+	WithdrawnAt     *time.Time    `json:"withdrawn_at,omitempty" doc:"When it stopped concerning the customer, for a withdrawn change."`
 }
 
 // PublicSubprocessors is the public list of a customer's subprocessors.
@@ -278,7 +279,7 @@ func publicOut(p dpa.Public) PublicSubprocessors {
 	for _, c := range p.Changes {
 		out.Changes = append(out.Changes, PublicSubprocessorChange{ID: c.ID, Kind: c.Kind, Description: c.Description,
 			NewSubprocessor: optionalSubprocessor(c.NewSubprocessor), OldSubprocessor: optionalSubprocessor(c.OldSubprocessor),
-			AnnouncedAt: c.AnnouncedAt, EffectiveAt: c.EffectiveAt, Status: c.Status})
+			AnnouncedAt: c.AnnouncedAt, EffectiveAt: c.EffectiveAt, Status: c.Status, WithdrawnAt: c.WithdrawnAt})
 	}
 	return out
 }

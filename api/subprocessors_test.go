@@ -513,6 +513,16 @@ func TestSubprocessorBadInput(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.raw)
 	require.Contains(t, r.raw, `"body.url"`)
 
+	// Control characters (a NUL would break the database) are a 422.
+	r = b.do(t, http.MethodPost, "/v1/tenants/"+b.tenantA.ID+"/subprocessor-changes/spc_01KJPWD6M2SCEZHYAQBMJ68TSM/objection",
+		b.token(t, "controller_admin", b.tenantA.ID), map[string]any{"reason": "no\u0000way"})
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.raw)
+	require.Contains(t, r.raw, `"body.reason"`)
+	r = b.do(t, http.MethodPost, "/v1/subprocessor-changes", dpo, map[string]any{
+		"kind": "add", "subprocessor": "mail-eu", "effective_on": "2026-04-01", "description": "bad\u0000text"})
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.raw)
+	require.Contains(t, r.raw, `"body.description"`)
+
 	// Unknown customers have no public page.
 	r = b.do(t, http.MethodGet, "/public/tenants/tnt_01KJPWD6M2SCEZHYAQBMJ68TSM/subprocessors", "", nil)
 	require.Equal(t, http.StatusNotFound, r.status, r.raw)

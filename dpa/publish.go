@@ -41,6 +41,9 @@ type PublicChange struct {
 	// objection shows as announced; one that does not apply shows as
 	// withdrawn.
 	Status string `json:"status"`
+	// WithdrawnAt is when it stopped concerning the customer, for a
+	// withdrawn change.
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
 }
 
 // PublicListing returns the public view of the customer's subprocessors, or
@@ -71,9 +74,16 @@ func (r *Registry) PublicListing(ctx context.Context, tenantID string) (Public, 
 		case NoticeWithdrawn, NoticeNotApplied:
 			status = "withdrawn"
 		}
-		p.Changes = append(p.Changes, PublicChange{ID: tc.Change.ID, Kind: tc.Change.Kind, Description: tc.Change.Description,
+		pc := PublicChange{ID: tc.Change.ID, Kind: tc.Change.Kind, Description: tc.Change.Description,
 			NewSubprocessor: tc.NewSubprocessor, OldSubprocessor: tc.OldSubprocessor,
-			AnnouncedAt: tc.Notice.NotifiedAt, EffectiveAt: tc.Notice.EffectiveAt, Status: status})
+			AnnouncedAt: tc.Notice.NotifiedAt, EffectiveAt: tc.Notice.EffectiveAt, Status: status}
+		if status == "withdrawn" {
+			pc.WithdrawnAt = tc.Change.WithdrawnAt
+			if tc.Notice.Status == NoticeNotApplied {
+				pc.WithdrawnAt = tc.Notice.ResolvedAt
+			}
+		}
+		p.Changes = append(p.Changes, pc)
 		for _, t := range []*time.Time{&tc.Notice.NotifiedAt, tc.Notice.AppliedAt, tc.Change.WithdrawnAt} {
 			if t != nil && t.After(p.Updated) {
 				p.Updated = t.UTC()
@@ -222,8 +232,11 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 			}
 		}
 		updated := c.AnnouncedAt
-		if c.Status == "effective" {
+		switch {
+		case c.Status == "effective":
 			updated = c.EffectiveAt
+		case c.WithdrawnAt != nil:
+			updated = *c.WithdrawnAt
 		}
 		summary := c.Description + " — " + c.Kind + ": " + strings.Join(who, " → ") + "; effective " + c.EffectiveAt.Format(time.RFC3339) + " (" + c.Status + ")"
 		f.Entries = append(f.Entries, entry{ID: "urn:verwerker:subprocessor-change:" + c.ID + ":" + p.TenantID,

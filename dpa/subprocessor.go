@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -348,6 +349,11 @@ func checkText(field, s string, max int, required bool) *verwerker.FieldError {
 		return &verwerker.FieldError{Field: field, Message: fmt.Sprintf("must be at most %d characters", max)}
 	case !utf8.ValidString(s):
 		return &verwerker.FieldError{Field: field, Message: "must be UTF-8 text"}
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+			return &verwerker.FieldError{Field: field, Message: "must not contain control characters"}
+		}
 	}
 	return nil
 }

@@ -386,6 +386,9 @@ func TestWebhookEndpointsMustBePublic(t *testing.T) {
 		"https://10.1.2.3/x",                  // private
 		"https://169.254.169.254/latest/meta", // link-local: cloud metadata
 		"https://100.64.0.1/x",                // shared address space
+		"https://[2002:a00:1::1]/x",           // 6to4 of 10.0.0.1
+		"https://[64:ff9b::a00:1]/x",          // NAT64 of 10.0.0.1
+		"https://[2001:0:a00:1::1]/x",         // Teredo
 		"https://localhost/x",                 // loopback name
 		"https://vault.internal/x",            // internal name
 		"https://intranet/x",                  // single-label name

@@ -219,15 +219,29 @@ func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64)
 	return d.reload(ctx, tenantID, minVersion)
 }
 
+// reloadTimeout bounds one load of a tenant's state.
+const reloadTimeout = 10 * time.Second
+
 // reload loads the tenant's state until it is at version min or newer.
 // Concurrent reloads of one tenant share one load.
 func (d *Decider) reload(ctx context.Context, tenantID string, min int64) (*TenantDecider, error) {
 	for range 3 {
-		v, err, _ := d.loads.Do(tenantID, func() (any, error) {
-			return d.loadTenant(context.WithoutCancel(ctx), tenantID)
+		// The shared load outlives any one caller's context but not
+		// reloadTimeout; each caller waits only as long as its own context.
+		ch := d.loads.DoChan(tenantID, func() (any, error) {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+			defer cancel()
+			return d.loadTenant(lctx, tenantID)
 		})
-		if err != nil {
-			return nil, err
+		var v any
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			v = r.Val
+		case <-ctx.Done():
+			return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "decisions cannot be made now", Err: ctx.Err()}
 		}
 		if t := v.(*TenantDecider); t.state.Version >= min {
 			return t, nil

@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
-	"github.com/verwerker/verwerker/keys"
 )
 
 // Certificate scopes.
@@ -237,10 +236,6 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 	if status != "terminated" {
 		return Certificate{}, verwerker.Errorf(verwerker.ECONFLICT, "only a terminated customer's data can be erased; terminate the contract first")
 	}
-	before, err := s.keys.TenantKey(ctx, tenant)
-	if err != nil && !errors.Is(err, keys.ErrNoKey) {
-		return Certificate{}, err
-	}
 	tk, err := s.keys.ShredTenant(ctx, tenant)
 	if err != nil {
 		return Certificate{}, err
@@ -249,14 +244,33 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 	now := s.clock.Now().UTC()
 	c := Certificate{ID: verwerker.NewID(verwerker.PrefixDeletionCertificate, now), TenantID: tenant, Scope: ScopeTenant, ErasedAt: now,
 		KeyName: tk.Name, KeyVersionsDestroyed: []int{}}
-	if before.Name != "" && before.ShreddedAt == nil {
+	if tk.Name != "" {
 		for v := max(1, tk.MinDecryptionVersion); v <= tk.LatestVersion; v++ {
 			c.KeyVersionsDestroyed = append(c.KeyVersionsDestroyed, v)
 		}
 	}
 	err = s.db.InTenantTx(ctx, tenant, func(tx pgx.Tx) error {
-		var err error
+		// Concurrent erasures of one customer certify once: the tenant row
+		// is locked, and whoever comes second returns the first certificate.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE`, tenant); err != nil {
+			return err
+		}
+		prev, err := scanCertificate(tx.QueryRow(ctx, `SELECT `+certificateColumns+` FROM deletion_certificates WHERE tenant_id = $1 AND scope = 'tenant'`, tenant))
+		if err == nil {
+			c = prev
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		if c.What, c.Records, err = countKinds(ctx, tx, tenant, ""); err != nil {
+			return err
+		}
+		// Subjects are unlinked from their references (the HMACs are
+		// replaced by random bytes), so nothing of the customer's visitors
+		// can be matched any more, flags included.
+		if _, err := tx.Exec(ctx, `UPDATE subjects SET ref = sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')),
+				erased_at = coalesce(erased_at, $2), updated_at = $2 WHERE tenant_id = $1`, tenant, now); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM subject_keys WHERE tenant_id = $1`, tenant).Scan(&c.Subjects); err != nil {

@@ -25,7 +25,7 @@ func openKeyring(ctx context.Context, cfg *Config, logger *slog.Logger) (keys.Ke
 		if err != nil {
 			return nil, nil, fmt.Errorf("VERWERKER_KEYRING_FILE: %w", err)
 		}
-		return ring, func() {}, nil
+		return ring, ring.Close, nil
 	}
 	opts := keys.TransitOptions{Address: cfg.VaultAddr, Mount: cfg.VaultMount, Logger: logger}
 	methods := 0
