@@ -192,9 +192,13 @@ func (m *Manager) usable(ctx context.Context, tenant, op string) (TenantKey, err
 }
 
 // usableIn is usable reading through tx, the caller's transaction, so a
-// caller holding a connection never needs a second one from the pool.
+// caller holding a connection never needs a second one from the pool. The
+// row is share-locked until tx ends: a rotation records its new version
+// (an UPDATE of the row) only after every transaction that may store a
+// data key made under the old version has committed, so its rewrap passes
+// see them all.
 func (m *Manager) usableIn(ctx context.Context, tx pgx.Tx, tenant, op string) (TenantKey, error) {
-	k, err := scanTenantKey(tx.QueryRow(ctx, `SELECT `+tenantKeyColumns+` FROM tenant_keys WHERE tenant_id = $1`, tenant))
+	k, err := scanTenantKey(tx.QueryRow(ctx, `SELECT `+tenantKeyColumns+` FROM tenant_keys WHERE tenant_id = $1 FOR SHARE`, tenant))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return TenantKey{}, keyErr(ErrNoKey, op, nil)
 	}
