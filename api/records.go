@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/records"
@@ -148,6 +149,9 @@ func (s *Server) erase(fn func(*records.Store) (records.Certificate, error)) (*c
 	return &certificateOutput{Body: certificateOut(c)}, nil
 }
 
+// exportWriteTimeout bounds how long one subject export may take to send.
+const exportWriteTimeout = 15 * time.Minute
+
 func (s *Server) registerRecords() {
 	const tag = "Records"
 	example := map[string]any{"items": []any{map[string]any{"subject_ref": "visitor-7f3a9c", "kind": "chat.message", "category": "chat.message",
@@ -220,6 +224,10 @@ func (s *Server) registerRecords() {
 			started := false
 			_, err := exp.WriteTo(hctx.Context(), func() io.Writer {
 				started = true
+				// A large export may take longer than the server's write
+				// timeout; it gets its own.
+				_, w := humago.Unwrap(hctx)
+				_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 				hctx.SetHeader("Content-Type", "application/json")
 				hctx.SetHeader("Cache-Control", "no-store")
 				hctx.SetStatus(http.StatusOK)

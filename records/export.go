@@ -108,7 +108,10 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 			return err
 		}
 		defer rows.Close()
-		cw := &countingWriter{w: start()}
+		// The response starts with the first buffered write: an export that
+		// fits the buffer (64 KiB) is answered whole or as a problem, and a
+		// larger one fails cleanly until its first 64 KiB are ready.
+		cw := &countingWriter{start: start}
 		w := bufio.NewWriterSize(cw, 64<<10)
 		b := make([]byte, 0, 4096)
 		b = append(b, `{"format":"`+ExportFormat+`","tenant_id":`...)
@@ -209,11 +212,15 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 }
 
 type countingWriter struct {
-	w io.Writer
-	n int64
+	start func() io.Writer
+	w     io.Writer
+	n     int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.w == nil {
+		c.w = c.start()
+	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
