@@ -160,6 +160,17 @@ func (s *Service) validate(r *Request, prefix string, fields []verwerker.FieldEr
 // fields are named items[i].<field>; more than MaxBatch requests is an
 // ETOOLARGE error.
 func (s *Service) Decide(ctx context.Context, tenantID string, version int64, reqs []Request) ([]Decision, error) {
+	return s.decide(ctx, tenantID, version, reqs, true)
+}
+
+// Redecide is Decide for a caller asking again about requests it already
+// asked about (a write whose inputs changed before it could commit): the
+// same answers and audit, but the allows are not counted a second time.
+func (s *Service) Redecide(ctx context.Context, tenantID string, version int64, reqs []Request) ([]Decision, error) {
+	return s.decide(ctx, tenantID, version, reqs, false)
+}
+
+func (s *Service) decide(ctx context.Context, tenantID string, version int64, reqs []Request, count bool) ([]Decision, error) {
 	if len(reqs) > MaxBatch {
 		return nil, &verwerker.Error{Code: verwerker.ETOOLARGE, Message: fmt.Sprintf("a batch holds at most %d requests", MaxBatch),
 			Fields: []verwerker.FieldError{{Field: "items", Message: fmt.Sprintf("must hold at most %d requests", MaxBatch)}}}
@@ -223,7 +234,9 @@ func (s *Service) Decide(ctx context.Context, tenantID string, version int64, re
 		} else {
 			denied = append(denied, i)
 		}
-		s.counts.add(e, r.Category, r.Purpose, res.Allow)
+		if count {
+			s.counts.add(e, r.Category, r.Purpose, res.Allow)
+		}
 		if r.SuspectedMinor && !flagged[r.SubjectRef] && (!known || sub.MinorFlaggedAt == nil) {
 			flagged[r.SubjectRef] = true
 			if s.subjects != nil {

@@ -128,6 +128,10 @@ func TestMetrics(t *testing.T) {
 	marketing.Purpose = "marketing"
 	_, err := f.decisions.Decide(context.Background(), f.tenantID, -1, []decision.Request{chat, chat, marketing})
 	require.NoError(t, err)
+	// Asking again about the same requests (a write retried) counts nothing.
+	again, err := f.decisions.Redecide(context.Background(), f.tenantID, -1, []decision.Request{chat})
+	require.NoError(t, err)
+	require.True(t, again[0].Allow)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.decisions.Metrics())
 	want := `# HELP verwerker_decisions_total Processing decisions by tenant, data category, purpose and outcome (allow or deny).

@@ -237,7 +237,7 @@ func (s *Store) Write(ctx context.Context, tenant string, version int64, items [
 	}
 	slices.Sort(refs)
 	refs = slices.Compact(refs) // sorted: rows are locked in one order
-	for range 3 {
+	for attempt := range 3 {
 		if version < 0 {
 			v, err := store.DecisionStateVersion(ctx, s.db.Pool, tenant)
 			if err != nil {
@@ -249,7 +249,11 @@ func (s *Store) Write(ctx context.Context, tenant string, version int64, items [
 		if err != nil {
 			return nil, err
 		}
-		ds, err := s.decisions.Decide(ctx, tenant, version, reqs)
+		decide := s.decisions.Decide
+		if attempt > 0 {
+			decide = s.decisions.Redecide // counted once per write
+		}
+		ds, err := decide(ctx, tenant, version, reqs)
 		if err != nil {
 			return nil, err
 		}
