@@ -95,7 +95,7 @@ func setup(t *testing.T) *testBundle {
 	t.Cleanup(b.keyMgr.Close)
 	// Cheap password hashing: the cost parameters are not under test here.
 	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
-	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true})
+	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true, Keys: b.keyMgr})
 	require.NoError(t, err)
 	b.subs = dpa.NewRegistry(db, clock, log, b.outbox, nil)
 	// Seeded without audit events, so tests count only their own events.

@@ -37,7 +37,7 @@ func (b *testBundle) withNotices(t *testing.T) string {
 	if smtpURL == "" || mailpit == "" {
 		t.Fatal("set VERWERKER_TEST_SMTP_URL and VERWERKER_TEST_MAILPIT_URL to a running mailpit (run `make test`, which starts one)")
 	}
-	outbox, err := notify.New(b.db, b.clock, b.audit, notify.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example", AllowPrivateNetworks: true})
+	outbox, err := notify.New(b.db, b.clock, b.audit, notify.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example", AllowPrivateNetworks: true, Keys: b.keyMgr})
 	require.NoError(t, err)
 	notifytest.Start(t, b.db, outbox)
 	b.outbox = outbox

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
 	"github.com/verwerker/verwerker/store"
@@ -49,6 +52,12 @@ func newEnv(t *testing.T, cfg notify.Config) *env {
 	require.NoError(t, err)
 	log := audit.NewLog(db, clock)
 	t.Cleanup(log.Close)
+	if cfg.Keys == nil {
+		ring, err := keys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		cfg.Keys = keys.NewManager(db, ring, keys.ManagerOptions{})
+		t.Cleanup(cfg.Keys.Close)
+	}
 	o, err := notify.New(db, clock, log, cfg)
 	require.NoError(t, err)
 	notifytest.Start(t, db, o)
@@ -427,4 +436,41 @@ func TestWebhookEndpointsMustBePublic(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.Empty(t, rc.deliveries(), "the internal receiver got nothing")
+}
+
+// TestWebhookSecretsAreSealed: signing secrets are stored sealed under the
+// tenant's key, never in the clear; a secret stored in the clear before
+// sealing existed still signs, and the next rotation seals it.
+func TestWebhookSecretsAreSealed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
+	rc := e.endpoint(t, 0)
+	var stored []string
+	var wrapped *string
+	require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT secrets, wrapped_key FROM webhook_endpoints WHERE tenant_id = $1`, e.tenant).Scan(&stored, &wrapped))
+	require.Len(t, stored, 1)
+	require.True(t, strings.HasPrefix(stored[0], "sealed:"))
+	require.NotContains(t, stored[0], strings.TrimPrefix(rc.secret, "whsec_"))
+	require.NotNil(t, wrapped)
+
+	// A legacy row: the secret in the clear, no wrapped key.
+	_, err := e.db.Pool.Exec(ctx, `UPDATE webhook_endpoints SET secrets = ARRAY[$2], wrapped_key = NULL WHERE tenant_id = $1`, e.tenant, rc.secret)
+	require.NoError(t, err)
+	m := webhook("sealed/1")
+	m.TenantID = e.tenant
+	e.waitStatus(t, e.enqueue(t, m), notify.StatusDelivered)
+
+	next, err := e.outbox.RotateSecret(ctx, e.tenant)
+	require.NoError(t, err)
+	require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT secrets, wrapped_key FROM webhook_endpoints WHERE tenant_id = $1`, e.tenant).Scan(&stored, &wrapped))
+	require.Len(t, stored, 2)
+	for _, s := range stored {
+		require.True(t, strings.HasPrefix(s, "sealed:"), "the rotation sealed the old secret too")
+	}
+	require.NotNil(t, wrapped)
+	require.NoError(t, e.outbox.FinishRotation(ctx, e.tenant))
+	rc.setSecret(next)
+	m = webhook("sealed/2")
+	m.TenantID = e.tenant
+	e.waitStatus(t, e.enqueue(t, m), notify.StatusDelivered)
 }

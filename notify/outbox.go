@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/store"
 )
 
@@ -87,6 +88,9 @@ type Config struct {
 	// must not reach verwerker's internal services (SSRF). Development and
 	// tests turn it on to deliver to local receivers.
 	AllowPrivateNetworks bool
+	// Keys seals the webhook signing secrets under each tenant's key
+	// (Vault Transit in production). Required to set endpoints.
+	Keys *keys.Manager
 }
 
 // Outbox enqueues and delivers messages.
@@ -98,12 +102,13 @@ type Outbox struct {
 	smtp   *smtpRelay
 	http   *http.Client
 	client *river.Client[pgx.Tx]
+	keys   *keys.Manager
 }
 
 // New returns an Outbox on db. Call Register with the River workers and
 // UseClient with the River client built from them before enqueueing.
 func New(db *store.DB, clock verwerker.Clock, log *audit.Log, cfg Config) (*Outbox, error) {
-	o := &Outbox{db: db, clock: clock, audit: log, cfg: cfg, http: cfg.HTTPClient}
+	o := &Outbox{db: db, clock: clock, audit: log, cfg: cfg, http: cfg.HTTPClient, keys: cfg.Keys}
 	if cfg.SMTPURL != "" {
 		r, err := parseSMTPURL(cfg.SMTPURL)
 		if err != nil {

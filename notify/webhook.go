@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/store"
 )
 
 // secretPrefix marks a Standard Webhooks signing secret; the rest is the
@@ -142,28 +143,53 @@ func (o *Outbox) SetEndpoint(ctx context.Context, tenantID, rawURL string) (Endp
 	if err := o.validURL(rawURL); err != nil {
 		return Endpoint{}, "", err
 	}
-	secret := NewSecret()
 	now := o.clock.Now().UTC()
 	var e Endpoint
-	var created bool
+	var n int
+	// A changed URL keeps its secrets.
 	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
-		var n int
-		err := tx.QueryRow(ctx, `
-			INSERT INTO webhook_endpoints (tenant_id, url, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-			ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at
-			RETURNING tenant_id, url, cardinality(secrets), created_at, updated_at, xmax = 0`,
-			tenantID, rawURL, []string{secret}, now).Scan(&e.TenantID, &e.URL, &n, &e.CreatedAt, &e.UpdatedAt, &created)
+		err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET url = $2, updated_at = $3 WHERE tenant_id = $1
+			RETURNING tenant_id, url, cardinality(secrets), created_at, updated_at`, tenantID, rawURL, now).
+			Scan(&e.TenantID, &e.URL, &n, &e.CreatedAt, &e.UpdatedAt)
 		if err != nil {
 			return err
 		}
 		e.Rotating = n > 1
 		return o.record(ctx, tx, tenantID, "webhook.endpoint.set")
 	})
-	if err != nil {
+	if err == nil {
+		return e, "", nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return Endpoint{}, "", fmt.Errorf("notify: set endpoint: %w", err)
 	}
-	if !created {
-		secret = ""
+	// A new endpoint: a new secret, sealed before the transaction (the key
+	// manager may call Vault and use its own connection).
+	secret := NewSecret()
+	k, err := o.endpointKey(ctx, tenantID, "")
+	if err != nil {
+		return Endpoint{}, "", err
+	}
+	defer k.Release()
+	sealed, err := sealSecret(k, tenantID, secret)
+	if err != nil {
+		return Endpoint{}, "", verwerker.Internal("notify: seal secret", err)
+	}
+	err = o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO webhook_endpoints (tenant_id, url, secrets, wrapped_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+			RETURNING tenant_id, url, cardinality(secrets), created_at, updated_at`,
+			tenantID, rawURL, []string{sealed}, string(k.Wrapped()), now).Scan(&e.TenantID, &e.URL, &n, &e.CreatedAt, &e.UpdatedAt)
+		if store.IsUniqueViolation(err, "webhook_endpoints_pkey") {
+			return verwerker.Errorf(verwerker.ECONFLICT, "the endpoint was set at the same time; try again")
+		}
+		if err != nil {
+			return err
+		}
+		return o.record(ctx, tx, tenantID, "webhook.endpoint.set")
+	})
+	if err != nil {
+		return Endpoint{}, "", fmt.Errorf("notify: set endpoint: %w", err)
 	}
 	return e, secret, nil
 }
@@ -171,17 +197,45 @@ func (o *Outbox) SetEndpoint(ctx context.Context, tenantID, rawURL string) (Endp
 // RotateSecret starts a rotation: it adds a new secret, returned only this
 // once, and from now on every message is signed with the new and the
 // current secret until FinishRotation. Rotating again during a rotation
-// replaces the pending new secret.
+// replaces the pending new secret. Secrets from before sealing was
+// introduced are sealed by the rotation.
 func (o *Outbox) RotateSecret(ctx context.Context, tenantID string) (string, error) {
-	secret := NewSecret()
+	var wrapped string
+	var stored []string
 	err := o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET secrets = ARRAY[$2::text, secrets[cardinality(secrets)]], updated_at = $3 WHERE tenant_id = $1`,
-			tenantID, secret, o.clock.Now().UTC())
+		return tx.QueryRow(ctx, `SELECT coalesce(wrapped_key, ''), secrets FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).Scan(&wrapped, &stored)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", verwerker.Errorf(verwerker.ECONFLICT, "no webhook endpoint is set; set one first")
+	}
+	if err != nil {
+		return "", fmt.Errorf("notify: rotate secret: %w", err)
+	}
+	k, err := o.endpointKey(ctx, tenantID, wrapped)
+	if err != nil {
+		return "", err
+	}
+	defer k.Release()
+	current := stored[len(stored)-1]
+	if !strings.HasPrefix(current, sealedPrefix) { // a legacy clear secret
+		if current, err = sealSecret(k, tenantID, current); err != nil {
+			return "", verwerker.Internal("notify: seal secret", err)
+		}
+	}
+	secret := NewSecret()
+	sealed, err := sealSecret(k, tenantID, secret)
+	if err != nil {
+		return "", verwerker.Internal("notify: seal secret", err)
+	}
+	err = o.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET secrets = ARRAY[$2::text, $3::text], wrapped_key = $4, updated_at = $5
+			WHERE tenant_id = $1 AND coalesce(wrapped_key, '') = $6 AND secrets[cardinality(secrets)] = $7`,
+			tenantID, sealed, current, string(k.Wrapped()), o.clock.Now().UTC(), wrapped, stored[len(stored)-1])
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return verwerker.Errorf(verwerker.ECONFLICT, "no webhook endpoint is set; set one first")
+			return verwerker.Errorf(verwerker.ECONFLICT, "the endpoint changed at the same time; try again")
 		}
 		return o.record(ctx, tx, tenantID, "webhook.secret.rotate")
 	})
@@ -215,14 +269,22 @@ func (o *Outbox) record(ctx context.Context, tx pgx.Tx, tenantID, action string)
 
 // sendWebhook POSTs one attempt of message id to the tenant's endpoint.
 func (o *Outbox) sendWebhook(ctx context.Context, tenantID, id string, body []byte) result {
-	var rawURL string
-	var secrets []string
-	err := o.db.Pool.QueryRow(ctx, `SELECT url, secrets FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).Scan(&rawURL, &secrets)
+	var rawURL, wrapped string
+	var stored []string
+	err := o.db.Pool.QueryRow(ctx, `SELECT url, secrets, coalesce(wrapped_key, '') FROM webhook_endpoints WHERE tenant_id = $1`, tenantID).
+		Scan(&rawURL, &stored, &wrapped)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return result{code: "no_endpoint"}
 	}
 	if err != nil {
 		return result{code: "database", err: err}
+	}
+	secrets, err := o.openSecrets(ctx, tenantID, wrapped, stored)
+	if err != nil {
+		if verwerker.ErrorCode(err) == verwerker.EUNAVAILABLE {
+			return result{code: "keys_unavailable", err: err}
+		}
+		return result{code: "secret_unreadable", err: err}
 	}
 	ts := o.clock.Now().Unix()
 	sig, err := Sign(secrets, id, ts, body)

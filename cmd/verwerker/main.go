@@ -265,18 +265,22 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		log.Close()
 		return nil, err
 	}
-	outbox, err := notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, AllowPrivateNetworks: cfg.WebhookAllowPrivate})
-	if err != nil {
-		log.Close()
-		return nil, err
-	}
 	ring, closeKeys, err := openKeyring(ctx, cfg, logger)
 	if err != nil {
 		log.Close()
 		return nil, err
 	}
+	keyManager := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock, Logger: logger})
+	outbox, err := notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
+		AllowPrivateNetworks: cfg.WebhookAllowPrivate, Keys: keyManager})
+	if err != nil {
+		keyManager.Close()
+		closeKeys()
+		log.Close()
+		return nil, err
+	}
 	calendar := deadline.DefaultCalendar()
-	a := &app{keyring: ring, keyManager: keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock, Logger: logger}), closeKeys: closeKeys,
+	a := &app{keyring: ring, keyManager: keyManager, closeKeys: closeKeys,
 		db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
 		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: dpa.NewRegistry(db, clock, log, outbox, calendar)}
 	subjectKey, created, err := keys.LoadOrCreateSecretFile(subjectKeyFile(cfg), subject.KeySize)
