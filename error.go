@@ -85,6 +85,17 @@ func Internal(op string, err error) *Error {
 	return &Error{Code: EINTERNAL, Message: "internal error", Err: fmt.Errorf("%s: %w", op, err)}
 }
 
+// Wrap returns err unchanged if it is nil or carries an *Error, and an
+// EINTERNAL error naming op otherwise: domain packages use it at their
+// edges so that callers only ever see verwerker's codes.
+func Wrap(op string, err error) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return Internal(op, err)
+}
+
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
 // any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {

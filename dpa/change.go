@@ -469,7 +469,7 @@ func (r *Registry) tenantTx(ctx context.Context, op, tenantID string, fn func(tx
 	if !verwerker.ValidID(verwerker.PrefixTenant, tenantID) {
 		return errNoticeNotFound
 	}
-	return internal("subprocessors: "+op, r.db.InTenantTx(ctx, tenantID, fn))
+	return verwerker.Wrap("subprocessors: "+op, r.db.InTenantTx(ctx, tenantID, fn))
 }
 
 func lockNotice(ctx context.Context, tx pgx.Tx, tenantID, changeID string) (Notice, error) {

@@ -100,7 +100,7 @@ func (s *Service) DecisionStates(ctx context.Context) ([]policy.TenantState, err
 		return err
 	})
 	if err != nil {
-		return nil, internal("dpa: decision states", err)
+		return nil, verwerker.Wrap("dpa: decision states", err)
 	}
 	out := make([]policy.TenantState, 0, len(ids))
 	for _, id := range ids {

@@ -76,15 +76,7 @@ func (s *Service) tx(ctx context.Context, op, tenantID string, fn func(tx pgx.Tx
 	if !verwerker.ValidID(verwerker.PrefixTenant, tenantID) {
 		return errNotFound
 	}
-	err := s.db.InTenantTx(ctx, tenantID, fn)
-	if err != nil && verwerker.ErrorCode(err) == verwerker.EINTERNAL {
-		var e *verwerker.Error
-		if errors.As(err, &e) {
-			return err
-		}
-		return verwerker.Internal("dpa: "+op, err)
-	}
-	return err
+	return verwerker.Wrap("dpa: "+op, s.db.InTenantTx(ctx, tenantID, fn))
 }
 
 func get(ctx context.Context, tx pgx.Tx, tenantID string, number int, lock bool) (Version, error) {

@@ -234,18 +234,7 @@ func NewRegistry(db *store.DB, clock verwerker.Clock, log *audit.Log, outbox *no
 // platformTx runs fn in the platform scope, mapping unexpected errors to
 // EINTERNAL.
 func (r *Registry) platformTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	return internal("subprocessors: "+op, r.db.InTenantTx(ctx, "*", fn))
-}
-
-func internal(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *verwerker.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return verwerker.Internal(op, err)
+	return verwerker.Wrap("subprocessors: "+op, r.db.InTenantTx(ctx, "*", fn))
 }
 
 // Subprocessors returns the registry, ordered by id.

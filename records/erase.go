@@ -189,7 +189,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenant, ref string) (Certifica
 		return s.certify(ctx, tx, &c, "subject.erase")
 	})
 	if err != nil {
-		return Certificate{}, internal("records: erase subject", err)
+		return Certificate{}, verwerker.Wrap("records: erase subject", err)
 	}
 	if wrapped != nil {
 		s.keys.Forget(tenant, wrapped)
@@ -228,7 +228,7 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 		return err
 	})
 	if err != nil {
-		return Certificate{}, internal(op, err)
+		return Certificate{}, verwerker.Wrap(op, err)
 	}
 	if existing != nil {
 		return *existing, nil
@@ -282,7 +282,7 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 		return s.certify(ctx, tx, &c, "tenant.erase")
 	})
 	if err != nil {
-		return Certificate{}, internal(op, err)
+		return Certificate{}, verwerker.Wrap(op, err)
 	}
 	return c, nil
 }
@@ -308,7 +308,7 @@ func (s *Store) Certificates(ctx context.Context, tenant, before string, limit i
 		}
 		return rows.Err()
 	})
-	return out, internal("records: certificates", err)
+	return out, verwerker.Wrap("records: certificates", err)
 }
 
 // Certificate returns one certificate; ENOTFOUND if the tenant has none of
@@ -323,7 +323,7 @@ func (s *Store) Certificate(ctx context.Context, tenant, id string) (Certificate
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, verwerker.Errorf(verwerker.ENOTFOUND, "certificate not found")
 	}
-	return c, internal("records: certificate", err)
+	return c, verwerker.Wrap("records: certificate", err)
 }
 
 // PurgeBatch is how many sealed rows one purge transaction deletes.
@@ -347,7 +347,7 @@ func (s *Store) Purge(ctx context.Context, tenant, certificateID string) (int64,
 			return err
 		})
 		if err != nil {
-			return total, internal("records: purge", err)
+			return total, verwerker.Wrap("records: purge", err)
 		}
 		total += n
 		if n < PurgeBatch {
@@ -360,7 +360,7 @@ func (s *Store) Purge(ctx context.Context, tenant, certificateID string) (int64,
 		return err
 	})
 	if err != nil {
-		return total, internal("records: purge", err)
+		return total, verwerker.Wrap("records: purge", err)
 	}
 	s.log.Info("records: purged erased rows", "tenant", tenant, "certificate", certificateID, "rows", total)
 	return total, nil
@@ -387,7 +387,7 @@ func (s *Store) PurgePending(ctx context.Context) error {
 		return rows.Err()
 	})
 	if err != nil {
-		return internal("records: purge pending", err)
+		return verwerker.Wrap("records: purge pending", err)
 	}
 	var first error
 	for _, p := range list {

@@ -59,7 +59,7 @@ func (s *Store) OpenExport(ctx context.Context, tenant, ref string) (*Export, er
 		return err
 	})
 	if err != nil {
-		return nil, internal("records: export", err)
+		return nil, verwerker.Wrap("records: export", err)
 	}
 	if e.wrapped != nil {
 		if e.key, err = s.keys.Key(ctx, tenant, e.wrapped); err != nil {
@@ -208,7 +208,7 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 		stats.Bytes = cw.n
 		return nil
 	})
-	return stats, internal("records: export", err)
+	return stats, verwerker.Wrap("records: export", err)
 }
 
 type countingWriter struct {

@@ -202,7 +202,7 @@ func (s *Store) ensureTenant(ctx context.Context, tenant string) error {
 		return err
 	})
 	if err != nil {
-		return internal("records: write", err)
+		return verwerker.Wrap("records: write", err)
 	}
 	s.ready.Store(tenant, true)
 	return nil
@@ -361,7 +361,7 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 		return nil, current, err
 	}
 	if err != nil {
-		return nil, 0, internal("records: write", err)
+		return nil, 0, verwerker.Wrap("records: write", err)
 	}
 	return out, current, nil
 }
@@ -476,13 +476,4 @@ func checkConversations(ctx context.Context, tx pgx.Tx, tenant string, items []I
 		return verwerker.Invalid("the records are not valid", fields...)
 	}
 	return nil
-}
-
-// internal keeps verwerker errors and wraps anything else.
-func internal(op string, err error) error {
-	var e *verwerker.Error
-	if err == nil || errors.As(err, &e) {
-		return err
-	}
-	return verwerker.Internal(op, err)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 
 	"github.com/jackc/pgx/v5"
@@ -36,7 +37,7 @@ func (s *Store) ListWrapped(ctx context.Context, tenant, after string, limit int
 		}
 		return rows.Err()
 	})
-	return out, internal("records: list wrapped keys", err)
+	return out, verwerker.Wrap("records: list wrapped keys", err)
 }
 
 // ReplaceWrapped stores each item's New in place of its Old where the
@@ -51,7 +52,7 @@ func (s *Store) ReplaceWrapped(ctx context.Context, tenant string, items []keys.
 		ids[i], olds[i], news[i] = it.ID, string(it.Old), string(it.New)
 		v, err := keys.WrappedVersion(it.New)
 		if err != nil {
-			return 0, internal("records: replace wrapped keys", err)
+			return 0, verwerker.Wrap("records: replace wrapped keys", err)
 		}
 		versions[i] = int32(v)
 	}
@@ -63,7 +64,7 @@ func (s *Store) ReplaceWrapped(ctx context.Context, tenant string, items []keys.
 		n = tag.RowsAffected()
 		return err
 	})
-	return int(n), internal("records: replace wrapped keys", err)
+	return int(n), verwerker.Wrap("records: replace wrapped keys", err)
 }
 
 // RotateArgs is the periodic job that runs a key rotation cycle for every

@@ -160,14 +160,6 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action, resou
 	return err
 }
 
-func internal(op string, err error) error {
-	var e *verwerker.Error
-	if err == nil || errors.As(err, &e) {
-		return err
-	}
-	return verwerker.Internal(op, err)
-}
-
 // Instruction is a controller's instruction about one subject: restrict
 // its processing (GDPR Art. 18) and the purposes it objected to (Art. 21).
 // It replaces the previous instruction; false and no purposes clear it.
@@ -215,7 +207,7 @@ func (s *Service) Instruct(ctx context.Context, tenantID, ref string, in Instruc
 		reason := fmt.Sprintf("restricted=%t objected=%s", st.Restricted, joinOr(st.ObjectedPurposes, "none"))
 		return s.record(ctx, tx, tenantID, "subject.instruct", st.ID, reason)
 	})
-	return st, internal("subject: instruct", err)
+	return st, verwerker.Wrap("subject: instruct", err)
 }
 
 func joinOr(list []string, empty string) string {
@@ -270,7 +262,7 @@ func (s *Service) FlagMinor(ctx context.Context, tenantID, ref string) (string, 
 			EventType: EventMinorSuspected, Payload: b})
 		return err
 	})
-	return id, internal("subject: flag minor", err)
+	return id, verwerker.Wrap("subject: flag minor", err)
 }
 
 // Touch finds or creates the subject of ref inside tx for a write of its
