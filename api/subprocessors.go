@@ -429,12 +429,12 @@ func (s *Server) registerSubprocessors() {
 		Summary: "List the customer's blocked subprocessors", Description: "The open objections that block processing through a subprocessor, with the data categories and locations they cover. The decision engine denies those routes.",
 		Tags: []string{tag}},
 		policy.PermSubprocessorList, tenantScope, func(ctx context.Context, in *tenantPath) (*blockList, error) {
-			l, err := reg().ForTenant(ctx, in.TenantID)
+			blocks, err := reg().Blocks(ctx, in.TenantID)
 			if err != nil {
 				return nil, err
 			}
 			out := &blockList{}
-			out.Body.Items = blocksOut(l.Blocks)
+			out.Body.Items = blocksOut(blocks)
 			return out, nil
 		})
 

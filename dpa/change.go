@@ -776,20 +776,31 @@ func (r *Registry) ForTenant(ctx context.Context, tenantID string) (Listing, err
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT `+noticeColumns+` FROM subprocessor_notices WHERE tenant_id = $1 ORDER BY notified_at DESC, change_id DESC`, tenantID)
+		// One query for the notices and their changes.
+		rows, err = tx.Query(ctx, `SELECT n.tenant_id, n.change_id, n.window_days, n.notified_at, n.window_ends_at, n.effective_at, n.status,
+				n.objected_at, coalesce(n.objected_by, ''), coalesce(n.objection_reason, ''), n.resolved_at, coalesce(n.resolved_by, ''),
+				coalesce(n.resolution, ''), coalesce(n.resolution_note, ''), n.applied_at,
+				c.id, c.kind, coalesce(c.subprocessor, ''), coalesce(c.replaces, ''), c.effective_on::text, c.description, c.status,
+				c.created_at, c.created_by, c.withdrawn_at
+			FROM subprocessor_notices n JOIN subprocessor_changes c ON c.id = n.change_id
+			WHERE n.tenant_id = $1 ORDER BY n.notified_at DESC, n.change_id DESC`, tenantID)
 		if err != nil {
 			return err
 		}
-		notices, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notice, error) { return scanNotice(row) })
+		pairs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TenantChange, error) {
+			var tc TenantChange
+			n, c := &tc.Notice, &tc.Change
+			err := row.Scan(&n.TenantID, &n.ChangeID, &n.WindowDays, &n.NotifiedAt, &n.WindowEndsAt, &n.EffectiveAt, &n.Status,
+				&n.ObjectedAt, &n.ObjectedBy, &n.ObjectionReason, &n.ResolvedAt, &n.ResolvedBy, &n.Resolution, &n.ResolutionNote, &n.AppliedAt,
+				&c.ID, &c.Kind, &c.Subprocessor, &c.Replaces, &c.EffectiveOn, &c.Description, &c.Status, &c.CreatedAt, &c.CreatedBy, &c.WithdrawnAt)
+			n.NotifiedAt, n.WindowEndsAt, n.EffectiveAt, c.CreatedAt = n.NotifiedAt.UTC(), n.WindowEndsAt.UTC(), n.EffectiveAt.UTC(), c.CreatedAt.UTC()
+			return tc, err
+		})
 		if err != nil {
 			return err
 		}
-		for _, n := range notices {
-			c, err := scanChange(tx.QueryRow(ctx, `SELECT `+changeColumns+` FROM subprocessor_changes WHERE id = $1`, n.ChangeID))
-			if err != nil {
-				return err
-			}
-			tc := TenantChange{Change: c, Notice: n}
+		for _, tc := range pairs {
+			c := tc.Change
 			if s, ok := all[c.Subprocessor]; ok {
 				tc.NewSubprocessor = &s
 			}
@@ -806,6 +817,20 @@ func (r *Registry) ForTenant(ctx context.Context, tenantID string) (Listing, err
 	})
 	sort.SliceStable(l.Current, func(i, j int) bool { return l.Current[i].ID < l.Current[j].ID })
 	return l, err
+}
+
+// Blocks returns the customer's open blocks (see the package function
+// Blocks), for the customer and the DPO.
+func (r *Registry) Blocks(ctx context.Context, tenantID string) ([]Block, error) {
+	out := []Block{}
+	err := r.tenantTx(ctx, "blocks", tenantID, func(tx pgx.Tx) error {
+		b, err := Blocks(ctx, tx, tenantID)
+		if b != nil {
+			out = b
+		}
+		return err
+	})
+	return out, err
 }
 
 // syncEffective sets the customer's effective list to the subprocessors
