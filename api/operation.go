@@ -9,6 +9,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/store"
 )
 
 // Special permissions. Every other permission is a policy permission,
@@ -68,13 +69,36 @@ func register[I, O any](s *Server, op huma.Operation, permission string, d domai
 	if op.Method != http.MethodGet {
 		op.Errors = append(op.Errors, http.StatusUnprocessableEntity)
 	}
+	sync := op.Method != http.MethodGet && !hotPath[op.OperationID]
 	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
 		out, err := h(ctx, in)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		if sync && s.deps.Sync != nil {
+			s.sync(ctx)
+		}
 		return out, nil
 	})
+}
+
+// hotPath names the operations of the chat service's hot path: they change
+// nothing a replica keeps in memory, so they do not wait for replicas.
+var hotPath = map[string]bool{"decide": true, "decideBatch": true, "writeRecords": true}
+
+// syncTimeout bounds the wait for replicas after a change: well beyond a
+// lease (store.DefaultLease), after which a silent replica stops trusting
+// its caches anyway.
+const syncTimeout = 3 * store.DefaultLease
+
+// sync waits until every replica has taken in the changes of this request.
+// The change is committed: a failure is logged, not answered.
+func (s *Server) sync(ctx context.Context) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
+	defer cancel()
+	if err := s.deps.Sync(c); err != nil {
+		s.logger.Warn("waiting for replicas after a change failed; they catch up when their leases end", "request_id", RequestID(ctx), "error", err.Error())
+	}
 }
 
 // problem maps err to a problem response and keeps the cause for the access

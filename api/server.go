@@ -76,6 +76,12 @@ type Deps struct {
 	Subjects *subject.Service
 	// Records stores, exports and erases sealed chat and admin records.
 	Records *records.Store
+	// Sync, when set, is called after every successful change (any method
+	// but GET) before it is answered, except decisions and record writes:
+	// it waits until every replica has taken the change in (store.DB.Sync),
+	// so replicas may answer from memory and a change still takes effect
+	// on the very next request everywhere.
+	Sync func(context.Context) error
 }
 
 // Config configures the Server.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,16 +18,41 @@ import (
 	"github.com/verwerker/verwerker/policy"
 )
 
-// counters count decisions per tenant, category, purpose and outcome with
-// atomic adds on the hot path, in each tenant's entry. They back the
-// Prometheus counter verwerker_decisions_total and the periodic aggregate
-// audit events.
+// counters count decisions per tenant, category, purpose and outcome. They
+// back the Prometheus counter verwerker_decisions_total and the periodic
+// aggregate audit events.
+//
+// The hot path does not touch the tenant's counts: with thousands of
+// customers they are cold in the CPU caches, and one increment would cost
+// more than the decision. It appends the (tenant, cell) pair to one of a few
+// striped buffers instead, which stay warm; a full buffer is added to the
+// counts by the decision that filled it, after releasing the stripe, and
+// every reader (Collect, Flush) first drains all stripes, so no count is
+// lost or read late.
 type counters struct {
 	cats, purposes []string
 	catIdx, purIdx map[string]int
 	tenants        *shardmap.Map[*tenantEntry]
+	stripes        []stripe
 
 	flushMu sync.Mutex // serialises Flush
+}
+
+// stripeSize is how many decisions a stripe holds before they are counted.
+const stripeSize = 512
+
+// stripe buffers decisions still to be counted.
+type stripe struct {
+	mu  sync.Mutex
+	buf []counted
+	_   [32]byte // keep neighbouring stripes' locks off one cache line
+}
+
+// counted is one decision to count: the tenant's entry and the index of its
+// category, purpose and outcome.
+type counted struct {
+	e    *tenantEntry
+	cell int
 }
 
 // tenantCounts are one tenant's counts: [category][purpose][allowed].
@@ -44,6 +71,14 @@ type tenantEntry struct {
 
 func newCounters(tax policy.Taxonomy) *counters {
 	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: shardmap.New[*tenantEntry]()}
+	n := 1
+	for n < 4*runtime.GOMAXPROCS(0) {
+		n <<= 1
+	}
+	c.stripes = make([]stripe, n)
+	for i := range c.stripes {
+		c.stripes[i].buf = make([]counted, 0, stripeSize)
+	}
 	for i, x := range tax.Categories {
 		c.cats = append(c.cats, x.ID)
 		c.catIdx[x.ID] = i
@@ -76,13 +111,44 @@ func (c *counters) entry(tenantID string) *tenantEntry {
 	})
 }
 
+// add counts one decision. A stripe is picked at random (no shared
+// counter), so concurrent decisions rarely wait for each other.
 func (c *counters) add(e *tenantEntry, category, purpose string, allowed bool) {
 	ci, ok1 := c.catIdx[category]
 	pi, ok2 := c.purIdx[purpose]
 	if !ok1 || !ok2 {
 		return
 	}
-	e.n[c.index(ci, pi, allowed)].Add(1)
+	s := &c.stripes[rand.Uint32()&uint32(len(c.stripes)-1)]
+	s.mu.Lock()
+	s.buf = append(s.buf, counted{e, c.index(ci, pi, allowed)})
+	if len(s.buf) < stripeSize {
+		s.mu.Unlock()
+		return
+	}
+	full := s.buf
+	s.buf = make([]counted, 0, stripeSize)
+	s.mu.Unlock()
+	apply(full)
+}
+
+// apply adds buffered decisions to their tenants' counts.
+func apply(buf []counted) {
+	for _, x := range buf {
+		x.e.n[x.cell].Add(1)
+	}
+}
+
+// drain counts every buffered decision: readers call it first.
+func (c *counters) drain() {
+	for i := range c.stripes {
+		s := &c.stripes[i]
+		s.mu.Lock()
+		apply(s.buf)
+		clear(s.buf)
+		s.buf = s.buf[:0]
+		s.mu.Unlock()
+	}
 }
 
 var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",
@@ -94,6 +160,7 @@ func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
 
 // Collect implements prometheus.Collector.
 func (c *counters) Collect(ch chan<- prometheus.Metric) {
+	c.drain()
 	c.tenants.Range(func(k string, tc *tenantEntry) bool {
 		for ci, cat := range c.cats {
 			for pi, p := range c.purposes {
@@ -129,6 +196,7 @@ func (s *Service) Flush(ctx context.Context) error {
 	c := s.counts
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	c.drain()
 	var tenants []string
 	c.tenants.Range(func(k string, _ *tenantEntry) bool {
 		tenants = append(tenants, k)

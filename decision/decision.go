@@ -193,11 +193,14 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 	e := s.counts.entry(tenantID)
 	td := e.td.Load()
 	if td == nil || version < 0 || td.Version() < version {
+		cur := td
 		var err error
 		if td, err = s.engine.Tenant(ctx, tenantID, version); err != nil {
 			return nil, err
 		}
-		e.td.Store(td)
+		// Unless a change was heard of meanwhile (Watch put a new
+		// placeholder there): then the next request reloads.
+		e.td.CompareAndSwap(cur, td)
 	}
 	var err error
 	var subjects map[string]subject.State
@@ -346,6 +349,35 @@ func (s *Service) calendar(tz string) *deadline.Calendar {
 	}
 	s.calendars.Store(tz, cal)
 	return cal
+}
+
+// Watch keeps the service's compiled decisions current through w (instead
+// of Engine().Listen): a change of a tenant's decision state is handled
+// before w acknowledges the change's barrier, so once the change's request
+// is answered no replica decides from the old state, even for a caller
+// that passes an older version than the one it changed to.
+func (s *Service) Watch(w *store.Watcher) {
+	w.Handle(store.DecisionChannel, func(ctx context.Context) error {
+		if _, err := s.engine.Resync(ctx); err != nil {
+			return err
+		}
+		s.counts.tenants.Range(func(_ string, e *tenantEntry) bool {
+			e.td.Store(policy.Placeholder())
+			return true
+		})
+		return nil
+	}, func(_ context.Context, payload string) error {
+		t, v := store.ParseDecisionNotice(payload)
+		if v > 0 {
+			s.engine.Heard(t, v)
+		} else {
+			s.engine.Invalidate(t)
+		}
+		if e, ok := s.counts.tenants.Load(t); ok {
+			e.td.Store(policy.Placeholder())
+		}
+		return nil
+	})
 }
 
 // New wires a Service to the database: the policy engine reads tenants'

@@ -66,12 +66,13 @@ type Keys struct {
 	clock   verwerker.Clock
 	audit   *audit.Log
 	lookups *lookups
+	cache   *keyCache
 }
 
 // NewKeys returns a Keys on db. Issuing and revoking are audited in log
 // (nil: not audited, for tools and tests).
 func NewKeys(db *store.DB, clock verwerker.Clock, log *audit.Log) *Keys {
-	return &Keys{db: db, clock: clock, audit: log, lookups: &lookups{db: db.Pool}}
+	return &Keys{db: db, clock: clock, audit: log, lookups: &lookups{db: db.Pool}, cache: newKeyCache()}
 }
 
 // Issue creates a key and returns it with its token. The token is not
@@ -230,9 +231,13 @@ func (k *Keys) Check(ctx context.Context, token string) (verwerker.Principal, er
 	if !ok || !ok2 || len(prefix) != 12 || len(secret) != 43 {
 		return verwerker.Principal{}, errBadCredentials
 	}
-	r, err := k.lookups.get(ctx, prefix)
-	if err != nil {
-		return verwerker.Principal{}, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "credentials cannot be checked now", Err: err}
+	r, ok := k.cache.get(prefix)
+	if !ok {
+		var err error
+		if r, err = k.lookups.get(ctx, prefix); err != nil {
+			return verwerker.Principal{}, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "credentials cannot be checked now", Err: err}
+		}
+		k.cache.put(prefix, r)
 	}
 	if !r.found {
 		return verwerker.Principal{}, errBadCredentials

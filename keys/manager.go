@@ -448,24 +448,36 @@ const ShredChannel = "verwerker_key_shred"
 // ctx ends. After a (re)connection it drops the cached keys of every
 // tenant with a tombstone, so a missed notification costs nothing.
 func (m *Manager) Listen(ctx context.Context) {
-	m.db.Listen(ctx, ShredChannel, m.log, func(ctx context.Context) error {
-		var shredded []string
-		err := m.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT tenant_id FROM tenant_keys WHERE shredded_at IS NOT NULL`)
-			if err != nil {
-				return err
-			}
-			shredded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	m.db.Listen(ctx, ShredChannel, m.log, m.forgetShredded, m.shredNotified)
+}
+
+// Watch registers the same with a replica's watcher (instead of Listen): a
+// shredded tenant's keys are dropped before the watcher acknowledges the
+// erasure's barrier.
+func (m *Manager) Watch(w *store.Watcher) {
+	w.Handle(ShredChannel, m.forgetShredded, m.shredNotified)
+}
+
+func (m *Manager) shredNotified(_ context.Context, tenant string) error {
+	m.forgetTenant(tenant)
+	return nil
+}
+
+// forgetShredded drops the keys of every shredded tenant.
+func (m *Manager) forgetShredded(ctx context.Context) error {
+	var shredded []string
+	err := m.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT tenant_id FROM tenant_keys WHERE shredded_at IS NOT NULL`)
+		if err != nil {
 			return err
-		})
-		for _, t := range shredded {
-			m.forgetTenant(t)
 		}
+		shredded, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		return err
-	}, func(_ context.Context, tenant string) error {
-		m.forgetTenant(tenant)
-		return nil
 	})
+	for _, t := range shredded {
+		m.forgetTenant(t)
+	}
+	return err
 }
 
 func (m *Manager) forgetTenant(tenant string) {

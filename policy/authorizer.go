@@ -120,13 +120,22 @@ func (a *Authorizer) reloadTo(ctx context.Context, min int64) error {
 // change, until ctx ends. It reconnects after errors and reloads after
 // every reconnect, so no announcement is lost for good.
 func (a *Authorizer) Listen(ctx context.Context) {
-	a.db.Listen(ctx, NotifyChannel, a.logger, a.Reload, func(ctx context.Context, payload string) error {
-		v, _ := strconv.ParseInt(payload, 10, 64)
-		if v > 0 && v <= a.Version() {
-			return nil
-		}
-		return a.reloadTo(ctx, v)
-	})
+	a.db.Listen(ctx, NotifyChannel, a.logger, a.Reload, a.notified)
+}
+
+// Watch registers the same reloads with a replica's watcher (instead of
+// Listen): a change of the policy is loaded before the watcher
+// acknowledges the change's barrier.
+func (a *Authorizer) Watch(w *store.Watcher) {
+	w.Handle(NotifyChannel, a.Reload, a.notified)
+}
+
+func (a *Authorizer) notified(ctx context.Context, payload string) error {
+	v, _ := strconv.ParseInt(payload, 10, 64)
+	if v > 0 && v <= a.Version() {
+		return nil
+	}
+	return a.reloadTo(ctx, v)
 }
 
 // snapshot is one compiled version of the policy.

@@ -55,6 +55,9 @@ type Decider struct {
 
 	tenants *shardmap.Map[*TenantDecider]
 	loads   singleflight.Group
+	// heard holds the newest decision_state version announced per tenant:
+	// no older state is answered from once it is heard of.
+	heard *shardmap.Map[int64]
 
 	mu     sync.Mutex
 	tables map[[32]byte]weak.Pointer[table]
@@ -81,7 +84,7 @@ func NewDecider(ctx context.Context, tax Taxonomy, load LoadFunc, opts DeciderOp
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Decider{eval: e, load: load, tenants: shardmap.New[*TenantDecider](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
+	d := &Decider{eval: e, load: load, tenants: shardmap.New[*TenantDecider](), heard: shardmap.New[int64](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
 		catIdx: map[string]int{}, purIdx: map[string]int{}, regIdx: map[string]int{}}
 	for i, c := range tax.Categories {
 		d.catIdx[c.ID] = i
@@ -199,6 +202,9 @@ func (d *Decider) Builds() int64 { return d.builds.Load() }
 // older. A negative minVersion means the caller does not know the current
 // version: it is read from the database (one query).
 func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64) (*TenantDecider, error) {
+	if h, ok := d.heard.Load(tenantID); ok && minVersion >= 0 && h > minVersion {
+		minVersion = h
+	}
 	if t, ok := d.tenants.Load(tenantID); ok && minVersion >= 0 && t.version >= minVersion {
 		return t, nil
 	}
@@ -376,6 +382,36 @@ func (d *Decider) build(ctx context.Context, t *TenantDecider, term *ast.Term) (
 	return tb, nil
 }
 
+// Heard records that the tenant's decision state reached version: from now
+// on no older state answers for it (a request may wait for the reload), and
+// a cached one is reloaded in the background.
+func (d *Decider) Heard(tenantID string, version int64) {
+	d.heard.Update(tenantID, func(cur int64, _ bool) int64 { return max(cur, version) })
+	d.Invalidate(tenantID)
+}
+
+// Placeholder returns a new decider that decides nothing, of version -1:
+// a marker for callers' caches that must reload, distinct from every other.
+func Placeholder() *TenantDecider { return &TenantDecider{version: -1} }
+
+// Resync reads every tenant's decision_state version and records it as
+// heard (Heard): after a lost connection, when announcements may have been
+// missed.
+func (d *Decider) Resync(ctx context.Context) (map[string]int64, error) {
+	vs, err := store.DecisionStateVersions(ctx, d.db.Pool)
+	if err != nil {
+		return nil, err
+	}
+	for t, v := range vs {
+		if d.Cached(t) < v {
+			d.Heard(t, v)
+		} else {
+			d.heard.Update(t, func(cur int64, _ bool) int64 { return max(cur, v) })
+		}
+	}
+	return vs, nil
+}
+
 // Invalidate reloads the tenant's state in the background if it is cached.
 func (d *Decider) Invalidate(tenantID string) {
 	if _, ok := d.tenants.Load(tenantID); !ok {
@@ -399,8 +435,12 @@ func (d *Decider) Listen(ctx context.Context) {
 			return true
 		})
 		return nil
-	}, func(_ context.Context, tenantID string) error {
-		d.Invalidate(tenantID)
+	}, func(_ context.Context, payload string) error {
+		if t, v := store.ParseDecisionNotice(payload); v > 0 {
+			d.Heard(t, v)
+		} else {
+			d.Invalidate(t)
+		}
 		return nil
 	})
 }

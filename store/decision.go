@@ -2,13 +2,15 @@ package store
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // DecisionChannel is the LISTEN/NOTIFY channel on which TouchDecisionState
-// announces, with the tenant id as payload, that a tenant's decision state
-// changed.
+// announces that a tenant's decision state changed, with the payload
+// "<tenant id> <new version>" (ParseDecisionNotice).
 const DecisionChannel = "verwerker_decisions"
 
 // TouchDecisionState records inside tx that something the decision engine
@@ -24,8 +26,32 @@ func TouchDecisionState(ctx context.Context, tx pgx.Tx, tenantID string) (int64,
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DecisionChannel, tenantID)
+	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DecisionChannel, tenantID+" "+strconv.FormatInt(v, 10))
 	return v, err
+}
+
+// ParseDecisionNotice reads the payload of a DecisionChannel notification:
+// the tenant and its new decision_state version (0 when the payload has
+// none).
+func ParseDecisionNotice(payload string) (tenantID string, version int64) {
+	tenantID, v, _ := strings.Cut(payload, " ")
+	version, _ = strconv.ParseInt(v, 10, 64)
+	return tenantID, version
+}
+
+// DecisionStateVersions returns every tenant's decision_state version.
+func DecisionStateVersions(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `SELECT tenant_id, version FROM decision_state`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var t string
+	var v int64
+	_, err = pgx.ForEachRow(rows, []any{&t, &v}, func() error { out[t] = v; return nil })
+	return out, err
 }
 
 // DecisionStateVersion returns the tenant's decision_state version (0 if it

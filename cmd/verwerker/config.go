@@ -39,6 +39,13 @@ type Config struct {
 
 	SubjectKeyFile        string
 	DecisionFlushInterval time.Duration
+
+	// ReplicaLease is how long a replica answers from its caches without
+	// hearing from the database (store.WatcherOptions.Lease).
+	ReplicaLease time.Duration
+
+	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) there.
+	DebugAddr string
 }
 
 type setting struct {
@@ -51,6 +58,7 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"DATABASE_URL", "database-url", "", "PostgreSQL connection string; `dev` creates a throwaway cluster when empty", str(&c.DatabaseURL)},
 		{"VERWERKER_ADDR", "addr", "127.0.0.1:8080", "address to listen on", str(&c.Addr)},
+		{"VERWERKER_DEBUG_ADDR", "debug-addr", "", "when set, serve Go's profiler (/debug/pprof/) on this address, apart from the API; keep it on loopback", str(&c.DebugAddr)},
 		{"VERWERKER_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"VERWERKER_LOG_FORMAT", "log-format", "json", "json or text", str(&c.LogFormat)},
 		{"VERWERKER_DB_MAX_CONNS", "db-max-conns", "20", "maximum database connections per replica", func(v string) error {
@@ -98,6 +106,14 @@ func (c *Config) settings() []setting {
 				return fmt.Errorf("must be a duration of at least 1h")
 			}
 			c.KeyRotationInterval = d
+			return nil
+		}},
+		{"VERWERKER_REPLICA_LEASE", "replica-lease", "5s", "how long a replica answers credentials and decisions from memory without hearing from PostgreSQL; a change through the API waits at most this long for a replica that stopped listening", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 300*time.Millisecond || d > time.Minute {
+				return fmt.Errorf("must be a duration from 300ms to 1m")
+			}
+			c.ReplicaLease = d
 			return nil
 		}},
 		{"VERWERKER_PG_BIN", "pg-bin", "", "directory with initdb and postgres for `dev`; searched on PATH and /usr/lib/postgresql/*/bin when empty", str(&c.PGBin)},

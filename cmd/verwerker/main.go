@@ -230,11 +230,13 @@ func migrate(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Wr
 
 // app is the wired application.
 type app struct {
-	db        *store.DB
-	audit     *audit.Log
-	tenants   *tenant.Service
-	dpa       *dpa.Service
-	keys      *identity.Keys
+	db      *store.DB
+	audit   *audit.Log
+	tenants *tenant.Service
+	dpa     *dpa.Service
+	keys    *identity.Keys
+	// watcher keeps this replica's caches current (store.Watcher).
+	watcher   *store.Watcher
 	people    *identity.People
 	authz     *policy.Authorizer
 	outbox    *notify.Outbox
@@ -300,6 +302,11 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		return nil, err
 	}
 	a.records = records.New(db, a.keyManager, a.decisions, a.subjects, log, clock, logger)
+	a.watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
+	authz.Watch(a.watcher)
+	a.keys.Watch(a.watcher)
+	a.decisions.Watch(a.watcher)
+	a.keyManager.Watch(a.watcher)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
@@ -318,6 +325,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
+		Sync:          db.Sync,
 	})
 	return a, nil
 }
@@ -348,9 +356,11 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	}
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
-	go a.authz.Listen(listenCtx)
-	go a.decisions.Engine().Listen(listenCtx)
-	go a.keyManager.Listen(listenCtx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		a.watcher.Run(listenCtx)
+	}()
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
@@ -358,7 +368,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	}()
 	// Stopped after the server (defers run last first): the last allows
 	// are flushed to the audit log before it closes.
-	defer func() { stopListening(); <-flushed }()
+	defer func() { stopListening(); <-flushed; <-watched }()
 	stopJobs, err := startJobs(ctx, a, cfg, logger)
 	if err != nil {
 		return err
@@ -377,6 +387,14 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopDebug()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
