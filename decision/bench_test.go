@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,7 +99,9 @@ func BenchmarkDecide(b *testing.B) {
 					cats = append(cats, c)
 				}
 				slices.Sort(cats)
-				qs[i] = q{ids[t], []decision.Request{{Category: cats[r.IntN(len(cats))], Purpose: sc.Purposes[r.IntN(len(sc.Purposes))],
+				// Each question carries its own copy of the tenant id, as
+				// one decoded from a request body does.
+				qs[i] = q{strings.Clone(ids[t]), []decision.Request{{Category: cats[r.IntN(len(cats))], Purpose: sc.Purposes[r.IntN(len(sc.Purposes))],
 					Region: []string{"nl", "de", "eea", "fr"}[r.IntN(4)]}}}
 			}
 			lat := make([]time.Duration, 0, 1<<20)
