@@ -13,8 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/verwerker/verwerker/audit"
-	"github.com/verwerker/verwerker/internal/shardmap"
-	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/policy"
 )
 
@@ -32,7 +30,7 @@ import (
 type counters struct {
 	cats, purposes []string
 	catIdx, purIdx map[string]int
-	tenants        *shardmap.Map[*tenantEntry]
+	tenants        *tenantIndex
 	stripes        []stripe
 
 	flushMu sync.Mutex // serialises Flush
@@ -51,7 +49,7 @@ type stripe struct {
 // counted is one decision to count: the tenant's entry and the index of its
 // category, purpose and outcome.
 type counted struct {
-	e    *tenantEntry
+	c    *tenantCounts
 	cell int
 }
 
@@ -61,16 +59,8 @@ type tenantCounts struct {
 	flushed []uint64 // the allow counts already in the audit log; under flushMu
 }
 
-// tenantEntry is what the hot path keeps per tenant, in one place: the
-// current compiled decider, the key reference and the counts.
-type tenantEntry struct {
-	td     atomic.Pointer[policy.TenantDecider]
-	keyRef string
-	tenantCounts
-}
-
 func newCounters(tax policy.Taxonomy) *counters {
-	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: shardmap.New[*tenantEntry]()}
+	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: newTenantIndex()}
 	n := 1
 	for n < 4*runtime.GOMAXPROCS(0) {
 		n <<= 1
@@ -97,23 +87,15 @@ func (c *counters) index(ci, pi int, allowed bool) int {
 	return i
 }
 
-// entry returns the tenant's entry, creating it on first use.
-func (c *counters) entry(tenantID string) *tenantEntry {
-	if e, ok := c.tenants.Load(tenantID); ok {
-		return e
-	}
-	return c.tenants.Update(tenantID, func(cur *tenantEntry, ok bool) *tenantEntry {
-		if ok {
-			return cur
-		}
-		n := len(c.cats) * len(c.purposes) * 2
-		return &tenantEntry{keyRef: keys.TenantKeyRef(tenantID), tenantCounts: tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n)}}
-	})
+// newCounts returns zero counts for a tenant.
+func (c *counters) newCounts() *tenantCounts {
+	n := len(c.cats) * len(c.purposes) * 2
+	return &tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n)}
 }
 
 // add counts one decision. A stripe is picked at random (no shared
 // counter), so concurrent decisions rarely wait for each other.
-func (c *counters) add(e *tenantEntry, category, purpose string, allowed bool) {
+func (c *counters) add(tc *tenantCounts, category, purpose string, allowed bool) {
 	ci, ok1 := c.catIdx[category]
 	pi, ok2 := c.purIdx[purpose]
 	if !ok1 || !ok2 {
@@ -121,7 +103,7 @@ func (c *counters) add(e *tenantEntry, category, purpose string, allowed bool) {
 	}
 	s := &c.stripes[rand.Uint32()&uint32(len(c.stripes)-1)]
 	s.mu.Lock()
-	s.buf = append(s.buf, counted{e, c.index(ci, pi, allowed)})
+	s.buf = append(s.buf, counted{tc, c.index(ci, pi, allowed)})
 	if len(s.buf) < stripeSize {
 		s.mu.Unlock()
 		return
@@ -135,7 +117,7 @@ func (c *counters) add(e *tenantEntry, category, purpose string, allowed bool) {
 // apply adds buffered decisions to their tenants' counts.
 func apply(buf []counted) {
 	for _, x := range buf {
-		x.e.n[x.cell].Add(1)
+		x.c.n[x.cell].Add(1)
 	}
 }
 
@@ -161,7 +143,8 @@ func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
 // Collect implements prometheus.Collector.
 func (c *counters) Collect(ch chan<- prometheus.Metric) {
 	c.drain()
-	c.tenants.Range(func(k string, tc *tenantEntry) bool {
+	c.tenants.each(func(e *tenantEntry) {
+		k, tc := e.id, e.counts
 		for ci, cat := range c.cats {
 			for pi, p := range c.purposes {
 				for _, allowed := range []bool{false, true} {
@@ -177,7 +160,6 @@ func (c *counters) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		return true
 	})
 }
 
@@ -197,15 +179,12 @@ func (s *Service) Flush(ctx context.Context) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.drain()
-	var tenants []string
-	c.tenants.Range(func(k string, _ *tenantEntry) bool {
-		tenants = append(tenants, k)
-		return true
-	})
-	sort.Strings(tenants)
+	var tenants []*tenantEntry
+	c.tenants.each(func(e *tenantEntry) { tenants = append(tenants, e) })
+	sort.Slice(tenants, func(i, j int) bool { return tenants[i].id < tenants[j].id })
 	var firstErr error
-	for _, t := range tenants {
-		tc, _ := c.tenants.Load(t)
+	for _, e := range tenants {
+		t, tc := e.id, e.counts
 		total := uint64(0)
 		reason := ""
 		now := make([]uint64, len(tc.n))

@@ -26,6 +26,7 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
@@ -190,18 +191,14 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 	if len(fields) > 0 {
 		return nil, verwerker.Invalid("the decision request is not valid", fields...)
 	}
-	e := s.counts.entry(tenantID)
-	td := e.td.Load()
-	if td == nil || version < 0 || td.Version() < version {
-		cur := td
+	e := s.counts.tenants.load(tenantID)
+	if e == nil || e.stale || version < 0 || e.td.Version() < version {
 		var err error
-		if td, err = s.engine.Tenant(ctx, tenantID, version); err != nil {
+		if e, err = s.refresh(ctx, tenantID, e, version); err != nil {
 			return nil, err
 		}
-		// Unless a change was heard of meanwhile (Watch put a new
-		// placeholder there): then the next request reloads.
-		e.td.CompareAndSwap(cur, td)
 	}
+	td := &e.td
 	var err error
 	var subjects map[string]subject.State
 	if len(refs) > 0 {
@@ -238,7 +235,7 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 			denied = append(denied, i)
 		}
 		if count {
-			s.counts.add(e, r.Category, r.Purpose, res.Allow)
+			s.counts.add(e.counts, r.Category, r.Purpose, res.Allow)
 		}
 		if r.SuspectedMinor && !flagged[r.SubjectRef] && (!known || sub.MinorFlaggedAt == nil) {
 			flagged[r.SubjectRef] = true
@@ -255,6 +252,43 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 		return nil, err
 	}
 	return out, nil
+}
+
+// refresh loads the tenant's decider at version or newer and makes it the
+// tenant's entry, unless the entry changed since it was read as seen (a
+// change was heard of meanwhile: the next request loads again). The
+// returned entry answers this request either way.
+func (s *Service) refresh(ctx context.Context, tenantID string, seen *tenantEntry, version int64) (*tenantEntry, error) {
+	td, err := s.engine.Tenant(ctx, tenantID, version)
+	if err != nil {
+		return nil, err
+	}
+	e := &tenantEntry{td: *td, keyRef: keys.TenantKeyRef(tenantID)}
+	e.setID(tenantID)
+	s.counts.tenants.update(tenantID, func(cur *tenantEntry) *tenantEntry {
+		if cur != nil {
+			e.counts = cur.counts
+		} else {
+			e.counts = s.counts.newCounts()
+		}
+		if cur != seen {
+			return cur
+		}
+		return e
+	})
+	return e, nil
+}
+
+// invalidate marks the tenant's entry stale.
+func (s *Service) invalidate(tenantID string) {
+	s.counts.tenants.update(tenantID, func(cur *tenantEntry) *tenantEntry {
+		if cur == nil || cur.stale {
+			return cur
+		}
+		e := *cur
+		e.stale = true
+		return &e
+	})
 }
 
 func distinct(list []string) []string {
@@ -361,10 +395,11 @@ func (s *Service) Watch(w *store.Watcher) {
 		if _, err := s.engine.Resync(ctx); err != nil {
 			return err
 		}
-		s.counts.tenants.Range(func(_ string, e *tenantEntry) bool {
-			e.td.Store(policy.Placeholder())
-			return true
-		})
+		var ids []string
+		s.counts.tenants.each(func(e *tenantEntry) { ids = append(ids, e.id) })
+		for _, t := range ids {
+			s.invalidate(t)
+		}
 		return nil
 	}, func(_ context.Context, payload string) error {
 		t, v := store.ParseDecisionNotice(payload)
@@ -373,9 +408,7 @@ func (s *Service) Watch(w *store.Watcher) {
 		} else {
 			s.engine.Invalidate(t)
 		}
-		if e, ok := s.counts.tenants.Load(t); ok {
-			e.td.Store(policy.Placeholder())
-		}
+		s.invalidate(t)
 		return nil
 	})
 }

@@ -390,10 +390,6 @@ func (d *Decider) Heard(tenantID string, version int64) {
 	d.Invalidate(tenantID)
 }
 
-// Placeholder returns a new decider that decides nothing, of version -1:
-// a marker for callers' caches that must reload, distinct from every other.
-func Placeholder() *TenantDecider { return &TenantDecider{version: -1} }
-
 // Resync reads every tenant's decision_state version and records it as
 // heard (Heard): after a lost connection, when announcements may have been
 // missed.
