@@ -39,8 +39,9 @@ type LoadFunc func(ctx context.Context, tenantID string) (TenantState, error)
 // by Rego itself. Tables are shared between tenants whose states are
 // equal, so customers on the same agreement template cost one table.
 //
-// The table is never trusted beyond its version: callers pass the tenant's
-// current decision_state version (read with the credential), and a newer
+// The table is never trusted beyond its version: callers pass the newest
+// decision_state version they know of (read with the credential), and so
+// does the replica's watcher for every change it hears of (Heard); a newer
 // version reloads before deciding. LISTEN/NOTIFY on store.DecisionChannel
 // reloads ahead of time.
 type Decider struct {
