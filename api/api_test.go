@@ -126,13 +126,16 @@ func setup(t *testing.T) *testBundle {
 
 // newServer returns another server on the bundle's database, as a second
 // replica would be: its own authorizer, the same database.
-func (b *testBundle) newServer() *api.Server {
+func (b *testBundle) newServer() *api.Server { return b.newServerWith(api.Config{Version: "test"}) }
+
+// newServerWith is newServer with another configuration.
+func (b *testBundle) newServerWith(cfg api.Config) *api.Server {
 	var err error
 	b.decisions, err = decision.New(context.Background(), b.db, b.dpa, b.subjects, b.audit, b.clock, nil)
 	if err != nil {
 		panic(err)
 	}
-	return api.New(api.Config{Version: "test"}, api.Deps{
+	return api.New(cfg, api.Deps{
 		Records:   records.New(b.db, b.keyMgr, b.decisions, b.subjects, b.audit, b.clock, slog.New(slog.DiscardHandler)),
 		Decisions: b.decisions,
 		Subjects:  b.subjects,

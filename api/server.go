@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -97,6 +98,10 @@ type Config struct {
 	// TLS terminated by a proxy. Cookies on TLS connections are always
 	// Secure.
 	SecureCookies bool
+	// DisableFastPath answers every decision through the generic Huma
+	// operation instead of the equivalent fast path (fastDecide): for
+	// comparisons.
+	DisableFastPath bool
 }
 
 // Server is verwerker's HTTP server: the Huma API plus health, metrics and
@@ -113,6 +118,11 @@ type Server struct {
 
 	docsOnce sync.Once
 	docsHTML []byte
+
+	// noFastPath sends every decision through the Huma operation;
+	// fastDecisions counts those fastDecide answered itself.
+	noFastPath    bool
+	fastDecisions atomic.Int64
 }
 
 // New builds the server and registers every operation.
@@ -126,7 +136,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Calendar == nil {
 		deps.Calendar = deadline.DefaultCalendar()
 	}
-	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies}
+	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies, noFastPath: cfg.DisableFastPath}
 	s.metrics = newMetrics(cfg.Registry)
 
 	hc := huma.DefaultConfig("verwerker API", cfg.Version)
@@ -172,7 +182,7 @@ func New(cfg Config, deps Deps) *Server {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write(mustJSON(p))
 	}))
-	s.handler = s.observe(cop.Handler(s.mux))
+	s.handler = s.observe(cop.Handler(s.fastDecide(s.mux)))
 	return s
 }
 
