@@ -144,7 +144,7 @@ func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
 func (c *counters) Collect(ch chan<- prometheus.Metric) {
 	c.drain()
 	c.tenants.each(func(e *tenantEntry) {
-		k, tc := e.id, e.counts
+		k, tc := e.id(), e.counts
 		for ci, cat := range c.cats {
 			for pi, p := range c.purposes {
 				for _, allowed := range []bool{false, true} {
@@ -181,10 +181,10 @@ func (s *Service) Flush(ctx context.Context) error {
 	c.drain()
 	var tenants []*tenantEntry
 	c.tenants.each(func(e *tenantEntry) { tenants = append(tenants, e) })
-	sort.Slice(tenants, func(i, j int) bool { return tenants[i].id < tenants[j].id })
+	sort.Slice(tenants, func(i, j int) bool { return tenants[i].id() < tenants[j].id() })
 	var firstErr error
 	for _, e := range tenants {
-		t, tc := e.id, e.counts
+		t, tc := e.id(), e.counts
 		total := uint64(0)
 		reason := ""
 		now := make([]uint64, len(tc.n))
