@@ -180,6 +180,11 @@ func (w *Watcher) watch(ctx context.Context) error {
 			}
 		}
 	}
+	// Rows of replicas that ended without giving up their lease (a crash)
+	// are never waited for; clear the old ones.
+	if _, err := c.Exec(ctx, `DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'`); err != nil {
+		return err
+	}
 	sent := time.Since(w.start)
 	if _, err := c.Exec(ctx, `INSERT INTO replicas (id, lease_until, heard) VALUES ($1, now() + $2 * interval '1 millisecond', $3)
 		ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, heard = excluded.heard`, w.id, w.lease.Milliseconds(), heard); err != nil {
