@@ -129,12 +129,22 @@ func (w *Watcher) Run(ctx context.Context) {
 		defer cancel()
 		_, _ = w.db.Pool.Exec(c, `DELETE FROM replicas WHERE id = $1`, w.id)
 	}()
-	backoff := 100 * time.Millisecond
+	const minBackoff = 100 * time.Millisecond
+	backoff := minBackoff
 	for ctx.Err() == nil {
+		began := time.Now()
 		err := w.watch(ctx)
 		w.freshUntil.Store(0)
 		if ctx.Err() != nil {
 			return
+		}
+		// Deaf now: give the lease up at once, so that changes do not wait
+		// for this replica until it ends (best effort; it ends anyway).
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, _ = w.db.Pool.Exec(c, `UPDATE replicas SET lease_until = now() WHERE id = $1`, w.id)
+		cancel()
+		if time.Since(began) > w.lease {
+			backoff = minBackoff
 		}
 		w.logger.Warn("watching for changes failed; the caches are not trusted until it reconnects", "error", err.Error(), "retry_in", backoff.String())
 		select {
@@ -146,9 +156,10 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-// errEvicted means another replica removed this one's row: the lease was
-// considered expired, so barriers may have been passed without it.
-var errEvicted = errors.New("store: this replica's lease was given up")
+// errEvicted means the replica's lease ended before it was renewed:
+// changes may have been answered without waiting for this replica, so it
+// must reconnect and reload before it trusts its caches again.
+var errEvicted = errors.New("store: this replica's lease ended before it was renewed")
 
 func (w *Watcher) watch(ctx context.Context) error {
 	conn, err := w.db.Pool.Acquire(ctx)
@@ -167,10 +178,22 @@ func (w *Watcher) watch(ctx context.Context) error {
 			return err
 		}
 	}
+	// Rows of replicas that ended without giving up their lease (a crash)
+	// are never waited for; clear the old ones.
+	if _, err := c.Exec(ctx, `DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'`); err != nil {
+		return err
+	}
 	// Barriers issued up to now concern changes committed before the hooks
-	// below reload; later ones arrive as notifications.
+	// below reload; later ones arrive as notifications. The lease is taken
+	// before the hooks run, so that changes committed meanwhile wait for
+	// this replica; it trusts its caches only once the hooks have run and
+	// the lease is still unbroken.
 	var heard int64
 	if err := c.QueryRow(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM replica_barrier_seq`).Scan(&heard); err != nil {
+		return err
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO replicas (id, lease_until, heard) VALUES ($1, now() + $2 * interval '1 millisecond', $3)
+		ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, heard = excluded.heard`, w.id, w.leaseMillis(), heard); err != nil {
 		return err
 	}
 	for _, hs := range w.handlers {
@@ -180,17 +203,9 @@ func (w *Watcher) watch(ctx context.Context) error {
 			}
 		}
 	}
-	// Rows of replicas that ended without giving up their lease (a crash)
-	// are never waited for; clear the old ones.
-	if _, err := c.Exec(ctx, `DELETE FROM replicas WHERE lease_until < now() - interval '1 hour'`); err != nil {
+	if err := w.renew(ctx, c, heard); err != nil {
 		return err
 	}
-	sent := time.Since(w.start)
-	if _, err := c.Exec(ctx, `INSERT INTO replicas (id, lease_until, heard) VALUES ($1, now() + $2 * interval '1 millisecond', $3)
-		ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until, heard = excluded.heard`, w.id, w.lease.Milliseconds(), heard); err != nil {
-		return err
-	}
-	w.freshUntil.Store(int64(sent + w.lease))
 	beat := w.lease / 3
 	next := time.Now().Add(beat)
 	for {
@@ -229,18 +244,28 @@ func (w *Watcher) watch(ctx context.Context) error {
 	}
 }
 
-// renew extends the lease and records the last barrier heard.
+// leaseMillis is the lease in whole milliseconds, rounded up: the
+// database's copy never ends before the replica's own.
+func (w *Watcher) leaseMillis() int64 {
+	return int64((w.lease + time.Millisecond - 1) / time.Millisecond)
+}
+
+// renew extends the lease, if it has not ended, and records the last
+// barrier heard. The replica trusts its caches until nine tenths of the
+// lease after it sent the renewal (by its own monotonic clock, a margin
+// for clock rates).
 func (w *Watcher) renew(ctx context.Context, c *pgx.Conn, heard int64) error {
 	sent := time.Since(w.start)
-	tag, err := c.Exec(ctx, `UPDATE replicas SET lease_until = now() + $2 * interval '1 millisecond', heard = greatest(heard, $3) WHERE id = $1`,
-		w.id, w.lease.Milliseconds(), heard)
+	tag, err := c.Exec(ctx, `UPDATE replicas SET lease_until = now() + $2 * interval '1 millisecond', heard = greatest(heard, $3)
+		WHERE id = $1 AND lease_until > now()`, w.id, w.leaseMillis(), heard)
 	if err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
+		w.freshUntil.Store(0)
 		return errEvicted
 	}
-	w.freshUntil.Store(int64(sent + w.lease))
+	w.freshUntil.Store(int64(sent + w.lease*9/10))
 	return nil
 }
 

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,4 +148,119 @@ func TestReplicaThatCannotHearLosesItsLease(t *testing.T) {
 	change(t, db, "y")
 	require.NoError(t, db.Sync(ctx))
 	require.Equal(t, []string{"x", "y"}, a.payloads())
+}
+
+// model is a replica's view of numbered changes: applied is the newest it
+// has taken in, by notification or by reloading on (re)connection.
+type model struct {
+	committed, applied atomic.Int64
+	block              chan struct{} // notifications wait for it while set
+	delay              time.Duration // each notification takes this long
+	mu                 sync.Mutex
+}
+
+func (m *model) watch(t *testing.T, db *store.DB, lease time.Duration, hook func()) *store.Watcher {
+	t.Helper()
+	w := db.NewWatcher(store.WatcherOptions{Lease: lease})
+	w.Handle("verwerker_test", func(context.Context) error {
+		// A reload reads the state first, then may take its time.
+		snap := m.committed.Load()
+		if hook != nil {
+			hook()
+		}
+		m.applied.Store(snap)
+		return nil
+	}, func(_ context.Context, p string) error {
+		m.mu.Lock()
+		b := m.block
+		m.mu.Unlock()
+		if b != nil {
+			<-b
+		}
+		time.Sleep(m.delay)
+		n, _ := strconv.ParseInt(p, 10, 64)
+		if n > m.applied.Load() {
+			m.applied.Store(n)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+// commit makes change n and announces it.
+func (m *model) commit(t *testing.T, db *store.DB, n int64) {
+	t.Helper()
+	m.committed.Store(n)
+	change(t, db, strconv.FormatInt(n, 10))
+}
+
+// requireNeverStale watches w for d: whenever it is fresh, it must have
+// taken in every change up to acked.
+func requireNeverStale(t *testing.T, w *store.Watcher, m *model, acked int64, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Microsecond) {
+		applied := m.applied.Load()
+		if w.Fresh() {
+			require.GreaterOrEqual(t, applied, acked, "fresh with a change unapplied whose Sync returned")
+		}
+	}
+}
+
+func TestLapsedLeaseIsNotRenewed(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	ctx := context.Background()
+	lease := 900 * time.Millisecond
+	m := &model{}
+	w := m.watch(t, db, lease, nil)
+	require.Eventually(t, w.Fresh, 10*time.Second, 5*time.Millisecond)
+
+	// The replica hangs on change 1: Sync returns when its lease lapses.
+	gate := make(chan struct{})
+	m.mu.Lock()
+	m.block = gate
+	m.mu.Unlock()
+	m.commit(t, db, 1)
+	require.NoError(t, db.Sync(ctx))
+	require.False(t, w.Fresh())
+	// Change 2 is answered without waiting for the silent replica.
+	m.commit(t, db, 2)
+	require.NoError(t, db.Sync(ctx))
+	// When it wakes up it must not trust itself before it has change 2.
+	m.mu.Lock()
+	m.block = nil
+	m.mu.Unlock()
+	close(gate)
+	requireNeverStale(t, w, m, 2, 3*lease)
+	require.Eventually(t, w.Fresh, 10*time.Second, 5*time.Millisecond, "the replica did not recover")
+	require.EqualValues(t, 2, m.applied.Load())
+}
+
+func TestReplicaIsWaitedForWhileItConnects(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	ctx := context.Background()
+	m := &model{delay: 300 * time.Millisecond}
+	inHook, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	w := m.watch(t, db, 2*time.Second, func() {
+		once.Do(func() {
+			// The hook has read nothing yet of what follows; it is slow.
+			close(inHook)
+			<-gate
+		})
+	})
+	<-inHook
+	m.commit(t, db, 1)
+	synced := make(chan error, 1)
+	go func() { synced <- db.Sync(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	close(gate)
+	require.NoError(t, <-synced)
+	requireNeverStale(t, w, m, 1, time.Second)
+	require.True(t, w.Fresh())
 }
