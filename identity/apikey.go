@@ -171,7 +171,13 @@ func (k *Keys) Revoke(ctx context.Context, owner KeyOwner, id string) (Key, erro
 		if err != nil {
 			return verwerker.Internal("identity: revoke key", err)
 		}
+		// The grant (machine keys) goes, and the policy version rises in
+		// any case: replicas drop the key from memory (personal keys have
+		// no grant of their own).
 		if _, err := policy.RemoveGrants(ctx, tx, id, ""); err != nil {
+			return err
+		}
+		if err := policy.RaiseVersion(ctx, tx); err != nil {
 			return err
 		}
 		chain := owner.Domain

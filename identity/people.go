@@ -239,6 +239,10 @@ func (p *People) Disable(ctx context.Context, id string) (User, error) {
 		if _, err := policy.RemoveGrants(ctx, tx, id, ""); err != nil {
 			return err
 		}
+		// Also without grants: replicas drop the person's keys from memory.
+		if err := policy.RaiseVersion(ctx, tx); err != nil {
+			return err
+		}
 		return p.record(ctx, tx, u.HomeDomain, "user.disable", id, audit.Success, "")
 	})
 	return u, err

@@ -92,6 +92,12 @@ func queryGrants(ctx context.Context, q Querier, sql string, arg string) ([]Gran
 	return gs, nil
 }
 
+// RaiseVersion raises the policy version in tx and announces it when tx
+// commits, without changing a grant: for changes of credentials that
+// replicas may hold in memory (a revoked key, a disabled account), which
+// must be dropped everywhere even when no grant went with them.
+func RaiseVersion(ctx context.Context, tx pgx.Tx) error { return bump(ctx, tx) }
+
 // bump raises the policy version and announces it; the notification is
 // delivered when tx commits.
 func bump(ctx context.Context, tx pgx.Tx) error {
