@@ -273,7 +273,16 @@ func (s *Service) refresh(ctx context.Context, tenantID string, seen *tenantEntr
 		} else {
 			e.counts = s.counts.newCounts()
 		}
-		if (cur == nil) != (seen == nil) || (cur != nil && cur.gen != seen.gen) {
+		switch {
+		case (cur == nil) != (seen == nil) || (cur != nil && cur.gen != seen.gen):
+			// Replaced since: invalidated or refreshed by another request.
+			return cur
+		case td.Version() < s.engine.Known(tenantID):
+			// A change was heard of while this one loaded (Watch's Heard
+			// comes before its invalidate, both under this lock's order).
+			return cur
+		case cur != nil && !cur.stale && cur.td.Version() == td.Version():
+			// Nothing new (a caller without a version): keep the entry.
 			return cur
 		}
 		return e

@@ -392,6 +392,16 @@ func (d *Decider) Heard(tenantID string, version int64) {
 	d.Invalidate(tenantID)
 }
 
+// Known returns the newest decision_state version of the tenant this
+// replica knows of: heard of (Heard) or compiled; 0 when none.
+func (d *Decider) Known(tenantID string) int64 {
+	v, _ := d.heard.Load(tenantID)
+	if t, ok := d.tenants.Load(tenantID); ok && t.version > v {
+		v = t.version
+	}
+	return v
+}
+
 // Resync reads every tenant's decision_state version and records it as
 // heard (Heard): after a lost connection, when announcements may have been
 // missed.
