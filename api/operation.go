@@ -3,13 +3,13 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/policy"
-	"github.com/verwerker/verwerker/store"
 )
 
 // Special permissions. Every other permission is a policy permission,
@@ -86,10 +86,10 @@ func register[I, O any](s *Server, op huma.Operation, permission string, d domai
 // nothing a replica keeps in memory, so they do not wait for replicas.
 var hotPath = map[string]bool{"decide": true, "decideBatch": true, "writeRecords": true}
 
-// syncTimeout bounds the wait for replicas after a change: well beyond a
-// lease (store.DefaultLease), after which a silent replica stops trusting
-// its caches anyway.
-const syncTimeout = 3 * store.DefaultLease
+// syncTimeout bounds the wait for replicas after a change: beyond twice
+// the longest lease (VERWERKER_REPLICA_LEASE), after which a silent replica
+// has stopped trusting its caches anyway. Deps.Sync may bound it tighter.
+const syncTimeout = 2*time.Minute + 5*time.Second
 
 // sync waits until every replica has taken in the changes of this request.
 // The change is committed: a failure is logged, not answered.

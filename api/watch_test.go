@@ -38,7 +38,7 @@ func (b *testBundle) watchedReplica(t *testing.T) *watched {
 	people := identity.NewPeople(b.db, b.clock, log)
 	decisions, err := decision.New(ctx, b.db, b.dpa, b.subjects, log, b.clock, nil)
 	require.NoError(t, err)
-	w := b.db.NewWatcher(store.WatcherOptions{Lease: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	w := b.db.NewWatcher(store.WatcherOptions{Lease: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	authz.Watch(w)
 	keys.Watch(w)
 	decisions.Watch(w)

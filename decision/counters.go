@@ -26,7 +26,8 @@ import (
 // striped buffers instead, which stay warm; a full buffer is added to the
 // counts by the decision that filled it, after releasing the stripe, and
 // every reader (Collect, Flush) first drains all stripes, so no count is
-// lost or read late.
+// lost. (A full buffer being added while a reader drains shows up at the
+// next reading.)
 type counters struct {
 	cats, purposes []string
 	catIdx, purIdx map[string]int
@@ -46,7 +47,7 @@ type stripe struct {
 	_   [32]byte // keep neighbouring stripes' locks off one cache line
 }
 
-// counted is one decision to count: the tenant's entry and the index of its
+// counted is one decision to count: the tenant's counts and the index of its
 // category, purpose and outcome.
 type counted struct {
 	c    *tenantCounts

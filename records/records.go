@@ -237,6 +237,12 @@ func (s *Store) Write(ctx context.Context, tenant string, version int64, items [
 	}
 	slices.Sort(refs)
 	refs = slices.Compact(refs) // sorted: rows are locked in one order
+	// A credential answered from memory may carry an older version than
+	// this replica has heard of: start from the newest known, so that the
+	// write does not decide twice.
+	if version >= 0 {
+		version = max(version, s.decisions.Engine().Known(tenant))
+	}
 	for attempt := range 3 {
 		if version < 0 {
 			v, err := store.DecisionStateVersion(ctx, s.db.Pool, tenant)

@@ -325,7 +325,13 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
-		Sync:          db.Sync,
+		// Bounded by the lease: a silent replica stops trusting its
+		// caches when its lease ends.
+		Sync: func(ctx context.Context) error {
+			c, cancel := context.WithTimeout(ctx, 2*cfg.ReplicaLease+5*time.Second)
+			defer cancel()
+			return db.Sync(c)
+		},
 	})
 	return a, nil
 }
@@ -354,7 +360,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 	if err != nil {
 		return err
 	}
-	listenCtx, stopListening := context.WithCancel(ctx)
+	// Not ended by the signal but after the server has drained (defers run
+	// last first): caches stay current and the decisions made while
+	// draining are counted into the last aggregate.
+	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopListening()
 	watched := make(chan struct{})
 	go func() {
