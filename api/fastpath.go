@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/decision"
@@ -86,9 +87,24 @@ func (s *Server) fastDecide(next http.Handler) http.Handler {
 			writeJSON(w, prob.Status, "application/problem+json", prob)
 			return
 		}
-		writeJSON(w, http.StatusOK, "application/json", decisionOut(ds[0]))
+		out := decisionOut(ds[0])
+		bp := answerBufs.Get().(*[]byte)
+		defer answerBufs.Put(bp)
+		b := appendDecision((*bp)[:0], &out)
+		if b == nil { // a time that does not marshal: let encoding/json say so
+			writeJSON(w, http.StatusOK, "application/json", out)
+			return
+		}
+		*bp = b
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
 	})
 }
+
+// answerBufs are the fast path's answer buffers (net/http copies what is
+// written, so a buffer is free again once Write returns).
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // writeJSON writes v as Huma's JSON format does.
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
