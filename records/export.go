@@ -7,11 +7,11 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/internal/jsonstr"
 	"github.com/verwerker/verwerker/keys"
 )
 
@@ -115,9 +115,9 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 		w := bufio.NewWriterSize(cw, 64<<10)
 		b := make([]byte, 0, 4096)
 		b = append(b, `{"format":"`+ExportFormat+`","tenant_id":`...)
-		b = appendString(b, e.tenant)
+		b = jsonstr.Append(b, e.tenant)
 		b = append(b, `,"subject_id":`...)
-		b = appendString(b, e.subjectID)
+		b = jsonstr.Append(b, e.subjectID)
 		b = append(b, `,"exported_at":"`...)
 		b = e.s.clock.Now().UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","records":[`...)
@@ -145,25 +145,25 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 				b = append(b, ',')
 			}
 			b = append(b, `{"id":`...)
-			b = appendString(b, id)
+			b = jsonstr.Append(b, id)
 			b = append(b, `,"kind":`...)
-			b = appendString(b, kind)
+			b = jsonstr.Append(b, kind)
 			if conv != "" {
 				b = append(b, `,"conversation_id":`...)
-				b = appendString(b, conv)
+				b = jsonstr.Append(b, conv)
 			}
 			b = append(b, `,"category":`...)
-			b = appendString(b, cat)
+			b = jsonstr.Append(b, cat)
 			b = append(b, `,"purpose":`...)
-			b = appendString(b, purpose)
+			b = jsonstr.Append(b, purpose)
 			b = append(b, `,"region":`...)
-			b = appendString(b, region)
+			b = jsonstr.Append(b, region)
 			b = append(b, `,"dpa_version":`...)
 			b = strconv.AppendInt(b, int64(dpaVersion), 10)
 			b = append(b, `,"decision_id":`...)
-			b = appendString(b, decisionID)
+			b = jsonstr.Append(b, decisionID)
 			b = append(b, `,"retention":`...)
-			b = appendString(b, rule)
+			b = jsonstr.Append(b, rule)
 			if deleteAfter != nil {
 				b = append(b, `,"delete_after":"`...)
 				b = deleteAfter.UTC().AppendFormat(b, time.RFC3339Nano)
@@ -224,42 +224,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\r':
-				b = append(b, '\\', 'r')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
