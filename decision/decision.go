@@ -415,19 +415,13 @@ func (s *Service) Watch(w *store.Watcher) {
 		}
 		return nil
 	}, func(_ context.Context, payload string) error {
-		t, v := store.ParseDecisionNotice(payload)
-		if v > 0 {
-			s.engine.Heard(t, v)
-		} else {
-			s.engine.Invalidate(t)
-		}
-		s.invalidate(t)
+		s.invalidate(s.engine.Notice(payload))
 		return nil
 	})
 }
 
 // New wires a Service to the database: the policy engine reads tenants'
-// states with agreements.DecisionState and listens for changes on db (call
+// states with agreements.DecisionState; changes reach it through Watch (or
 // Engine().Listen).
 func New(ctx context.Context, db *store.DB, agreements *dpa.Service, subjects *subject.Service, log *audit.Log, clock verwerker.Clock, logger *slog.Logger) (*Service, error) {
 	engine, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), agreements.DecisionState, policy.DeciderOptions{DB: db, Logger: logger})

@@ -435,22 +435,28 @@ func (d *Decider) Invalidate(tenantID string) {
 
 // Listen reloads a tenant's table whenever a transaction announces a change
 // of its decision state, until ctx ends. After every (re)connection it
-// reloads every cached tenant, since announcements may have been missed.
+// catches up with the versions it may have missed (Resync).
 func (d *Decider) Listen(ctx context.Context) {
-	d.db.Listen(ctx, store.DecisionChannel, d.logger, func(context.Context) error {
-		d.tenants.Range(func(k string, _ *TenantDecider) bool {
-			d.Invalidate(k)
-			return true
-		})
-		return nil
+	d.db.Listen(ctx, store.DecisionChannel, d.logger, func(ctx context.Context) error {
+		_, err := d.Resync(ctx)
+		return err
 	}, func(_ context.Context, payload string) error {
-		if t, v := store.ParseDecisionNotice(payload); v > 0 {
-			d.Heard(t, v)
-		} else {
-			d.Invalidate(t)
-		}
+		d.Notice(payload)
 		return nil
 	})
+}
+
+// Notice takes in a DecisionChannel notification and returns its tenant:
+// the version it announces is heard of (Heard); a payload without one
+// reloads the tenant.
+func (d *Decider) Notice(payload string) string {
+	t, v := store.ParseDecisionNotice(payload)
+	if v > 0 {
+		d.Heard(t, v)
+	} else {
+		d.Invalidate(t)
+	}
+	return t
 }
 
 // Cached reports the decision_state version of the tenant's cached state,
