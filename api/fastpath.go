@@ -106,7 +106,9 @@ func (s *Server) fastDecide(next http.Handler) http.Handler {
 // written, so a buffer is free again once Write returns).
 var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// writeJSON writes v as Huma's JSON format does.
+// writeJSON writes v as Huma's JSON format does, with the status and
+// content type: the fast path's problems and the answers written outside
+// Huma (cross-origin refusals, panics).
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

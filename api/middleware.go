@@ -139,9 +139,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if sw.status == 0 {
 					prob := newProblem(http.StatusInternalServerError, "").(*Problem)
 					prob.Instance = instance(ri.id)
-					w.Header().Set("Content-Type", "application/problem+json")
-					w.WriteHeader(http.StatusInternalServerError)
-					_, _ = w.Write(mustJSON(prob))
+					writeJSON(w, http.StatusInternalServerError, "application/problem+json", prob)
 				}
 				sw.status = http.StatusInternalServerError
 			}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -178,9 +177,7 @@ func New(cfg Config, deps Deps) *Server {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := newProblem(http.StatusForbidden, "cross-origin requests that change state are refused").(*Problem)
 		p.Instance = instance(RequestID(r.Context()))
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write(mustJSON(p))
+		writeJSON(w, http.StatusForbidden, "application/problem+json", p)
 	}))
 	s.handler = s.observe(cop.Handler(s.fastDecide(s.mux)))
 	return s
@@ -200,11 +197,3 @@ Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) 
 (from ` + "`POST /v1/auth/login`" + `, with a TOTP second factor) unless marked public, and
 names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
 (` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.`
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
