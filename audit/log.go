@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -236,7 +238,9 @@ func appendBatch(ctx context.Context, tx pgx.Tx, batch []*pending) error {
 	return err
 }
 
-// Report is the result of verifying a chain.
+// Report is the result of verifying a chain. Its JSON form is the one of
+// GET /v1/tenants/{tenant_id}/audit/verification: hashes in lowercase hex,
+// times in UTC with six fractional digits.
 type Report struct {
 	Chain  string `json:"chain"`
 	Events int64  `json:"events"`
@@ -262,6 +266,21 @@ type Report struct {
 	// does not verify: its signature is wrong or by an unknown key, or the
 	// chain no longer holds the hash it signed. 0 when none.
 	BadCheckpoint int64 `json:"bad_checkpoint,omitempty"`
+}
+
+// MarshalJSON writes head_hash in hex, as the API and the export do, and
+// last_checkpoint_at as the API does.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	out := struct {
+		plain
+		HeadHash         string `json:"head_hash"`
+		LastCheckpointAt string `json:"last_checkpoint_at,omitempty"`
+	}{plain: plain(r), HeadHash: hex.EncodeToString(r.HeadHash)}
+	if !r.LastCheckpointAt.IsZero() {
+		out.LastCheckpointAt = r.LastCheckpointAt.UTC().Format(timeFormat)
+	}
+	return json.Marshal(out)
 }
 
 // Verify recomputes chain from its first event, streaming, and names the

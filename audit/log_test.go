@@ -2,8 +2,11 @@ package audit_test
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +165,20 @@ func TestVerifyFindsTampering(t *testing.T) {
 			require.NotEmpty(t, r.Problem)
 		})
 	}
+}
+
+// TestReportJSON: a report's JSON is the API's: the head hash in hex and the
+// checkpoint time in UTC with six fractional digits.
+func TestReportJSON(t *testing.T) {
+	t.Parallel()
+	hash := audit.ComputeHash(audit.Genesis, []byte(`{}`))
+	at := time.Date(2026, 11, 23, 11, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	b, err := json.Marshal(audit.Report{Chain: "tnt_A", Events: 3, HeadSeq: 3, HeadHash: hash, OK: true, Checkpoints: 1, LastCheckpointSeq: 2, LastCheckpointAt: at})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"chain":"tnt_A","events":3,"head_seq":3,"head_hash":"`+hex.EncodeToString(hash)+`","ok":true,
+		"checkpoints":1,"last_checkpoint_seq":2,"last_checkpoint_at":"2026-11-23T10:00:00.123456Z"}`, string(b))
+	b, err = json.Marshal(audit.Report{Chain: "tnt_A", HeadHash: audit.Genesis, FirstBad: 1, Problem: "bad hash"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"chain":"tnt_A","events":0,"head_seq":0,"head_hash":"`+strings.Repeat("0", 64)+`","ok":false,
+		"first_bad":1,"problem":"bad hash","checkpoints":0,"last_checkpoint_seq":0}`, string(b))
 }

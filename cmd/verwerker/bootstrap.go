@@ -3,59 +3,43 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 )
 
-// bootstrap creates the first platform admin of a new installation and
-// prints the one-time set-up token; everyone else is created through the
-// API by that admin.
-func bootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var email, name string
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		flag, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if flag != "email" && flag != "name" {
-			rest = append(rest, args[i])
-			continue
+// bootstrapCommand defines the flags of bootstrap and returns the command,
+// which creates the first platform admin of a new installation and prints
+// the one-time set-up token; everyone else is created through the API by
+// that admin.
+func bootstrapCommand(fs *flag.FlagSet) func(context.Context, *Config, io.Writer, io.Writer) error {
+	email := fs.String("email", "", "e-mail `address` of the platform admin (required)")
+	name := fs.String("name", "", "display `name` of the platform admin (required)")
+	return func(ctx context.Context, cfg *Config, stdout, _ io.Writer) error {
+		if *email == "" || *name == "" {
+			return errors.New("usage: verwerker bootstrap -email ADDRESS -name NAME [flags]")
 		}
-		if !hasVal {
-			if i+1 == len(args) {
-				return fmt.Errorf("-%s needs a value", flag)
-			}
-			val = args[i+1]
-			i++
-		}
-		if flag == "email" {
-			email = val
-		} else {
-			name = val
-		}
+		return bootstrap(ctx, cfg, *email, *name, stdout)
 	}
-	if email == "" || name == "" {
-		return errors.New("usage: verwerker bootstrap -email ADDRESS -name NAME [flags]")
-	}
-	cfg, _, err := parseConfig("verwerker bootstrap", rest, stderr)
-	if err != nil {
-		return err
-	}
+}
+
+// bootstrap creates the platform admin and prints its set-up token.
+func bootstrap(ctx context.Context, cfg *Config, email, name string, stdout io.Writer) error {
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	a, err := newApp(ctx, db, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	u, token, err := a.people.Create(ctx, identity.NewUser{Email: email, DisplayName: name, Role: policy.RolePlatformAdmin, Domain: verwerker.PlatformDomain})
+	clock := verwerker.SystemClock{}
+	log := audit.NewLog(db, clock)
+	defer log.Close()
+	u, token, err := identity.NewPeople(db, clock, log).Create(ctx, identity.NewUser{Email: email, DisplayName: name, Role: policy.RolePlatformAdmin, Domain: verwerker.PlatformDomain})
 	if err != nil {
 		return fmt.Errorf("%s", verwerker.ErrorMessage(err)+fieldsText(err))
 	}

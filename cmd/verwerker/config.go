@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -141,23 +143,51 @@ func (c *Config) settings() []setting {
 	}
 }
 
-// parseConfig reads the environment, then the flags in args.
+// parseConfig reads every setting from the environment, then the flags in
+// args: the settings of serve and dev.
 func parseConfig(name string, args []string, stderr io.Writer) (*Config, []string, error) {
-	c := &Config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	for _, s := range c.settings() {
-		v := s.def
-		if e, ok := os.LookupEnv(s.env); ok {
-			v = e
-		}
-		if err := s.set(v); err != nil {
-			return nil, nil, fmt.Errorf("%s: %v", s.env, err)
-		}
-		fs.Func(s.flag, s.usage+" (env "+s.env+", default "+strconv.Quote(s.def)+")", s.set)
+	c, err := bindSettings(fs, everySetting)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
 	return c, fs.Args(), nil
+}
+
+// bindSettings returns a Config holding the settings keep selects (by
+// environment variable) as the environment or their defaults give them, and
+// defines their flags on fs, which override them when fs parses. The error
+// names the first environment variable with a value that is not valid; the
+// flags are defined all the same, so that -h works.
+func bindSettings(fs *flag.FlagSet, keep func(env string) bool) (*Config, error) {
+	c := &Config{}
+	var first error
+	for _, s := range c.settings() {
+		if !keep(s.env) {
+			continue
+		}
+		v := s.def
+		if e, ok := os.LookupEnv(s.env); ok {
+			v = e
+		}
+		if err := s.set(v); err != nil && first == nil {
+			first = fmt.Errorf("%s: %v", s.env, err)
+		}
+		// A `word` in a usage would become the value's name in -h.
+		usage := strings.ReplaceAll(s.usage, "`", "'")
+		fs.Func(s.flag, usage+" (env "+s.env+", default "+strconv.Quote(s.def)+")", s.set)
+	}
+	return c, first
+}
+
+// everySetting selects every setting: serve and dev read them all.
+func everySetting(string) bool { return true }
+
+// onlySettings selects the settings of these environment variables.
+func onlySettings(envs ...string) func(string) bool {
+	return func(env string) bool { return slices.Contains(envs, env) }
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,6 +30,93 @@ func TestOpenAPICommand(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out.String()), &doc))
 	require.Regexp(t, `^3\.1\.`, doc["openapi"])
 	require.Contains(t, doc["paths"], "/v1/tenants")
+}
+
+// runProcess runs the verwerker command as a process (the test binary, see
+// TestMain) and returns its exit status, stdout and stderr.
+func runProcess(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "VERWERKER_TEST_RUN_MAIN=1")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	}
+	require.NoError(t, err)
+	return 0, stdout.String(), stderr.String()
+}
+
+// TestCommandHelp: -h and --help show a command's usage, what it does and
+// its own flags only, on stdout, and exit 0; verwerker -h lists the
+// commands.
+func TestCommandHelp(t *testing.T) {
+	t.Parallel()
+	serverOnly := []string{"-addr", "-smtp-url", "-vault-addr", "-checkpoint-interval", "-log-level", "-replica-lease", "-debug-addr"}
+	for _, h := range []string{"-h", "--help"} {
+		code, out, errOut := runProcess(t, "audit", "verify", h)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "Usage: verwerker audit verify [-tenant T] [flags]")
+		require.Contains(t, out, "Recomputes the hash chain")
+		for _, f := range []string{"-tenant T", "-database-url", "-signing-key-file"} {
+			require.Contains(t, out, "\n  "+f, "audit verify takes %s", f)
+		}
+		for _, f := range serverOnly {
+			require.NotContains(t, out, "\n  "+f+" ", "audit verify does not take %s", f)
+		}
+	}
+
+	names := []string{"serve", "dev", "migrate", "audit verify", "audit checkpoint", "bootstrap", "policy export", "openapi", "version"}
+	code, out, _ := runProcess(t, "-h")
+	require.Equal(t, 0, code)
+	for _, name := range names {
+		require.Regexp(t, `(?m)^  `+name+`\s+\S`, out, "verwerker -h lists %s", name)
+	}
+	for _, name := range names {
+		code, out, errOut := runProcess(t, append(strings.Fields(name), "-h")...)
+		require.Equal(t, 0, code, "%s -h: %s", name, errOut)
+		require.Contains(t, out, "Usage: verwerker "+name)
+		if name != "serve" && name != "dev" {
+			require.NotContains(t, out, "\n  -addr ", "%s does not take -addr", name)
+		}
+	}
+	code, out, _ = runProcess(t, "serve", "-h")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "\n  -addr ")
+	require.NotContains(t, out, "\n  -dev-dir ", "dev-dir is dev's")
+
+	// A flag of another command is refused, pointing at the help.
+	code, _, errOut := runProcess(t, "audit", "verify", "-addr", "127.0.0.1:0")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "flag provided but not defined: -addr")
+	require.Contains(t, errOut, `"verwerker audit verify -h"`)
+	code, out, errOut = runProcess(t, "audit", "-h")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "audit checkpoint")
+	require.NotContains(t, out, "bootstrap")
+}
+
+// TestSettingsFromEnvironment: a command reads its settings from the
+// environment, and its flags win.
+func TestSettingsFromEnvironment(t *testing.T) {
+	url := storetest.NewEmptyURL(t)
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("VERWERKER_LOG_FORMAT", "yaml")
+	err := run(context.Background(), []string{"migrate"}, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "VERWERKER_LOG_FORMAT")
+	var out strings.Builder
+	require.NoError(t, run(context.Background(), []string{"migrate", "-log-format", "text"}, &out, io.Discard))
+	require.Regexp(t, `schema at version [1-9]`, out.String())
+	t.Setenv("VERWERKER_DB_MAX_CONNS", "0")
+	require.ErrorContains(t, run(context.Background(), []string{"policy", "export", "-dir", t.TempDir()}, io.Discard, io.Discard), "VERWERKER_DB_MAX_CONNS")
+	// A setting of serve alone does not concern the tools.
+	t.Setenv("VERWERKER_DB_MAX_CONNS", "")
+	os.Unsetenv("VERWERKER_DB_MAX_CONNS")
+	t.Setenv("VERWERKER_REPLICA_LEASE", "1h")
+	require.NoError(t, run(context.Background(), []string{"policy", "export", "-dir", t.TempDir()}, io.Discard, io.Discard))
+	require.ErrorContains(t, run(context.Background(), []string{"serve"}, io.Discard, io.Discard), "VERWERKER_REPLICA_LEASE")
 }
 
 func TestUnknownCommandAndBadConfig(t *testing.T) {
@@ -145,6 +234,14 @@ func TestAuditVerifyCommand(t *testing.T) {
 	var out strings.Builder
 	require.NoError(t, run(ctx, []string{"audit", "verify", "-tenant", tn.ID, "-database-url", url}, &out, io.Discard))
 	require.Contains(t, out.String(), `"ok":true`)
+	// The head hash is in hex, as the API and the export give it.
+	var report map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &report))
+	var seq int64
+	var head []byte
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`, tn.ID).Scan(&seq, &head))
+	require.EqualValues(t, seq, report["head_seq"])
+	require.Equal(t, hex.EncodeToString(head), report["head_hash"])
 
 	_, err = db.Pool.Exec(ctx, `SET session_replication_role = replica; UPDATE audit_events SET action = 'tenant.read'; RESET session_replication_role`)
 	require.NoError(t, err)

@@ -85,14 +85,7 @@ func loadVerificationKeys(cfg *Config, log *audit.Log, stderr io.Writer) error {
 // auditCheckpoint signs a checkpoint of every chain whose head moved, with
 // the existing key file: creating a key here would sign with a key the
 // server does not trust.
-func auditCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := parseConfig("verwerker audit checkpoint", args, stderr)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments: %q", rest)
-	}
+func auditCheckpoint(ctx context.Context, cfg *Config, stdout, _ io.Writer) error {
 	path := signingKeyFile(cfg)
 	signer, err := keys.LoadLocalSigner(path)
 	if err != nil {

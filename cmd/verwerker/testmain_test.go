@@ -8,7 +8,14 @@ import (
 
 // TestMain keeps the tests' local subject key and keyring out of the
 // source tree.
+//
+// With VERWERKER_TEST_RUN_MAIN=1 the test binary is the verwerker command
+// instead: tests run it as a process to see its exit status.
 func TestMain(m *testing.M) {
+	if os.Getenv("VERWERKER_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "verwerker-cmd-test-")
 	if err != nil {
 		panic(err)
