@@ -78,6 +78,11 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	_, err = b.db.Pool.Exec(ctx, `INSERT INTO outbox_messages (tenant_id, id, kind, idempotency_key, content_hash, event_type, rendered, created_at)
 		VALUES ($1, $2, 'webhook', 'sacrificial', '\x00', 'test', '{}', $3)`, A, messageID, b.clock.Now())
 	require.NoError(t, err)
+	certificateID := verwerker.NewID(verwerker.PrefixDeletionCertificate, b.clock.Now())
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO deletion_certificates (tenant_id, id, scope, subject_id, what, records_count, subjects_count,
+			key_versions_destroyed, erased_at, audit_seq, audit_hash, created_at)
+		VALUES ($1, $2, 'subject', 'sub_sacrificial', '{}', 0, 1, '{}', $3, 1, '\x00', $3)`, A, certificateID, b.clock.Now())
+	require.NoError(t, err)
 
 	for _, o := range operations(b.server.OpenAPI()) {
 		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
@@ -88,7 +93,8 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 		}
 		path := strings.NewReplacer("{tenant_id}", A, "{key_id}", keyID, "{user_id}", user.ID,
 			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number),
-			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID).Replace(o.path)
+			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID,
+			"{certificate_id}", certificateID).Replace(o.path)
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
 		var body any
 		if o.method != http.MethodGet {

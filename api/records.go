@@ -96,6 +96,11 @@ type listCertificatesInput struct {
 	Limit    int    `query:"limit" minimum:"1" maximum:"500" default:"100" doc:"Page size."`
 }
 
+type certificatePath struct {
+	TenantID      string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
+	CertificateID string `path:"certificate_id" maxLength:"64" doc:"Deletion certificate id."`
+}
+
 type listCertificatesOutput struct {
 	Body struct {
 		Items      []DeletionCertificate `json:"items" nullable:"false" doc:"Newest first."`
@@ -309,5 +314,25 @@ func (s *Server) registerRecords() {
 			out.Body.Items = append(out.Body.Items, certificateOut(c))
 		}
 		return out, nil
+	})
+
+	register(s, huma.Operation{
+		OperationID: "getDeletionCertificate",
+		Method:      http.MethodGet,
+		Path:        "/v1/tenants/{tenant_id}/deletion-certificates/{certificate_id}",
+		Summary:     "Get a deletion certificate",
+		Description: "One of the customer's deletion certificates by its id, as the erasure answered it, with rows_purged_at once the background purge has deleted the sealed rows. " +
+			"404 when the customer has no certificate of that id.",
+		Tags: []string{tag},
+	}, policy.PermCertificateRead, tenantScope, func(ctx context.Context, in *certificatePath) (*certificateOutput, error) {
+		st, err := s.records()
+		if err != nil {
+			return nil, err
+		}
+		c, err := st.Certificate(ctx, in.TenantID, in.CertificateID)
+		if err != nil {
+			return nil, err
+		}
+		return &certificateOutput{Body: certificateOut(c)}, nil
 	})
 }

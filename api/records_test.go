@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,46 @@ func TestRecordsEndToEnd(t *testing.T) {
 
 	res = b.do(t, http.MethodPost, path+"/erasure", b.admin(t), nil)
 	require.Equal(t, http.StatusConflict, res.status, res.raw)
+}
+
+// TestDeletionCertificateByID: a certificate is fetched by its id with the
+// permission of the listing; another tenant's certificate is a 404,
+// whichever path it is asked under.
+func TestDeletionCertificateByID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	A, B := b.tenantA.ID, b.tenantB.ID
+	activeDPA(t, b, A)
+	path := "/v1/tenants/" + A
+	item := map[string]any{"subject_ref": "visitor-1", "kind": "chat.message", "category": "chat.message", "purpose": "service.delivery",
+		"region": "nl", "content": map[string]any{"text": "Hallo!"}}
+	res := b.do(t, http.MethodPost, path+"/records", b.token(t, policy.RoleChatService, A), map[string]any{"items": []any{item}})
+	require.Equal(t, http.StatusCreated, res.status, res.raw)
+	erased := b.do(t, http.MethodPost, path+"/subjects/erasure", b.token(t, policy.RoleControllerAdmin, A), map[string]any{"subject_ref": "visitor-1"})
+	require.Equal(t, http.StatusOK, erased.status, erased.raw)
+	id := erased.json["id"].(string)
+
+	for _, token := range []string{b.token(t, policy.RoleAuditor, A), b.token(t, policy.RoleControllerAdmin, A), b.admin(t)} {
+		res = b.do(t, http.MethodGet, path+"/deletion-certificates/"+id, token, nil)
+		require.Equal(t, http.StatusOK, res.status, res.raw)
+		require.Equal(t, erased.json, res.json, "the certificate as the erasure answered it")
+	}
+	res = b.do(t, http.MethodGet, path+"/deletion-certificates/"+id, b.token(t, policy.RoleChatService, A), nil)
+	require.Equal(t, http.StatusForbidden, res.status, res.raw)
+
+	// Another tenant sees nothing of it, under either tenant's path.
+	res = b.do(t, http.MethodGet, path+"/deletion-certificates/"+id, b.token(t, policy.RoleAuditor, B), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	res = b.do(t, http.MethodGet, "/v1/tenants/"+B+"/deletion-certificates/"+id, b.token(t, policy.RoleAuditor, B), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	res = b.do(t, http.MethodGet, "/v1/tenants/"+B+"/deletion-certificates/"+id, b.admin(t), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	require.NotContains(t, res.raw, id)
+
+	res = b.do(t, http.MethodGet, path+"/deletion-certificates/del_01KJNOSUCHCERTIFICATE00000", b.token(t, policy.RoleAuditor, A), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	res = b.do(t, http.MethodGet, path+"/deletion-certificates/"+strings.Repeat("x", 65), b.token(t, policy.RoleAuditor, A), nil)
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+	require.Equal(t, []string{"path.certificate_id"}, res.locations(t))
+	require.NotContains(t, res.raw, strings.Repeat("x", 65))
 }

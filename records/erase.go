@@ -78,10 +78,15 @@ func scanCertificate(row pgx.Row) (Certificate, error) {
 	return c, nil
 }
 
-// countKinds counts the records of tenant (of one subject when subjectID is
-// not empty) per kind.
+// countKinds counts per kind the records of tenant (of one subject when
+// subjectID is not empty) that are still readable, that is whose subject
+// still has its data key: the records of a subject erased before, whose
+// rows may wait for their purge, were certified with that subject.
 func countKinds(ctx context.Context, tx pgx.Tx, tenant, subjectID string) (map[string]int64, int64, error) {
-	rows, err := tx.Query(ctx, `SELECT kind, count(*) FROM records WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) GROUP BY kind`, tenant, subjectID)
+	rows, err := tx.Query(ctx, `SELECT r.kind, count(*) FROM records r
+		WHERE r.tenant_id = $1 AND ($2 = '' OR r.subject_id = $2)
+			AND EXISTS (SELECT 1 FROM subject_keys k WHERE k.tenant_id = r.tenant_id AND k.subject_id = r.subject_id)
+		GROUP BY r.kind`, tenant, subjectID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -268,12 +273,10 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 		}
 		// Subjects are unlinked from their references (the HMACs are
 		// replaced by random bytes), so nothing of the customer's visitors
-		// can be matched any more, flags included.
-		if _, err := tx.Exec(ctx, `UPDATE subjects SET ref = sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')),
-				erased_at = coalesce(erased_at, $2), updated_at = $2 WHERE tenant_id = $1`, tenant, now); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM subject_keys WHERE tenant_id = $1`, tenant).Scan(&c.Subjects); err != nil {
+		// can be matched any more, flags included. Every subject not erased
+		// before counts, with records or without (only a restriction, an
+		// objection or a minor's flag).
+		if c.Subjects, err = s.subjects.MarkAllErased(ctx, tx, tenant, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM subject_keys WHERE tenant_id = $1`, tenant); err != nil {

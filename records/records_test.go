@@ -442,6 +442,41 @@ func TestEraseTenant(t *testing.T) {
 	require.Equal(t, 1, f.count(t, `SELECT count(*) FROM audit_events WHERE chain = $1 AND action = 'tenant.erase' AND hash = $2`, f.tenant, cert.AuditHash))
 }
 
+// TestEraseTenantCertifiesWhatItErases: the certificate of a customer's
+// erasure counts every subject it erases, also one with only a minor's flag
+// and no records, and neither the subject nor the records of an earlier
+// subject erasure, which has its own certificate, even before their rows are
+// purged.
+func TestEraseTenantCertifiesWhatItErases(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	_, err := f.store.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-1", "a"), message("visitor-1", "b"),
+		message("visitor-2", "c"), message("visitor-4", "d"), message("visitor-4", "e")})
+	require.NoError(t, err)
+	_, err = subjectService(t, f).FlagMinor(f.ctx, f.tenant, "visitor-3")
+	require.NoError(t, err)
+	earlier, err := f.store.EraseSubject(f.ctx, f.tenant, "visitor-4")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, earlier.Records)
+	require.Equal(t, 2, f.count(t, `SELECT count(*) FROM records WHERE tenant_id = $1 AND subject_id = $2`, f.tenant, earlier.SubjectID), "not purged yet")
+
+	_, err = f.tenants.Terminate(f.ctx, f.tenant, tenant.Termination{ContractEnd: deadline.DateOf(f.clock.Now()), Reason: tenant.ReasonMutual})
+	require.NoError(t, err)
+	cert, err := f.store.EraseTenant(f.ctx, f.tenant)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, cert.Subjects, "visitor-1, visitor-2 and the flagged visitor-3")
+	require.EqualValues(t, 3, cert.Records)
+	require.Equal(t, map[string]int64{records.KindMessage: 3}, cert.What)
+	require.Zero(t, f.count(t, `SELECT count(*) FROM subjects WHERE tenant_id = $1 AND erased_at IS NULL`, f.tenant))
+	var audited string
+	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT reason FROM audit_events WHERE chain = $1 AND seq = $2`, f.tenant, cert.AuditSeq).Scan(&audited))
+	require.Contains(t, audited, "records=3 subjects=3 ")
+	got, err := f.store.Certificate(f.ctx, f.tenant, cert.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, got.Subjects)
+	require.EqualValues(t, 3, got.Records)
+}
+
 // TestVaultUnavailable: with Vault stopped, writes and reads of sealed data
 // fail closed (EUNAVAILABLE with RetryAfter, so 503 and Retry-After) and
 // store nothing, decisions still answer, and everything works again once

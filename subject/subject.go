@@ -296,6 +296,17 @@ func (s *Service) Find(ctx context.Context, tx pgx.Tx, tenantID, ref string) (St
 	return st, err
 }
 
+// MarkAllErased records inside tx that every subject of the tenant not yet
+// erased was erased at now and unlinks their references, for the erasure of
+// the whole customer. It returns how many subjects it erased: those erased
+// before (each with its own certificate) keep their time and are not
+// counted again.
+func (s *Service) MarkAllErased(ctx context.Context, tx pgx.Tx, tenantID string, now time.Time) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE subjects SET ref = sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')),
+		erased_at = $2, updated_at = $2 WHERE tenant_id = $1 AND erased_at IS NULL`, tenantID, now)
+	return tag.RowsAffected(), err
+}
+
 // MarkErased records inside tx that the subject was erased at now and
 // unlinks its reference (the HMAC is replaced by random bytes), so the
 // reference names no subject any more; a returning visitor with the same
