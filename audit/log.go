@@ -271,12 +271,20 @@ type Report struct {
 // MarshalJSON writes head_hash in hex, as the API and the export do, and
 // last_checkpoint_at as the API does.
 func (r Report) MarshalJSON() ([]byte, error) {
-	type plain Report
 	out := struct {
-		plain
-		HeadHash         string `json:"head_hash"`
-		LastCheckpointAt string `json:"last_checkpoint_at,omitempty"`
-	}{plain: plain(r), HeadHash: hex.EncodeToString(r.HeadHash)}
+		Chain             string `json:"chain"`
+		Events            int64  `json:"events"`
+		HeadSeq           int64  `json:"head_seq"`
+		HeadHash          string `json:"head_hash"`
+		OK                bool   `json:"ok"`
+		FirstBad          int64  `json:"first_bad,omitempty"`
+		Problem           string `json:"problem,omitempty"`
+		Checkpoints       int    `json:"checkpoints"`
+		LastCheckpointSeq int64  `json:"last_checkpoint_seq"`
+		LastCheckpointAt  string `json:"last_checkpoint_at,omitempty"`
+		BadCheckpoint     int64  `json:"bad_checkpoint,omitempty"`
+	}{r.Chain, r.Events, r.HeadSeq, hex.EncodeToString(r.HeadHash), r.OK, r.FirstBad, r.Problem,
+		r.Checkpoints, r.LastCheckpointSeq, "", r.BadCheckpoint}
 	if !r.LastCheckpointAt.IsZero() {
 		out.LastCheckpointAt = r.LastCheckpointAt.UTC().Format(timeFormat)
 	}
