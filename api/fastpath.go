@@ -122,7 +122,7 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 // plainJSON reports whether the request sends JSON and accepts it, as the
 // fast path expects.
 func plainJSON(r *http.Request) bool {
-	if r.Header.Get("Authorization") == "" {
+	if r.Header.Get("Authorization") == "" || !plainCredentials(r) {
 		return false
 	}
 	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))

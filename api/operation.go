@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -106,7 +107,16 @@ func (s *Server) sync(ctx context.Context) {
 func (s *Server) problem(ctx context.Context, err error) error {
 	p := fromError(err)
 	p.Instance = instance(RequestID(ctx))
-	if ri := infoFrom(ctx); ri != nil && (p.Status >= 500 || verwerker.ErrorCode(err) == verwerker.EINTERNAL) {
+	ri := infoFrom(ctx)
+	if p.sqlState != "" {
+		// A gap in input validation: worth an operator's look.
+		s.logger.Warn("the database refused input that passed validation", "request_id", RequestID(ctx), "sqlstate", p.sqlState)
+		if ri != nil {
+			ri.cause = fmt.Errorf("the database refused the input (SQLSTATE %s)", p.sqlState)
+		}
+		return p
+	}
+	if ri != nil && (p.Status >= 500 || verwerker.ErrorCode(err) == verwerker.EINTERNAL) {
 		ri.cause = err
 	}
 	return p
@@ -182,6 +192,10 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	r, _ := humago.Unwrap(ctx)
+	if !plainCredentials(r) {
+		deny(http.StatusUnauthorized, "valid credentials are required")
+		return
+	}
 	p, err := s.deps.Authn.Authenticate(ctx.Context(), r)
 	if err != nil {
 		if verwerker.ErrorCode(err) == verwerker.EUNAVAILABLE {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -24,6 +25,9 @@ type Problem struct {
 	Errors   []*FieldDetail `json:"errors,omitempty" doc:"The offending input fields."`
 
 	headers http.Header
+	// sqlState is the SQLSTATE of a database data exception the problem
+	// stands for, for the log.
+	sqlState string
 }
 
 // FieldDetail names one offending input field.
@@ -149,6 +153,13 @@ func fromErrorAt(err error, where string) *Problem {
 	if errors.As(err, &p) {
 		return p
 	}
+	if code := dataException(err); code != "" {
+		// Input validation should have refused what the database did:
+		// still the caller's input, never a 5xx (nor a 503 to retry).
+		prob := newProblem(http.StatusUnprocessableEntity, "a value in the request cannot be stored: text must not contain NUL or control characters, and values must fit their fields").(*Problem)
+		prob.sqlState = code
+		return prob
+	}
 	status := http.StatusInternalServerError
 	switch verwerker.ErrorCode(err) {
 	case verwerker.EINVALID:
@@ -180,4 +191,32 @@ func fromErrorAt(err error, where string) *Problem {
 		prob.headers = http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}}
 	}
 	return prob
+}
+
+// sqlStater is how the PostgreSQL driver's errors (pgconn.PgError) tell
+// their SQLSTATE.
+type sqlStater interface{ SQLState() string }
+
+// dataException returns the SQLSTATE of a PostgreSQL data exception (class
+// 22: 22021 character not in repertoire, such as NUL; 22P02 invalid text
+// representation; 22001 string too long; ...) in err's chain, or "". Such
+// an error is a refusal of the request's input.
+func dataException(err error) string {
+	var e sqlStater
+	if errors.As(err, &e) {
+		if code := e.SQLState(); strings.HasPrefix(code, "22") {
+			return code
+		}
+	}
+	return ""
+}
+
+// logCause is err as the access log may show it: a data exception's
+// message can quote the input (22P02: invalid input syntax for type uuid:
+// "..."), so only its SQLSTATE is kept.
+func logCause(err error) error {
+	if code := dataException(err); code != "" {
+		return fmt.Errorf("the database refused the input (SQLSTATE %s)", code)
+	}
+	return err
 }
