@@ -272,9 +272,9 @@ func (s *jsonScan) value(depth int) bool {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
-		return depth < maxJSONDepth && s.object(depth + 1)
+		return depth < maxJSONDepth && s.object(depth+1)
 	case c == '[':
-		return depth < maxJSONDepth && s.array(depth + 1)
+		return depth < maxJSONDepth && s.array(depth+1)
 	case c == '"':
 		_, msg, ok := s.str()
 		if ok && msg != "" {

@@ -150,7 +150,9 @@ func callerFor(t *testing.T, b *testBundle, o documentedOperation) string {
 	}
 	// Platform roles first: they may act in any tenant, so that a bad
 	// tenant id reaches input validation instead of being hidden (404).
-	key := func(c credential) string { return strconv.FormatBool(c.domain != verwerker.PlatformDomain) + c.role + c.domain }
+	key := func(c credential) string {
+		return strconv.FormatBool(c.domain != verwerker.PlatformDomain) + c.role + c.domain
+	}
 	sort.Slice(creds, func(i, j int) bool { return key(creds[i]) < key(creds[j]) })
 	for _, c := range creds {
 		if expectAllowed(c, perm, dom) && (perm == api.Authenticated || perm == api.Self || c.domain == dom || c.domain == verwerker.PlatformDomain) {
