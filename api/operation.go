@@ -105,9 +105,13 @@ func (s *Server) sync(ctx context.Context) {
 // problem maps err to a problem response and keeps the cause for the access
 // log, so operators see what callers must not.
 func (s *Server) problem(ctx context.Context, err error) error {
-	p := fromError(err)
-	p.Instance = instance(RequestID(ctx))
 	ri := infoFrom(ctx)
+	var op *huma.Operation
+	if ri != nil {
+		op = ri.operation
+	}
+	p := fromErrorIn(err, s.locator(op))
+	p.Instance = instance(RequestID(ctx))
 	if p.sqlState != "" {
 		// A gap in input validation: worth an operator's look.
 		s.logger.Warn("the database refused input that passed validation", "request_id", RequestID(ctx), "sqlstate", p.sqlState)

@@ -149,6 +149,11 @@ func fromError(err error) *Problem { return fromErrorAt(err, "body") }
 // the caller-safe message and field names of a *verwerker.Error are shown;
 // field errors are located at where.<field> (where is body, query or path).
 func fromErrorAt(err error, where string) *Problem {
+	return fromErrorIn(err, func(field string) string { return where + "." + field })
+}
+
+// fromErrorIn is fromErrorAt with each field's location given by locate.
+func fromErrorIn(err error, locate func(field string) string) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
@@ -181,7 +186,7 @@ func fromErrorAt(err error, where string) *Problem {
 	}
 	prob := newProblem(status, verwerker.ErrorMessage(err)).(*Problem)
 	for _, f := range verwerker.ErrorFields(err) {
-		prob.Errors = append(prob.Errors, &FieldDetail{Location: where + "." + f.Field, Message: f.Message})
+		prob.Errors = append(prob.Errors, &FieldDetail{Location: locate(f.Field), Message: f.Message})
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		retry := int64(5)
@@ -191,6 +196,39 @@ func fromErrorAt(err error, where string) *Problem {
 		prob.headers = http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}}
 	}
 	return prob
+}
+
+// locator returns where a domain error's field is in a request of op: the
+// parameter of that name (path.<field>, query.<field>, header.<field>)
+// unless the body has a property of that name, else body.<field>. Domain
+// packages name fields without knowing where the API takes them from.
+func (s *Server) locator(op *huma.Operation) func(field string) string {
+	return func(field string) string {
+		if op == nil {
+			return "body." + field
+		}
+		name := field
+		if i := strings.IndexAny(field, ".["); i >= 0 {
+			name = field[:i]
+		}
+		if op.RequestBody != nil {
+			if mt := op.RequestBody.Content["application/json"]; mt != nil && mt.Schema != nil {
+				schema := mt.Schema
+				if schema.Ref != "" {
+					schema = s.api.OpenAPI().Components.Schemas.SchemaFromRef(schema.Ref)
+				}
+				if schema != nil && schema.Properties[name] != nil {
+					return "body." + field
+				}
+			}
+		}
+		for _, p := range op.Parameters {
+			if p.Name == name && p.In != "cookie" {
+				return p.In + "." + field
+			}
+		}
+		return "body." + field
+	}
 }
 
 // sqlStater is how the PostgreSQL driver's errors (pgconn.PgError) tell
