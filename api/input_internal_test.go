@@ -26,26 +26,26 @@ func scanForTest(b []byte) ([]*FieldDetail, bool) {
 func TestJSONScanLocations(t *testing.T) {
 	t.Parallel()
 	for body, want := range map[string][]string{
-		`{"purpose":"a","purpose":"b"}`:                     {"body.purpose"},
-		`{"purpose":"a","purpos\u0065":"b"}`:                {"body.purpose"},
-		`{"p\u0075rpose":"a","purpos\u0065":"b"}`:           {"body.purpose"},
-		`{"items":[{"purpose":"a"},{"purpose":"\u0000"}]}`:  {"body.items[1].purpose"},
-		`{"items":[[1,2],["\u0007"]]}`:                      {"body.items[1][0]"},
-		`{"items":[{"content":{"jan":{"purpose":"\b"}}}]}`:  {"body.items[0].content"},
-		`{"items":[{"content":{"jan":1,"jan":2}}]}`:         {"body.items[0].content"},
-		`{"items":[{"content":{"a\u0000":1}}]}`:             {"body.items[0].content"},
-		`{"x":{"y":1},"x":{"y":1}}`:                         {"body"},
-		"{\"purpose\":\"\xff\",\"tenant_id\":\"\xc3\"}":     {"body.purpose", "body.tenant_id"},
-		`{"purpose":"\ud800x"}`:                             {"body.purpose"},
-		`{"purpose":"\udc00"}`:                              {"body.purpose"},
-		`{"purpose":"\ud800\u0041"}`:                        {"body.purpose"},
-		`["\u001f","\u0020"]`:                               {"body[0]"},
-		`"\u0000"`:                                          {"body"},
+		`{"purpose":"a","purpose":"b"}`:                      {"body.purpose"},
+		`{"purpose":"a","purpos\u0065":"b"}`:                 {"body.purpose"},
+		`{"p\u0075rpose":"a","purpos\u0065":"b"}`:            {"body.purpose"},
+		`{"items":[{"purpose":"a"},{"purpose":"\u0000"}]}`:   {"body.items[1].purpose"},
+		`{"items":[[1,2],["\u0007"]]}`:                       {"body.items[1][0]"},
+		`{"items":[{"content":{"jan":{"purpose":"\b"}}}]}`:   {"body.items[0].content"},
+		`{"items":[{"content":{"jan":1,"jan":2}}]}`:          {"body.items[0].content"},
+		`{"items":[{"content":{"a\u0000":1}}]}`:              {"body.items[0].content"},
+		`{"x":{"y":1},"x":{"y":1}}`:                          {"body"},
+		"{\"purpose\":\"\xff\",\"tenant_id\":\"\xc3\"}":      {"body.purpose", "body.tenant_id"},
+		`{"purpose":"\ud800x"}`:                              {"body.purpose"},
+		`{"purpose":"\udc00"}`:                               {"body.purpose"},
+		`{"purpose":"\ud800\u0041"}`:                         {"body.purpose"},
+		`["\u001f","\u0020"]`:                                {"body[0]"},
+		`"\u0000"`:                                           {"body"},
 		`{"purpose":"line\nnext\ttab\r\n \ud83e\udd68 é ☃"}`: nil,
-		`{"purpose":"\u00e9\u2603\/\\\""}`:                  nil,
-		`{"items":[],"content":{},"purpose":null}`:          nil,
-		`{"a":1,"b":-0.5e+10,"c":true,"d":false,"e":null}`:  nil,
-		`{"A":1,"a":1}`:                                     nil, // different keys; the schema refuses unknown ones
+		`{"purpose":"\u00e9\u2603\/\\\""}`:                   nil,
+		`{"items":[],"content":{},"purpose":null}`:           nil,
+		`{"a":1,"b":-0.5e+10,"c":true,"d":false,"e":null}`:   nil,
+		`{"A":1,"a":1}`:                                      nil, // different keys; the schema refuses unknown ones
 	} {
 		found, ok := scanForTest([]byte(body))
 		require.True(t, ok, body)
