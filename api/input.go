@@ -205,7 +205,7 @@ func paramProblem(v string) string {
 // checkJSON scans a JSON body and returns its problems, or nothing when it
 // has none or is not valid JSON (Huma answers that with a 400).
 func (s *Server) checkJSON(b []byte) []*FieldDetail {
-	sc := jsonScan{b: b, vocabulary: s.vocabulary, path: append(make([]byte, 0, 64), "body"...)}
+	sc := jsonScan{b: b, vocabulary: s.vocabulary}
 	if !sc.value(0) {
 		return nil
 	}
@@ -231,10 +231,9 @@ type jsonScan struct {
 	// are named in locations, so that a key a client made up (which may be
 	// personal data, inside a record's content) is never echoed.
 	vocabulary map[string]bool
-	// path is the current location, e.g. body.items[3].
-	path []byte
-	// hidden counts the enclosing keys that are not named in locations.
-	hidden int
+	// frames is the way from the body to the current value: object keys
+	// and array indexes. Locations are built from it only on a problem.
+	frames []jsonFrame
 	// keys holds the keys of the objects being scanned, innermost last.
 	keys  []jsonKey
 	found []*FieldDetail
@@ -247,10 +246,32 @@ type jsonKey struct {
 	escaped    bool
 }
 
-func (s *jsonScan) report(loc []byte, msg string) {
-	if len(s.found) <= maxInputFindings {
-		s.found = append(s.found, &FieldDetail{Location: string(loc), Message: msg})
+// jsonFrame is one step into the body: an object's key or an array index
+// (index >= 0).
+type jsonFrame struct {
+	key   jsonKey
+	index int
+}
+
+// report records a problem at the current location: body, then each key
+// while it is one of the API's field names, and each index.
+func (s *jsonScan) report(msg string) {
+	if len(s.found) > maxInputFindings {
+		return
 	}
+	loc := append(make([]byte, 0, 64), "body"...)
+	for _, f := range s.frames {
+		if f.index >= 0 {
+			loc = append(strconv.AppendInt(append(loc, '['), int64(f.index), 10), ']')
+			continue
+		}
+		name := s.key(f.key)
+		if !s.vocabulary[string(name)] {
+			break
+		}
+		loc = append(append(loc, '.'), name...)
+	}
+	s.found = append(s.found, &FieldDetail{Location: string(loc), Message: msg})
 }
 
 func (s *jsonScan) skipSpace() {
@@ -278,7 +299,7 @@ func (s *jsonScan) value(depth int) bool {
 	case c == '"':
 		_, msg, ok := s.str()
 		if ok && msg != "" {
-			s.report(s.path, msg)
+			s.report(msg)
 		}
 		return ok
 	case c == 't':
@@ -345,14 +366,11 @@ func (s *jsonScan) array(depth int) bool {
 		s.i++
 		return true
 	}
-	n := len(s.path)
+	s.frames = append(s.frames, jsonFrame{})
+	defer func() { s.frames = s.frames[:len(s.frames)-1] }()
 	for idx := 0; ; idx++ {
-		if s.hidden == 0 {
-			s.path = append(strconv.AppendInt(append(s.path, '['), int64(idx), 10), ']')
-		}
-		ok := s.value(depth)
-		s.path = s.path[:n]
-		if !ok {
+		s.frames[len(s.frames)-1].index = idx
+		if !s.value(depth) {
 			return false
 		}
 		s.skipSpace()
@@ -381,7 +399,6 @@ func (s *jsonScan) object(depth int) bool {
 	first := len(s.keys)
 	defer func() { s.keys = s.keys[:first] }()
 	var seen map[string]bool // for objects with many keys
-	n := len(s.path)
 	for {
 		s.skipSpace()
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
@@ -391,21 +408,15 @@ func (s *jsonScan) object(depth int) bool {
 		if !ok {
 			return false
 		}
-		// A key is named in locations only if it is one of the API's
-		// own; problems under any other key are located at the object.
-		hide := true
 		if msg != "" {
-			// The key itself is the problem.
-			s.report(s.path, msg)
-		} else {
-			name := s.key(k)
-			if s.hidden == 0 && s.vocabulary[string(name)] {
-				s.path = append(append(s.path, '.'), name...)
-				hide = false
-			}
-			if s.duplicate(k, name, first, &seen) {
-				s.report(s.path, msgDuplicate)
-			}
+			// The key itself is the problem: located at the object, and
+			// so is everything in its value.
+			s.report(msg)
+			k = jsonKey{start: -1}
+		} else if s.duplicate(k, first, &seen) {
+			s.frames = append(s.frames, jsonFrame{key: k, index: -1})
+			s.report(msgDuplicate)
+			s.frames = s.frames[:len(s.frames)-1]
 		}
 		s.keys = append(s.keys, k)
 		s.skipSpace()
@@ -413,14 +424,9 @@ func (s *jsonScan) object(depth int) bool {
 			return false
 		}
 		s.i++
-		if hide {
-			s.hidden++
-		}
+		s.frames = append(s.frames, jsonFrame{key: k, index: -1})
 		ok = s.value(depth)
-		if hide {
-			s.hidden--
-		}
-		s.path = s.path[:n]
+		s.frames = s.frames[:len(s.frames)-1]
 		if !ok {
 			return false
 		}
@@ -440,21 +446,26 @@ func (s *jsonScan) object(depth int) bool {
 	}
 }
 
-// key returns a key's text; keys with escapes are decoded.
+// key returns a key's text; keys with escapes are decoded. A key with a
+// problem (start -1) has none: it is never named nor equal to another.
 func (s *jsonScan) key(k jsonKey) []byte {
-	if !k.escaped {
+	switch {
+	case k.start < 0:
+		return nil
+	case !k.escaped:
 		return s.b[k.start:k.end]
 	}
 	return []byte(unescape(s.b[k.start:k.end]))
 }
 
-// duplicate reports whether key k (with text name) was already given in
-// the object whose keys start at s.keys[first].
-func (s *jsonScan) duplicate(k jsonKey, name []byte, first int, seen *map[string]bool) bool {
+// duplicate reports whether key k was already given in the object whose
+// keys start at s.keys[first].
+func (s *jsonScan) duplicate(k jsonKey, first int, seen *map[string]bool) bool {
 	prev := s.keys[first:]
+	name := s.key(k)
 	if *seen == nil && len(prev) < manyKeys {
 		for _, p := range prev {
-			if bytes.Equal(s.key(p), name) {
+			if p.start >= 0 && (p.escaped || k.escaped || p.end-p.start == k.end-k.start) && bytes.Equal(s.key(p), name) {
 				return true
 			}
 		}
@@ -463,7 +474,9 @@ func (s *jsonScan) duplicate(k jsonKey, name []byte, first int, seen *map[string
 	if *seen == nil {
 		*seen = make(map[string]bool, 2*len(prev))
 		for _, p := range prev {
-			(*seen)[string(s.key(p))] = true
+			if p.start >= 0 {
+				(*seen)[string(s.key(p))] = true
+			}
 		}
 	}
 	if (*seen)[string(name)] {
@@ -473,6 +486,15 @@ func (s *jsonScan) duplicate(k jsonKey, name []byte, first int, seen *map[string
 	return false
 }
 
+// plainByte marks the bytes a JSON string holds as they are: printable
+// ASCII but the quote and the backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str scans a JSON string at s.i. It returns the string's position, the
 // first problem of its content ("" if none) and whether it is valid JSON.
 func (s *jsonScan) str() (jsonKey, string, bool) {
@@ -481,14 +503,16 @@ func (s *jsonScan) str() (jsonKey, string, bool) {
 	msg := ""
 	for i := s.i + 1; i < len(b); {
 		c := b[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
 			k.end, s.i = i, i+1
 			return k, msg, true
 		case c < 0x20:
 			return k, "", false // raw control characters are not JSON
-		case c < utf8.RuneSelf && c != '\\':
-			i++
 		case c == '\\':
 			k.escaped = true
 			if i+1 >= len(b) {
