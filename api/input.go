@@ -49,10 +49,9 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 	if len(op.Parameters) > 0 {
 		found = checkParams(ctx, op)
 	}
-	var buf *bytes.Buffer
 	if op.RequestBody != nil && jsonContent(ctx.Header("Content-Type")) {
 		r, _ := humago.Unwrap(ctx)
-		buf = inputBufs.Get().(*bytes.Buffer)
+		buf := inputBufs.Get().(*bytes.Buffer)
 		defer func() {
 			if buf.Cap() <= 1<<20 {
 				buf.Reset()
@@ -183,17 +182,9 @@ func plainCredentials(r *http.Request) bool {
 
 // paramProblem returns what is wrong with a parameter value, or "".
 func paramProblem(v string) string {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c == 0x7f {
-			return msgParamCtl
-		} else if c >= utf8.RuneSelf {
-			if !utf8.ValidString(v[i:]) {
-				return msgInvalidUTF8
-			}
-			break
-		}
+	if !utf8.ValidString(v) {
+		return msgInvalidUTF8
 	}
-	// Control characters after the first non-ASCII byte.
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
 			return msgParamCtl
