@@ -254,4 +254,8 @@ requests forwarded to the controller, breach notification within 48 hours, and a
 Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) or a person's session cookie
 (from ` + "`POST /v1/auth/login`" + `, with a TOTP second factor) unless marked public, and
 names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
-(` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.`
+(` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.
+
+Input is taken as sent or refused (422), never altered: JSON keys appear at most once per object, and
+strings, keys and parameters are valid UTF-8 without NUL or other control characters (tab, line feed and
+carriage return are allowed in body strings).`
