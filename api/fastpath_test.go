@@ -90,6 +90,7 @@ func TestFastDecisionPathAnswersAsTheOperation(t *testing.T) {
 		{name: "accepts XML only", token: chat, body: q(""), header: []string{"Accept", "application/xml"}},
 		{name: "no credentials", body: q("")},
 		{name: "unknown key", token: "vwk_aaaaaaaaaaaa_" + strings.Repeat("a", 43), body: q("")},
+		{name: "key with invalid UTF-8", token: "vwk_aaaa\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8_" + strings.Repeat("a", 43), body: q(""), status: 401},
 		{name: "other tenant's key", token: chatB, body: q("")},
 		{name: "without the permission", token: viewer, body: q("")},
 		{name: "invalid tenant id", token: chat, body: strings.Replace(q(""), A, "tnt_nonsense", 1)},
