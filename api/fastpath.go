@@ -31,10 +31,14 @@ const decideMaxBody = 8 << 10
 // decision on a busy server.
 //
 // Everything else — another content type or Accept, escapes, null, unknown
-// or repeated fields, a body over the limit, a session, a key of another
+// or repeated fields, bytes outside printable ASCII (so invalid UTF-8 and
+// control characters), a body over the limit, a session, a key of another
 // tenant or without the permission, an invalid question — is handed to the
 // Huma operation with the body replayed, which answers it exactly as
-// without this path (errors, audit of denials, 401/403/413/422).
+// without this path (errors, audit of denials, 401/403/413/422; checkInput
+// refuses repeated fields, invalid UTF-8 and control characters with a 422
+// naming the field). The parser's own checks cost next to nothing: one
+// comparison per byte and a seen flag per known field.
 // api/fastpath_test.go sends the same requests to a server without it and
 // requires the same answers.
 func (s *Server) fastDecide(next http.Handler) http.Handler {
@@ -122,7 +126,7 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 // plainJSON reports whether the request sends JSON and accepts it, as the
 // fast path expects.
 func plainJSON(r *http.Request) bool {
-	if r.Header.Get("Authorization") == "" {
+	if r.Header.Get("Authorization") == "" || !plainCredentials(r) {
 		return false
 	}
 	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))

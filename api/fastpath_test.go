@@ -45,6 +45,8 @@ func TestFastDecisionPathAnswersAsTheOperation(t *testing.T) {
 		body   string
 		header []string
 		fast   bool
+		// status, if set, is the answer both must give.
+		status int
 	}{
 		{name: "allowed", token: chat, body: q(""), fast: true},
 		{name: "spaced", token: chat, body: " {\n \"region\" : \"de\" , \"purpose\":\"service.delivery\",\t\"category\":\"chat.message\", \"tenant_id\":\"" + A + "\" }\n", fast: true},
@@ -64,7 +66,16 @@ func TestFastDecisionPathAnswersAsTheOperation(t *testing.T) {
 		{name: "unknown category", token: chat, body: strings.Replace(q(""), "chat.message", "chat.nonsense", 1)},
 		{name: "unknown field", token: chat, body: q(`,"colour":"red"`)},
 		{name: "field in capitals", token: chat, body: strings.Replace(q(""), `"region"`, `"Region"`, 1)},
-		{name: "repeated field", token: chat, body: q(`,"region":"de"`)},
+		{name: "repeated field", token: chat, body: q(`,"region":"de"`), status: 422},
+		{name: "repeated purpose turning a denial into an allowance", token: chat, body: strings.Replace(q(`,"purpose":"service.delivery"`), `"service.delivery"`, `"marketing"`, 1), status: 422},
+		{name: "repeated escaped key", token: chat, body: q(`,"purpos\u0065":"marketing"`), status: 422},
+		{name: "repeated tenant", token: chat, body: q(`,"tenant_id":"` + B + `"`), status: 422},
+		{name: "repeated boolean", token: chat, body: q(`,"suspected_minor":true,"suspected_minor":false`), status: 422},
+		{name: "invalid UTF-8", token: chat, body: q(`,"subject_ref":"bezoeker-` + "\xff" + `"`), status: 422},
+		{name: "other invalid UTF-8", token: chat, body: q(`,"subject_ref":"bezoeker-` + "\xfe" + `"`), status: 422},
+		{name: "invalid UTF-8 in a key", token: chat, body: q(`,"` + "\xff" + `":"x"`), status: 422},
+		{name: "lone surrogate", token: chat, body: q(`,"subject_ref":"bezoeker-\ud800"`), status: 422},
+		{name: "NUL", token: chat, body: q(`,"subject_ref":"bezoeker-\u0000"`), status: 422},
 		{name: "null", token: chat, body: q(`,"subprocessor":null`)},
 		{name: "number", token: chat, body: strings.Replace(q(""), `"nl"`, `7`, 1)},
 		{name: "escape", token: chat, body: strings.Replace(q(""), `"nl"`, `"n\u006c"`, 1)},
@@ -79,6 +90,7 @@ func TestFastDecisionPathAnswersAsTheOperation(t *testing.T) {
 		{name: "accepts XML only", token: chat, body: q(""), header: []string{"Accept", "application/xml"}},
 		{name: "no credentials", body: q("")},
 		{name: "unknown key", token: "vwk_aaaaaaaaaaaa_" + strings.Repeat("a", 43), body: q("")},
+		{name: "key with invalid UTF-8", token: "vwk_aaaa\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8_" + strings.Repeat("a", 43), body: q(""), status: 401},
 		{name: "other tenant's key", token: chatB, body: q("")},
 		{name: "without the permission", token: viewer, body: q("")},
 		{name: "invalid tenant id", token: chat, body: strings.Replace(q(""), A, "tnt_nonsense", 1)},
@@ -97,6 +109,9 @@ func TestFastDecisionPathAnswersAsTheOperation(t *testing.T) {
 				require.Equal(t, before+fast, n, "the fast path answered")
 			}
 			require.Equal(t, want.status, got.status, "got %s\nwant %s", got.raw, want.raw)
+			if c.status != 0 {
+				require.Equal(t, c.status, got.status, got.raw)
+			}
 			for _, h := range []string{"Content-Type", "Retry-After", "WWW-Authenticate"} {
 				require.Equal(t, want.header.Values(h), got.header.Values(h), h)
 			}

@@ -26,8 +26,11 @@ const (
 type requestInfo struct {
 	id          string
 	operationID string
-	principal   string
-	cause       error
+	// operation is the Huma operation, once known: problems locate the
+	// fields of domain errors in its parameters or body.
+	operation *huma.Operation
+	principal string
+	cause     error
 	// client is the client's address, for login throttling only.
 	client string
 	// tls is set when the connection is TLS.
@@ -180,7 +183,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 // operation is running.
 func (s *Server) operationMiddleware(ctx huma.Context, next func(huma.Context)) {
 	if ri := infoFrom(ctx.Context()); ri != nil {
-		ri.operationID = ctx.Operation().OperationID
+		ri.operation = ctx.Operation()
+		ri.operationID = ri.operation.OperationID
 	}
 	next(ctx)
 }

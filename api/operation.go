@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -104,9 +105,22 @@ func (s *Server) sync(ctx context.Context) {
 // problem maps err to a problem response and keeps the cause for the access
 // log, so operators see what callers must not.
 func (s *Server) problem(ctx context.Context, err error) error {
-	p := fromError(err)
+	ri := infoFrom(ctx)
+	var op *huma.Operation
+	if ri != nil {
+		op = ri.operation
+	}
+	p := fromErrorIn(err, s.locator(op))
 	p.Instance = instance(RequestID(ctx))
-	if ri := infoFrom(ctx); ri != nil && (p.Status >= 500 || verwerker.ErrorCode(err) == verwerker.EINTERNAL) {
+	if p.sqlState != "" {
+		// A gap in input validation: worth an operator's look.
+		s.logger.Warn("the database refused input that passed validation", "request_id", RequestID(ctx), "sqlstate", p.sqlState)
+		if ri != nil {
+			ri.cause = fmt.Errorf("the database refused the input (SQLSTATE %s)", p.sqlState)
+		}
+		return p
+	}
+	if ri != nil && (p.Status >= 500 || verwerker.ErrorCode(err) == verwerker.EINTERNAL) {
 		ri.cause = err
 	}
 	return p
@@ -182,6 +196,10 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	r, _ := humago.Unwrap(ctx)
+	if !plainCredentials(r) {
+		deny(http.StatusUnauthorized, "valid credentials are required")
+		return
+	}
 	p, err := s.deps.Authn.Authenticate(ctx.Context(), r)
 	if err != nil {
 		if verwerker.ErrorCode(err) == verwerker.EUNAVAILABLE {

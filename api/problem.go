@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -24,6 +25,9 @@ type Problem struct {
 	Errors   []*FieldDetail `json:"errors,omitempty" doc:"The offending input fields."`
 
 	headers http.Header
+	// sqlState is the SQLSTATE of a database data exception the problem
+	// stands for, for the log.
+	sqlState string
 }
 
 // FieldDetail names one offending input field.
@@ -145,9 +149,21 @@ func fromError(err error) *Problem { return fromErrorAt(err, "body") }
 // the caller-safe message and field names of a *verwerker.Error are shown;
 // field errors are located at where.<field> (where is body, query or path).
 func fromErrorAt(err error, where string) *Problem {
+	return fromErrorIn(err, func(field string) string { return where + "." + field })
+}
+
+// fromErrorIn is fromErrorAt with each field's location given by locate.
+func fromErrorIn(err error, locate func(field string) string) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
+	}
+	if code := dataException(err); code != "" {
+		// Input validation should have refused what the database did:
+		// still the caller's input, never a 5xx (nor a 503 to retry).
+		prob := newProblem(http.StatusUnprocessableEntity, "a value in the request cannot be stored: text must not contain NUL or control characters, and values must fit their fields").(*Problem)
+		prob.sqlState = code
+		return prob
 	}
 	status := http.StatusInternalServerError
 	switch verwerker.ErrorCode(err) {
@@ -170,7 +186,7 @@ func fromErrorAt(err error, where string) *Problem {
 	}
 	prob := newProblem(status, verwerker.ErrorMessage(err)).(*Problem)
 	for _, f := range verwerker.ErrorFields(err) {
-		prob.Errors = append(prob.Errors, &FieldDetail{Location: where + "." + f.Field, Message: f.Message})
+		prob.Errors = append(prob.Errors, &FieldDetail{Location: locate(f.Field), Message: f.Message})
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		retry := int64(5)
@@ -180,4 +196,65 @@ func fromErrorAt(err error, where string) *Problem {
 		prob.headers = http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}}
 	}
 	return prob
+}
+
+// locator returns where a domain error's field is in a request of op: the
+// parameter of that name (path.<field>, query.<field>, header.<field>)
+// unless the body has a property of that name, else body.<field>. Domain
+// packages name fields without knowing where the API takes them from.
+func (s *Server) locator(op *huma.Operation) func(field string) string {
+	return func(field string) string {
+		if op == nil {
+			return "body." + field
+		}
+		name := field
+		if i := strings.IndexAny(field, ".["); i >= 0 {
+			name = field[:i]
+		}
+		if op.RequestBody != nil {
+			if mt := op.RequestBody.Content["application/json"]; mt != nil && mt.Schema != nil {
+				schema := mt.Schema
+				if schema.Ref != "" {
+					schema = s.api.OpenAPI().Components.Schemas.SchemaFromRef(schema.Ref)
+				}
+				if schema != nil && schema.Properties[name] != nil {
+					return "body." + field
+				}
+			}
+		}
+		for _, p := range op.Parameters {
+			if p.Name == name && p.In != "cookie" {
+				return p.In + "." + field
+			}
+		}
+		return "body." + field
+	}
+}
+
+// sqlStater is how the PostgreSQL driver's errors (pgconn.PgError) tell
+// their SQLSTATE.
+type sqlStater interface{ SQLState() string }
+
+// dataException returns the SQLSTATE of a PostgreSQL data exception (class
+// 22: 22021 character not in repertoire, such as NUL; 22P02 invalid text
+// representation; 22001 string too long; ...) in err's chain, or "". Such
+// an error is a refusal of the request's input.
+func dataException(err error) string {
+	var e sqlStater
+	if errors.As(err, &e) {
+		if code := e.SQLState(); strings.HasPrefix(code, "22") {
+			return code
+		}
+	}
+	return ""
+}
+
+// logCause is err as the access log may show it: a data exception's
+// message can quote the input (22P02: invalid input syntax for type uuid:
+// "..."), so only its SQLSTATE is kept.
+func logCause(err error) error {
+	if code := dataException(err); code != "" {
+		return fmt.Errorf("the database refused the input (SQLSTATE %s)", code)
+	}
+	return err
 }

@@ -242,7 +242,7 @@ func (s *Server) registerRecords() {
 				return
 			}
 			if ri := infoFrom(hctx.Context()); ri != nil {
-				ri.cause = err
+				ri.cause = logCause(err)
 			}
 			if !started {
 				p := fromError(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -118,6 +119,10 @@ type Server struct {
 	docsOnce sync.Once
 	docsHTML []byte
 
+	// vocabulary holds the property names of every schema of the API: the
+	// only keys input problems are located by (checkInput).
+	vocabulary map[string]bool
+
 	// noFastPath sends every decision through the Huma operation;
 	// fastDecisions counts those fastDecide answered itself.
 	noFastPath    bool
@@ -149,7 +154,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	hc.CreateHooks = nil // no $schema links in responses
 	s.api = humago.New(s.mux, hc)
-	s.api.UseMiddleware(s.operationMiddleware, s.authorize)
+	s.api.UseMiddleware(s.operationMiddleware, s.authorize, s.checkInput)
 
 	s.registerHealth()
 	s.registerTenants()
@@ -163,12 +168,15 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerOutbox()
 	s.registerDecisions()
 	s.registerRecords()
+	s.vocabulary = vocabulary(s.api.OpenAPI())
 
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /docs", s.serveDocs)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/docs", http.StatusFound)
 	})
+	// Everything else: a problem document, not net/http's plain text.
+	s.mux.HandleFunc("/", s.noRoute)
 	// Cookie-authenticated state changes must come from verwerker's own
 	// origin: browsers say where a request comes from (Sec-Fetch-Site,
 	// Origin) and cross-site unsafe requests are refused. API clients send
@@ -181,6 +189,56 @@ func New(cfg Config, deps Deps) *Server {
 	}))
 	s.handler = s.observe(cop.Handler(s.fastDecide(s.mux)))
 	return s
+}
+
+// noRoute answers a request no route takes: 405 with the Allow header when
+// the path is a resource that does not support the method, else 404. The
+// path is not repeated.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	status, msg := http.StatusNotFound, "there is no resource at this path; see /docs for the API"
+	if len(allow) > 0 {
+		status, msg = http.StatusMethodNotAllowed, "the resource does not support this method; see the Allow header"
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+	}
+	p := newProblem(status, msg).(*Problem)
+	p.Instance = instance(RequestID(r.Context()))
+	writeJSON(w, status, "application/problem+json", p)
+}
+
+// vocabulary returns the property names of every schema in the document.
+func vocabulary(doc *huma.OpenAPI) map[string]bool {
+	words := map[string]bool{}
+	var walk func(s *huma.Schema)
+	walk = func(s *huma.Schema) {
+		if s == nil {
+			return
+		}
+		for name, p := range s.Properties {
+			words[name] = true
+			walk(p)
+		}
+		walk(s.Items)
+		if ap, ok := s.AdditionalProperties.(*huma.Schema); ok {
+			walk(ap)
+		}
+		for _, list := range [][]*huma.Schema{s.OneOf, s.AnyOf, s.AllOf} {
+			for _, x := range list {
+				walk(x)
+			}
+		}
+	}
+	for _, s := range doc.Components.Schemas.Map() {
+		walk(s)
+	}
+	return words
 }
 
 // ServeHTTP implements http.Handler.
@@ -196,4 +254,8 @@ requests forwarded to the controller, breach notification within 48 hours, and a
 Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) or a person's session cookie
 (from ` + "`POST /v1/auth/login`" + `, with a TOTP second factor) unless marked public, and
 names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
-(` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.`
+(` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.
+
+Input is taken as sent or refused (422), never altered: JSON keys appear at most once per object, and
+strings, keys and parameters are valid UTF-8 without NUL or other control characters (tab, line feed and
+carriage return are allowed in body strings).`

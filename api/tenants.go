@@ -109,7 +109,7 @@ func (s *Server) registerTenants() {
 	}, policy.PermTenantList, platformScope, func(ctx context.Context, in *listTenantsInput) (*tenantList, error) {
 		page, err := s.deps.Tenants.List(ctx, tenant.Filter{Status: tenant.Status(in.Status), Cursor: in.Cursor, Limit: in.Limit})
 		if err != nil {
-			return nil, fromErrorAt(err, "query")
+			return nil, err
 		}
 		out := &tenantList{}
 		out.Body.Items = make([]Tenant, 0, len(page.Tenants))

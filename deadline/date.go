@@ -1,6 +1,7 @@
 package deadline
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,12 +24,16 @@ func DateOf(t time.Time) Date {
 	return Date{Year: y, Month: m, Day: d}
 }
 
+// errInvalidDate is ParseDate's error. It does not repeat the input, which
+// reaches API callers through Huma's decoding and may be anything.
+var errInvalidDate = errors.New("deadline: invalid date: want YYYY-MM-DD, a day that exists")
+
 // ParseDate parses a date in the form "2006-01-02". It rejects dates that do
 // not exist, such as "2025-02-29".
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return Date{}, fmt.Errorf("deadline: invalid date %q: want YYYY-MM-DD", s)
+		return Date{}, errInvalidDate
 	}
 	return DateOf(t), nil
 }

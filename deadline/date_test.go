@@ -19,6 +19,16 @@ func TestParseDate(t *testing.T) {
 		_, err := deadline.ParseDate(s)
 		require.Error(t, err, "%q", s)
 	}
+	// The error does not repeat the input: it may reach an API caller.
+	for _, s := range []string{"2026-02-30T4711", "4711-02-30", "secret-person-4711"} {
+		_, err := deadline.ParseDate(s)
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "4711")
+		var d deadline.Date
+		err = d.UnmarshalText([]byte(s))
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "4711")
+	}
 }
 
 func TestDateJSON(t *testing.T) {
