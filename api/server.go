@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -51,6 +52,9 @@ type Authenticator interface {
 // tenant id or verwerker.PlatformDomain).
 type Authorizer interface {
 	Allowed(ctx context.Context, p verwerker.Principal, permission, domain string) (bool, error)
+	// Reaches reports whether p holds any permission in domain: a caller
+	// that does not is answered 404 for the tenant, one that does 403.
+	Reaches(ctx context.Context, p verwerker.Principal, domain string) (bool, error)
 }
 
 // Deps are the services the API exposes. A nil service is allowed when only
@@ -97,6 +101,12 @@ type Config struct {
 	// TLS terminated by a proxy. Cookies on TLS connections are always
 	// Secure.
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies (load balancers) in front of
+	// verwerker. A request whose connection comes from one of them is
+	// attributed to the right-most address in X-Forwarded-For that is not
+	// a trusted proxy itself; from anywhere else the header is ignored. The
+	// client address keys login throttling. Empty: trust none.
+	TrustedProxies []netip.Prefix
 	// DisableFastPath answers every decision through the generic Huma
 	// operation instead of the equivalent fast path (fastDecide): for
 	// comparisons.
@@ -114,6 +124,7 @@ type Server struct {
 	deps    Deps
 	version string
 	secure  bool
+	proxies []netip.Prefix
 
 	docsOnce sync.Once
 	docsHTML []byte
@@ -135,7 +146,8 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Calendar == nil {
 		deps.Calendar = deadline.DefaultCalendar()
 	}
-	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies, noFastPath: cfg.DisableFastPath}
+	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies,
+		noFastPath: cfg.DisableFastPath, proxies: cfg.TrustedProxies}
 	s.metrics = newMetrics(cfg.Registry)
 
 	hc := huma.DefaultConfig("verwerker API", cfg.Version)
