@@ -207,5 +207,7 @@ requests forwarded to the controller, breach notification within 48 hours, and a
 
 Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) or a person's session cookie
 (from ` + "`POST /v1/auth/login`" + `, with a TOTP second factor) unless marked public, and
-names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
+names the permission it needs in ` + "`x-verwerker-permission`" + `. Operations that create credentials (API keys,
+accounts) are marked ` + "`x-verwerker-credential: session_mfa`" + `: only a person's session with a verified second
+factor may call them, never an API key. Errors are RFC 9457 problem documents
 (` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.`
