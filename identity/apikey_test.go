@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
@@ -261,4 +264,78 @@ func TestDisableRevokesCreatedKeys(t *testing.T) {
 	require.NoError(t, e.db.Pool.QueryRow(context.Background(), `SELECT reason FROM audit_events
 		WHERE action = 'user.disable' AND resource = $1 ORDER BY at DESC LIMIT 1`, u.ID).Scan(&reason))
 	require.Equal(t, "keys revoked 4, already revoked 1, kept 0, expired 0", reason)
+}
+
+// TestMigrationRecordsCreatorsAndCapsAdminKeys: migration 00015 fills in
+// the creator of existing keys from their issuing audit events (or the
+// owner of a personal key), and gives existing administrative machine keys
+// at most MaxAdminKeyLife from the upgrade.
+func TestMigrationRecordsCreatorsAndCapsAdminKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	sqlDB := stdlib.OpenDBFromPool(e.db.Pool)
+	t.Cleanup(func() { sqlDB.Close() })
+	migrations, err := goose.NewProvider(goose.DialectPostgres, sqlDB, store.Migrations(), goose.WithDisableGlobalRegistry(true))
+	require.NoError(t, err)
+	_, err = migrations.DownTo(ctx, 14)
+	require.NoError(t, err)
+
+	u := e.account(t, "ada@example.com")
+	far := time.Now().Add(365 * 24 * time.Hour).UTC().Truncate(time.Microsecond)
+	near := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Microsecond)
+	insert := func(id, role, domain string, userID *string, expires *time.Time) {
+		t.Helper()
+		_, err := e.db.Pool.Exec(ctx, `INSERT INTO api_keys (id, prefix, secret_hash, label, role, domain, user_id, created_at, expires_at)
+			VALUES ($1, $2, '\x00', 'old', $3, $4, $5, now(), $6)`, id, id[len(id)-12:], role, domain, userID, expires)
+		require.NoError(t, err)
+	}
+	log := audit.NewLog(e.db, e.clock)
+	t.Cleanup(log.Close)
+	issued := func(id, actor string) {
+		t.Helper()
+		_, err := log.Append(ctx, audit.Event{Chain: e.tenant, Actor: actor, Action: "apikey.issue",
+			Resource: id, Outcome: audit.Success})
+		require.NoError(t, err)
+	}
+	ids := map[string]string{}
+	for _, name := range []string{"admin", "adminFar", "adminNear", "platform", "chat", "personal", "revoked"} {
+		ids[name] = verwerker.NewID(verwerker.PrefixAPIKey, e.clock.Now())
+	}
+	insert(ids["admin"], policy.RoleControllerAdmin, e.tenant, nil, nil)
+	issued(ids["admin"], u.ID)
+	insert(ids["adminFar"], policy.RoleControllerAdmin, e.tenant, nil, &far)
+	issued(ids["adminFar"], ids["admin"])
+	insert(ids["adminNear"], policy.RoleControllerAdmin, e.tenant, nil, &near)
+	insert(ids["platform"], policy.RolePlatformAdmin, verwerker.PlatformDomain, nil, nil)
+	insert(ids["chat"], policy.RoleChatService, e.tenant, nil, nil)
+	insert(ids["personal"], "", "", &u.ID, &far)
+	insert(ids["revoked"], policy.RoleControllerAdmin, e.tenant, nil, nil)
+	_, err = e.db.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1`, ids["revoked"])
+	require.NoError(t, err)
+
+	before := time.Now()
+	_, err = migrations.UpTo(ctx, 15)
+	require.NoError(t, err)
+	after := time.Now()
+
+	creators, expiries := map[string]string{}, map[string]*time.Time{}
+	for name, id := range ids {
+		var creator string
+		var exp *time.Time
+		require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT created_by, expires_at FROM api_keys WHERE id = $1`, id).Scan(&creator, &exp))
+		creators[name], expiries[name] = creator, exp
+	}
+	require.Equal(t, map[string]string{"admin": u.ID, "adminFar": ids["admin"], "adminNear": "unknown", "platform": "unknown",
+		"chat": "unknown", "personal": u.ID, "revoked": "unknown"}, creators)
+	for _, name := range []string{"admin", "adminFar", "platform"} {
+		require.NotNil(t, expiries[name], name)
+		require.WithinRange(t, *expiries[name], before.Add(identity.MaxAdminKeyLife-time.Second), after.Add(identity.MaxAdminKeyLife+time.Second), name)
+	}
+	require.Equal(t, near, expiries["adminNear"].UTC(), "an earlier expiry stays")
+	require.Equal(t, far, expiries["personal"].UTC(), "personal keys keep theirs")
+	require.Nil(t, expiries["chat"])
+	require.Nil(t, expiries["revoked"])
+	_, err = migrations.Up(ctx)
+	require.NoError(t, err)
 }
