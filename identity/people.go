@@ -366,8 +366,9 @@ func (p *People) disableKeys(ctx context.Context, tx pgx.Tx, u User, opts Disabl
 }
 
 // Login checks a password (and the TOTP code once enrolled) and starts a
-// session. Failures are throttled per account and per client address;
-// unknown accounts cost the same time as known ones.
+// session. Failures are throttled (see Throttle) per account and client
+// address, per client address and per account; unknown accounts cost the
+// same time and get the same answers as known ones.
 func (p *People) Login(ctx context.Context, in Login) (Session, string, error) {
 	now := p.clock.Now().UTC()
 	account, addr := strings.ToLower(strings.TrimSpace(in.Email)), throttleAddr(in.ClientAddr)
