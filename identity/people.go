@@ -324,7 +324,7 @@ func (p *People) disableKeys(ctx context.Context, tx pgx.Tx, u User, opts Disabl
 	rows, err := tx.Query(ctx, `WITH RECURSIVE created(id) AS (
 			SELECT id FROM api_keys WHERE user_id = $1 OR created_by = $1
 			UNION SELECT k.id FROM api_keys k JOIN created c ON k.created_by = c.id)
-		SELECT `+keyColumns+` FROM api_keys WHERE id IN (SELECT id FROM created) ORDER BY id LIMIT 10000 FOR UPDATE`, u.ID)
+		SELECT `+keyColumns+` FROM api_keys WHERE id IN (SELECT id FROM created) ORDER BY id FOR UPDATE`, u.ID)
 	if err != nil {
 		return nil, verwerker.Internal("identity: disable user", err)
 	}
