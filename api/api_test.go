@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +64,19 @@ type testBundle struct {
 	// keyMgr seals records with the local keyring (the records tests
 	// use a real Vault).
 	keyMgr *vkeys.Manager
+
+	// sessions are the signed-in people of session, by role and domain.
+	mu       sync.Mutex
+	sessions map[credential]*signedIn
+}
+
+// signedIn is a person with a TOTP-verified session, made by session.
+type signedIn struct {
+	user   identity.User
+	secret string
+	cookie string
+	login  time.Time // when cookie's session started
+	used   time.Time // when cookie was last handed out
 }
 
 // setup builds a testBundle. Platform keys (platform_admin, dpo, support)
@@ -162,6 +176,59 @@ func (b *testBundle) issue(t *testing.T, role, domain string) string {
 	c := credential{role, domain}
 	b.tokens[c], b.keyIDs[c] = token, key.ID
 	return token
+}
+
+// session returns the session cookie of a person holding role in domain,
+// signed in with password and TOTP: the credential that issues keys and
+// creates accounts. The person is made (without audit events) at the first
+// call and signed in again when the session would have ended.
+func (b *testBundle) session(t *testing.T, role, domain string) string {
+	return b.sessionOf(t, role, domain).cookie
+}
+
+// sessionOf is session, with the person.
+func (b *testBundle) sessionOf(t *testing.T, role, domain string) *signedIn {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ctx := context.Background()
+	people := identity.NewPeople(b.db, b.clock, nil)
+	people.Argon2 = b.people.Argon2
+	c := credential{role, domain}
+	p := b.sessions[c]
+	now := b.clock.Now()
+	if p == nil {
+		u, setup, err := people.Create(ctx, identity.NewUser{Email: role + "." + strings.ToLower(domain) + "@sessions.example",
+			DisplayName: "Signed-in " + role, Role: role, Domain: domain})
+		require.NoError(t, err)
+		require.NoError(t, people.SetUp(ctx, setup, testPassword))
+		e, err := people.EnrollTOTP(ctx, u.ID)
+		require.NoError(t, err)
+		// Confirmed with the previous step's code, so the current one is
+		// still unused for the sign-in.
+		code, err := identity.TOTPCode(e.Secret, now.Add(-30*time.Second))
+		require.NoError(t, err)
+		require.NoError(t, people.ConfirmTOTP(ctx, u.ID, "", code))
+		p = &signedIn{user: u, secret: e.Secret}
+		if b.sessions == nil {
+			b.sessions = map[credential]*signedIn{}
+		}
+		b.sessions[c] = p
+	}
+	if p.cookie == "" || now.Sub(p.used) > 20*time.Minute || now.Sub(p.login) > 11*time.Hour {
+		code, err := identity.TOTPCode(p.secret, now)
+		require.NoError(t, err)
+		_, cookie, err := people.Login(ctx, identity.Login{Email: p.user.Email, Password: testPassword, OTP: code, ClientAddr: "192.0.2.250"})
+		require.NoError(t, err)
+		p.cookie, p.login = cookie, now
+	}
+	p.used = now
+	return p
+}
+
+// adminSession is a platform admin's TOTP-verified session cookie.
+func (b *testBundle) adminSession(t *testing.T) string {
+	return b.session(t, policy.RolePlatformAdmin, verwerker.PlatformDomain)
 }
 
 // token returns the token of the key with role in domain.

@@ -57,7 +57,7 @@ func (s *Server) registerAuth() {
 		Method:      http.MethodPost,
 		Path:        "/v1/auth/login",
 		Summary:     "Sign in",
-		Description: "Checks the password, and the TOTP code once enrolled, and sets the session cookie (HttpOnly, SameSite=Strict, Secure on TLS). Failed attempts are limited per account and per client address; when the limit is reached the answer is 429 with Retry-After, whatever the password. The answer for an unknown account is the same as for a wrong password.",
+		Description: "Checks the password, and the TOTP code once enrolled, and sets the session cookie (HttpOnly, SameSite=Strict, Secure on TLS). Failed attempts are limited per account and client address, per client address and per account (see the README); when a limit is reached the answer is 429 with Retry-After, whatever the password. Behind reverse proxies listed in VERWERKER_TRUSTED_PROXIES the client address comes from X-Forwarded-For. The answer for an unknown account is the same as for a wrong password.",
 		Tags:        []string{"Sign-in"},
 		Errors:      []int{http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, Public, platformScope, func(ctx context.Context, in *loginInput) (*loginOutput, error) {

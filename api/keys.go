@@ -19,6 +19,7 @@ type APIKey struct {
 	Role      string     `json:"role,omitempty" doc:"The role of a machine key; empty for a personal key."`
 	Domain    string     `json:"domain,omitempty" doc:"Where a machine key's role holds: a tenant id or platform."`
 	UserID    string     `json:"user_id,omitempty" doc:"Owner of a personal key."`
+	CreatedBy string     `json:"created_by" doc:"Who issued the key: the user id of the person whose session issued it (keys are issued only from a signed-in session with a verified second factor), system for keys made by tools such as the demo seed, unknown for keys issued before this was recorded, or a key id for keys issued by an API key before that was refused."`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -56,7 +57,7 @@ type tenantKeyPath struct {
 type machineKeyBody struct {
 	Label     string     `json:"label" minLength:"1" maxLength:"100" doc:"What the key is for, e.g. chat service production. Not a person's name."`
 	Role      string     `json:"role" enum:"platform_admin,dpo,support,controller_admin,controller_viewer,chat_service,auditor" doc:"The key's role; a tenant role for tenant keys, a platform role for platform keys."`
-	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the key stops working; none if absent."`
+	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the key stops working; none if absent. A key with an administrative role (platform_admin, controller_admin: roles that may issue keys or manage accounts) expires within 90 days, and in 90 days when absent."`
 }
 
 type tenantKeyInput struct {
@@ -77,8 +78,20 @@ type personalKeyInput struct {
 
 func keyOut(k identity.Key) APIKey {
 	return APIKey{ID: k.ID, Prefix: k.Prefix, Label: k.Label, Role: k.Role, Domain: k.Domain, UserID: k.UserID,
-		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}
+		CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}
 }
+
+func (s *Server) getKey(ctx context.Context, owner identity.KeyOwner, id string) (*keyOutput, error) {
+	k, err := s.deps.Keys.Get(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return &keyOutput{Body: keyOut(k)}, nil
+}
+
+// sessionNote ends the description of every operation that creates
+// credentials.
+const sessionNote = " Only a person's session with a verified second factor (TOTP) may call this; API keys, personal ones included, get 403."
 
 func (s *Server) listKeys(ctx context.Context, owner identity.KeyOwner) (*keysOutput, error) {
 	keys, err := s.deps.Keys.List(ctx, owner)
@@ -124,14 +137,25 @@ func (s *Server) registerKeys() {
 	})
 
 	register(s, huma.Operation{
+		OperationID: "getTenantAPIKey",
+		Method:      http.MethodGet,
+		Path:        "/v1/tenants/{tenant_id}/api-keys/{key_id}",
+		Summary:     "Get a tenant's machine API key",
+		Description: "The key without its secret, with who issued it.",
+		Tags:        []string{"API keys"},
+	}, policy.PermKeyRead, tenantScope, func(ctx context.Context, in *tenantKeyPath) (*keyOutput, error) {
+		return s.getKey(ctx, identity.KeyOwner{Domain: in.TenantID}, in.KeyID)
+	})
+
+	register(s, sessionOnly(huma.Operation{
 		OperationID:   "createTenantAPIKey",
 		Method:        http.MethodPost,
 		Path:          "/v1/tenants/{tenant_id}/api-keys",
 		Summary:       "Issue a machine API key for a tenant",
-		Description:   "For the chat service and the customer's integrations. The key holds one tenant role in this tenant. The token is shown once.",
+		Description:   "For the chat service and the customer's integrations. The key holds one tenant role in this tenant and records who issued it. The token is shown once." + sessionNote,
 		Tags:          []string{"API keys"},
 		DefaultStatus: http.StatusCreated,
-	}, policy.PermKeyManage, tenantScope, func(ctx context.Context, in *tenantKeyInput) (*issuedKeyOutput, error) {
+	}), policy.PermKeyManage, tenantScope, func(ctx context.Context, in *tenantKeyInput) (*issuedKeyOutput, error) {
 		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
@@ -160,14 +184,25 @@ func (s *Server) registerKeys() {
 	})
 
 	register(s, huma.Operation{
+		OperationID: "getPlatformAPIKey",
+		Method:      http.MethodGet,
+		Path:        "/v1/platform/api-keys/{key_id}",
+		Summary:     "Get a platform machine API key",
+		Description: "The key without its secret, with who issued it.",
+		Tags:        []string{"API keys"},
+	}, policy.PermKeyRead, platformScope, func(ctx context.Context, in *keyPath) (*keyOutput, error) {
+		return s.getKey(ctx, identity.KeyOwner{Domain: verwerker.PlatformDomain}, in.KeyID)
+	})
+
+	register(s, sessionOnly(huma.Operation{
 		OperationID:   "createPlatformAPIKey",
 		Method:        http.MethodPost,
 		Path:          "/v1/platform/api-keys",
 		Summary:       "Issue a platform machine API key",
-		Description:   "The key holds one platform role. The token is shown once.",
+		Description:   "The key holds one platform role and records who issued it. The token is shown once." + sessionNote,
 		Tags:          []string{"API keys"},
 		DefaultStatus: http.StatusCreated,
-	}, policy.PermKeyManage, platformScope, func(ctx context.Context, in *platformKeyInput) (*issuedKeyOutput, error) {
+	}), policy.PermKeyManage, platformScope, func(ctx context.Context, in *platformKeyInput) (*issuedKeyOutput, error) {
 		return s.issueKey(ctx, identity.NewKey{Label: in.Body.Label, Role: in.Body.Role, Domain: verwerker.PlatformDomain, ExpiresAt: in.Body.ExpiresAt})
 	})
 

@@ -207,15 +207,30 @@ func (s *Server) registerMe() {
 	})
 
 	register(s, huma.Operation{
+		OperationID: "getMyAPIKey",
+		Method:      http.MethodGet,
+		Path:        "/v1/me/api-keys/{key_id}",
+		Summary:     "Get one of my personal API keys",
+		Tags:        []string{"Me"},
+		Errors:      []int{http.StatusNotFound, http.StatusConflict},
+	}, Self, platformScope, func(ctx context.Context, in *keyPath) (*keyOutput, error) {
+		p, err := person(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s.getKey(ctx, identity.KeyOwner{UserID: p.ID}, in.KeyID)
+	})
+
+	register(s, sessionOnly(huma.Operation{
 		OperationID:   "createMyAPIKey",
 		Method:        http.MethodPost,
 		Path:          "/v1/me/api-keys",
 		Summary:       "Create a personal API key",
-		Description:   "A personal key acts with its owner's roles, for scripts and API tools. It expires within 366 days and stops working when the account is disabled. The token is shown once.",
+		Description:   "A personal key acts with its owner's roles, for scripts and API tools. It expires within 366 days and stops working when the account is disabled. The token is shown once." + sessionNote,
 		Tags:          []string{"Me"},
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusConflict},
-	}, Self, platformScope, func(ctx context.Context, in *personalKeyInput) (*issuedKeyOutput, error) {
+	}), Self, platformScope, func(ctx context.Context, in *personalKeyInput) (*issuedKeyOutput, error) {
 		p, err := person(ctx)
 		if err != nil {
 			return nil, err

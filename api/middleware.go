@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -125,7 +128,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &requestInfo{id: r.Header.Get("X-Request-Id"), client: clientAddr(r), tls: r.TLS != nil}
+		ri := &requestInfo{id: r.Header.Get("X-Request-Id"), client: s.clientAddr(r), tls: r.TLS != nil}
 		if !validRequestID(ri.id) {
 			ri.id = newRequestID()
 		}
@@ -196,11 +199,87 @@ func instance(requestID string) string {
 	return "urn:verwerker:request:" + requestID
 }
 
-// clientAddr is the host part of the connection's remote address.
-func clientAddr(r *http.Request) string {
+// clientAddr is the client's address: the connection's peer, or, when the
+// peer is a trusted proxy, the right-most address in X-Forwarded-For that
+// is not a trusted proxy. Addresses left of it were written by the client
+// itself and could be anything, so they are never used. When every hop is
+// trusted, the left-most is the client; an entry that is not an address
+// stops the walk at the trusted hop that reported it.
+func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	client := peer.Unmap().WithZone("")
+	if !s.trustedProxy(client) {
+		return client.String()
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		hops := strings.Split(values[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, ok := parseHop(hops[j])
+			if !ok {
+				return client.String()
+			}
+			client = hop
+			if !s.trustedProxy(hop) {
+				return hop.String()
+			}
+		}
+	}
+	return client.String()
+}
+
+// parseHop parses one X-Forwarded-For entry: an IP address, possibly with a
+// port ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxies parses a comma-separated list of CIDR prefixes
+// ("10.0.0.0/8, 2001:db8::/32"); a bare address stands for itself alone.
+// Empty means none.
+func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(item); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", item)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

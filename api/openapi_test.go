@@ -105,7 +105,13 @@ func TestOpenAPIDocument(t *testing.T) {
 			if perm == api.Public {
 				require.Empty(t, o.op.Security, "public operations need no credentials")
 			} else {
-				require.Equal(t, []map[string][]string{{"apiKey": {}}, {"session": {}}}, o.op.Security)
+				if o.op.Extensions["x-verwerker-credential"] == "session_mfa" {
+					// Creating credentials: a person's verified session only.
+					require.Equal(t, []map[string][]string{{"session": {}}}, o.op.Security)
+				} else {
+					require.NotContains(t, o.op.Extensions, "x-verwerker-credential")
+					require.Equal(t, []map[string][]string{{"apiKey": {}}, {"session": {}}}, o.op.Security)
+				}
 				require.Contains(t, o.op.Responses, "401")
 				require.Contains(t, o.op.Responses, "403")
 				if perm == api.Authenticated || perm == api.Self {

@@ -10,7 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
-	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/identity"
 )
 
 // Special permissions. Every other permission is a policy permission,
@@ -32,7 +32,25 @@ const (
 const (
 	extPermission = "x-verwerker-permission"
 	extDomain     = "x-verwerker-domain"
+	// extCredential names the credential an operation needs beyond its
+	// permission: credentialSession.
+	extCredential = "x-verwerker-credential"
 )
+
+// credentialSession marks operations that create credentials (API keys,
+// accounts): only a person's session with a verified second factor may
+// call them, never an API key (identity.ErrSessionRequired).
+const credentialSession = "session_mfa"
+
+// sessionOnly marks op as callable only from a person's session with a
+// verified second factor.
+func sessionOnly(op huma.Operation) huma.Operation {
+	if op.Extensions == nil {
+		op.Extensions = map[string]any{}
+	}
+	op.Extensions[extCredential] = credentialSession
+	return op
+}
 
 // domain says where an operation's authorization domain comes from.
 type domain string
@@ -60,6 +78,9 @@ func register[I, O any](s *Server, op huma.Operation, permission string, d domai
 			op.Extensions[extDomain] = string(d)
 		}
 		op.Security = []map[string][]string{{"apiKey": {}}, {"session": {}}}
+		if op.Extensions[extCredential] == credentialSession {
+			op.Security = []map[string][]string{{"session": {}}}
+		}
 		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
 		if d == tenantScope {
 			op.Errors = append(op.Errors, http.StatusNotFound)
@@ -212,8 +233,21 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	if ri := infoFrom(ctx.Context()); ri != nil {
 		ri.principal = p.ID
 	}
+	// An operation that creates credentials needs a person's session with
+	// a verified second factor: checked once the permission is, so that
+	// another tenant stays hidden.
+	session := func() bool {
+		if op.Extensions[extCredential] != credentialSession || (p.Kind == verwerker.PrincipalUser && !p.MFAPending) {
+			return true
+		}
+		s.recordDenial(ctx.Context(), p, op.OperationID, credentialSession, "session")
+		deny(http.StatusForbidden, verwerker.ErrorMessage(identity.ErrSessionRequired))
+		return false
+	}
 	if perm == Authenticated || (perm == Self && !p.MFAPending) {
-		next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+		if session() {
+			next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+		}
 		return
 	}
 	if p.MFAPending {
@@ -232,7 +266,9 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	case string(bodyTenantScope):
 		if p.Domain == "" {
 			// A person: the handler checks the body's tenant.
-			next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+			if session() {
+				next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))
+			}
 			return
 		}
 		dom = p.Domain
@@ -245,13 +281,23 @@ func (s *Server) authorize(ctx huma.Context, next func(huma.Context)) {
 	if !ok {
 		s.recordDenial(ctx.Context(), p, op.OperationID, perm, dom)
 		if dom != verwerker.PlatformDomain && p.Domain != dom {
-			// Whether another tenant exists is itself not for this caller to know.
-			if seen, _ := s.deps.Authz.Allowed(ctx.Context(), p, policy.PermTenantRead, dom); !seen {
+			// Whether another tenant exists is itself not for a caller
+			// without any role there to know. One with a role there (a
+			// person's, which Domain does not show) is told what it lacks.
+			reaches, err := s.deps.Authz.Reaches(ctx.Context(), p, dom)
+			if err != nil {
+				deny(http.StatusServiceUnavailable, "")
+				return
+			}
+			if !reaches {
 				deny(http.StatusNotFound, "not found")
 				return
 			}
 		}
 		deny(http.StatusForbidden, "you do not have the permission "+perm+" here")
+		return
+	}
+	if !session() {
 		return
 	}
 	next(huma.WithContext(ctx, verwerker.WithPrincipal(ctx.Context(), p)))

@@ -54,12 +54,27 @@ type newUserOutput struct {
 	Body NewUserResult
 }
 
-type userOutput struct {
-	Body User
+type disableUserInput struct {
+	UserID string `path:"user_id" maxLength:"64" doc:"User id."`
+	Body   *struct {
+		RevokeCreatedKeys bool `json:"revoke_created_keys,omitempty" doc:"Also revoke every machine API key the account issued (they keep working otherwise). Calling again with this on revokes what an earlier call kept."`
+	}
 }
 
-type userPath struct {
-	UserID string `path:"user_id" maxLength:"64" doc:"User id."`
+// KeyOutcome is what disabling an account did to one API key.
+type KeyOutcome struct {
+	APIKey
+	Outcome string `json:"outcome" enum:"revoked,already_revoked,expired,kept" doc:"revoked: by this call; already_revoked: before it; expired: kept, but no longer works; kept: still works (revoke_created_keys was not set)."`
+}
+
+// DisabledUser is a disabled account with the API keys it owned or issued.
+type DisabledUser struct {
+	User
+	Keys []KeyOutcome `json:"keys" nullable:"false" doc:"The account's personal keys (always revoked) and every machine key it issued, with what happened to each."`
+}
+
+type disabledUserOutput struct {
+	Body DisabledUser
 }
 
 type membersOutput struct {
@@ -95,27 +110,27 @@ func (s *Server) createUser(ctx context.Context, domain string, b userBody) (*ne
 }
 
 func (s *Server) registerPeople() {
-	register(s, huma.Operation{
+	register(s, sessionOnly(huma.Operation{
 		OperationID:   "createPlatformUser",
 		Method:        http.MethodPost,
 		Path:          "/v1/users",
 		Summary:       "Create an account for the processor's staff",
-		Description:   "For platform admins, the DPO and support staff: the role must be a platform role. Returns a one-time set-up token.",
+		Description:   "For platform admins, the DPO and support staff: the role must be a platform role. Returns a one-time set-up token." + sessionNote,
 		Tags:          []string{"People"},
 		DefaultStatus: http.StatusCreated,
-	}, policy.PermUserCreate, platformScope, func(ctx context.Context, in *createPlatformUserInput) (*newUserOutput, error) {
+	}), policy.PermUserCreate, platformScope, func(ctx context.Context, in *createPlatformUserInput) (*newUserOutput, error) {
 		return s.createUser(ctx, verwerker.PlatformDomain, in.Body)
 	})
 
-	register(s, huma.Operation{
+	register(s, sessionOnly(huma.Operation{
 		OperationID:   "createTenantUser",
 		Method:        http.MethodPost,
 		Path:          "/v1/tenants/{tenant_id}/users",
 		Summary:       "Create an account for a customer's staff",
-		Description:   "For the customer's privacy lead, viewers and auditors: the role must be a tenant role. Returns a one-time set-up token.",
+		Description:   "For the customer's privacy lead, viewers and auditors: the role must be a tenant role. Returns a one-time set-up token." + sessionNote,
 		Tags:          []string{"People"},
 		DefaultStatus: http.StatusCreated,
-	}, policy.PermUserCreate, tenantScope, func(ctx context.Context, in *createTenantUserInput) (*newUserOutput, error) {
+	}), policy.PermUserCreate, tenantScope, func(ctx context.Context, in *createTenantUserInput) (*newUserOutput, error) {
 		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
@@ -127,14 +142,24 @@ func (s *Server) registerPeople() {
 		Method:      http.MethodPost,
 		Path:        "/v1/users/{user_id}/disable",
 		Summary:     "Disable an account",
-		Description: "Ends the account's sessions and personal keys and takes its roles away, at once on every replica. The audit history stays.",
-		Tags:        []string{"People"},
-	}, policy.PermUserDisable, platformScope, func(ctx context.Context, in *userPath) (*userOutput, error) {
-		u, err := s.deps.People.Disable(ctx, in.UserID)
+		Description: "Ends the account's sessions and personal keys and takes its roles away, at once on every replica. " +
+			"The answer lists every API key the account owned or issued and what happened to it; with revoke_created_keys the machine keys it issued are revoked too, " +
+			"each revocation an audit event in the key's chain. The audit history stays.",
+		Tags: []string{"People"},
+	}, policy.PermUserDisable, platformScope, func(ctx context.Context, in *disableUserInput) (*disabledUserOutput, error) {
+		var opts identity.DisableOptions
+		if in.Body != nil {
+			opts.RevokeCreatedKeys = in.Body.RevokeCreatedKeys
+		}
+		d, err := s.deps.People.Disable(ctx, in.UserID, opts)
 		if err != nil {
 			return nil, err
 		}
-		return &userOutput{Body: userOut(u)}, nil
+		out := &disabledUserOutput{Body: DisabledUser{User: userOut(d.User), Keys: make([]KeyOutcome, 0, len(d.Keys))}}
+		for _, k := range d.Keys {
+			out.Body.Keys = append(out.Body.Keys, KeyOutcome{APIKey: keyOut(k.Key), Outcome: k.Outcome})
+		}
+		return out, nil
 	})
 
 	register(s, huma.Operation{

@@ -69,7 +69,8 @@ func TestKeyRevokedOnOtherReplica(t *testing.T) {
 	tA := "/v1/tenants/" + b.tenantA.ID
 	admin := b.token(t, policy.RoleControllerAdmin, b.tenantA.ID)
 
-	res := b.do(t, http.MethodPost, tA+"/api-keys", admin, map[string]any{"label": "dashboard", "role": "controller_viewer"})
+	res := send(t, b.http, http.MethodPost, tA+"/api-keys", call{cookie: b.session(t, policy.RoleControllerAdmin, b.tenantA.ID),
+		body: map[string]any{"label": "dashboard", "role": "controller_viewer"}})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	token, keyID := res.json["token"].(string), res.json["id"].(string)
 
@@ -171,9 +172,14 @@ func TestMachineKeyIssuance(t *testing.T) {
 	b := setup(t)
 	tA := "/v1/tenants/" + b.tenantA.ID
 	admin := b.token(t, policy.RoleControllerAdmin, b.tenantA.ID)
+	lead := b.sessionOf(t, policy.RoleControllerAdmin, b.tenantA.ID)
+	issue := func(body map[string]any) response {
+		t.Helper()
+		return send(t, b.http, http.MethodPost, tA+"/api-keys", call{cookie: b.session(t, policy.RoleControllerAdmin, b.tenantA.ID), body: body})
+	}
 	b.clock.Advance(time.Millisecond) // ids order by millisecond: newer than setup's keys
 
-	res := b.do(t, http.MethodPost, tA+"/api-keys", admin, map[string]any{"label": "chat service production", "role": "chat_service"})
+	res := issue(map[string]any{"label": "chat service production", "role": "chat_service"})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	token, keyID := res.json["token"].(string), res.json["id"].(string)
 	require.True(t, strings.HasPrefix(token, identity.TokenPrefix), token)
@@ -184,17 +190,29 @@ func TestMachineKeyIssuance(t *testing.T) {
 	require.Equal(t, "chat service production", res.json["label"])
 	require.NotContains(t, res.json, "user_id")
 	require.NotContains(t, res.json, "expires_at")
+	require.Equal(t, lead.user.ID, res.json["created_by"], "the person whose session issued it")
 
 	res = b.do(t, http.MethodGet, tA+"/api-keys", admin, nil)
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	require.Contains(t, itemIDs(t, res), keyID)
 	require.Equal(t, keyID, itemIDs(t, res)[0], "newest first")
+	require.Equal(t, lead.user.ID, res.json["items"].([]any)[0].(map[string]any)["created_by"])
+	require.Equal(t, "system", res.json["items"].([]any)[1].(map[string]any)["created_by"], "setup's keys come from a tool")
 	require.NotContains(t, res.raw, token, "the token is shown once")
 	require.NotContains(t, res.raw, strings.SplitN(token, "_", 3)[2])
 	require.NotContains(t, res.raw, `"token"`)
 	for _, it := range res.json["items"].([]any) {
 		require.Equal(t, b.tenantA.ID, it.(map[string]any)["domain"], "only A's keys")
 	}
+	res = b.do(t, http.MethodGet, tA+"/api-keys/"+keyID, admin, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, keyID, res.json["id"])
+	require.Equal(t, lead.user.ID, res.json["created_by"])
+	require.NotContains(t, res.raw, `"token"`)
+	res = b.do(t, http.MethodGet, "/v1/tenants/"+b.tenantB.ID+"/api-keys/"+keyID, b.token(t, policy.RoleControllerAdmin, b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, res.status, "not B's key: %s", res.raw)
+	res = b.do(t, http.MethodGet, "/v1/platform/api-keys/"+keyID, b.admin(t), nil)
+	require.Equal(t, http.StatusNotFound, res.status, "not a platform key: %s", res.raw)
 
 	// The new key works with its role.
 	res = b.do(t, http.MethodGet, "/v1/me", token, nil)
@@ -208,12 +226,11 @@ func TestMachineKeyIssuance(t *testing.T) {
 		"DPO":          {"label": "x", "role": "dpo"},
 		"UnknownRole":  {"label": "x", "role": "root"},
 	} {
-		res := b.do(t, http.MethodPost, tA+"/api-keys", admin, body)
+		res := issue(body)
 		require.Equal(t, http.StatusUnprocessableEntity, res.status, "%s: %s", name, res.raw)
 		require.Equal(t, []string{"body.role"}, res.locations(t), name)
 	}
-	res = b.do(t, http.MethodPost, tA+"/api-keys", admin, map[string]any{"label": "x", "role": "auditor",
-		"expires_at": b.clock.Now().Add(-time.Second).Format(time.RFC3339Nano)})
+	res = issue(map[string]any{"label": "x", "role": "auditor", "expires_at": b.clock.Now().Add(-time.Second).Format(time.RFC3339Nano)})
 	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
 	require.Equal(t, []string{"body.expires_at"}, res.locations(t))
 
@@ -226,12 +243,15 @@ func TestMachineKeyIssuance(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, res.status, "controller_admin of B: %s", res.raw)
 	res = b.do(t, http.MethodPost, tA+"/api-keys", b.token(t, policy.RoleControllerAdmin, b.tenantB.ID), map[string]any{"label": "x", "role": "auditor"})
 	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	res = send(t, b.http, http.MethodPost, tA+"/api-keys", call{cookie: b.session(t, policy.RoleControllerAdmin, b.tenantB.ID),
+		body: map[string]any{"label": "x", "role": "auditor"}})
+	require.Equal(t, http.StatusNotFound, res.status, "B's privacy lead: %s", res.raw)
 	res = b.do(t, http.MethodPost, tA+"/api-keys", b.token(t, policy.RoleControllerViewer, b.tenantA.ID), map[string]any{"label": "x", "role": "controller_admin"})
 	require.Equal(t, http.StatusForbidden, res.status, "a viewer cannot mint an admin key: %s", res.raw)
 
 	// A key with an expiry stops working then.
 	exp := b.clock.Now().Add(time.Hour)
-	res = b.do(t, http.MethodPost, tA+"/api-keys", admin, map[string]any{"label": "temporary", "role": "auditor", "expires_at": exp.Format(time.RFC3339Nano)})
+	res = issue(map[string]any{"label": "temporary", "role": "auditor", "expires_at": exp.Format(time.RFC3339Nano)})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	temp := res.json["token"].(string)
 	res = b.do(t, http.MethodGet, tA, temp, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type Authenticator interface {
 // tenant id or verwerker.PlatformDomain).
 type Authorizer interface {
 	Allowed(ctx context.Context, p verwerker.Principal, permission, domain string) (bool, error)
+	// Reaches reports whether p holds any permission in domain: a caller
+	// that does not is answered 404 for the tenant, one that does 403.
+	Reaches(ctx context.Context, p verwerker.Principal, domain string) (bool, error)
 }
 
 // Deps are the services the API exposes. A nil service is allowed when only
@@ -98,6 +102,12 @@ type Config struct {
 	// TLS terminated by a proxy. Cookies on TLS connections are always
 	// Secure.
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies (load balancers) in front of
+	// verwerker. A request whose connection comes from one of them is
+	// attributed to the right-most address in X-Forwarded-For that is not
+	// a trusted proxy itself; from anywhere else the header is ignored. The
+	// client address keys login throttling. Empty: trust none.
+	TrustedProxies []netip.Prefix
 	// DisableFastPath answers every decision through the generic Huma
 	// operation instead of the equivalent fast path (fastDecide): for
 	// comparisons.
@@ -115,6 +125,7 @@ type Server struct {
 	deps    Deps
 	version string
 	secure  bool
+	proxies []netip.Prefix
 
 	docsOnce sync.Once
 	docsHTML []byte
@@ -140,7 +151,8 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Calendar == nil {
 		deps.Calendar = deadline.DefaultCalendar()
 	}
-	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies, noFastPath: cfg.DisableFastPath}
+	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies,
+		noFastPath: cfg.DisableFastPath, proxies: cfg.TrustedProxies}
 	s.metrics = newMetrics(cfg.Registry)
 
 	hc := huma.DefaultConfig("verwerker API", cfg.Version)
@@ -253,7 +265,9 @@ requests forwarded to the controller, breach notification within 48 hours, and a
 
 Every operation requires an API key (` + "`Authorization: Bearer vwk_...`" + `) or a person's session cookie
 (from ` + "`POST /v1/auth/login`" + `, with a TOTP second factor) unless marked public, and
-names the permission it needs in ` + "`x-verwerker-permission`" + `. Errors are RFC 9457 problem documents
+names the permission it needs in ` + "`x-verwerker-permission`" + `. Operations that create credentials (API keys,
+accounts) are marked ` + "`x-verwerker-credential: session_mfa`" + `: only a person's session with a verified second
+factor may call them, never an API key. Errors are RFC 9457 problem documents
 (` + "`application/problem+json`" + `) that name the offending fields and never repeat submitted values.
 
 Input is taken as sent or refused (422), never altered: JSON keys appear at most once per object, and

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -99,7 +101,7 @@ type person struct {
 // session is MFA-pending.
 func (b *testBundle) newPerson(t *testing.T, srv *httptest.Server, tenantID, role, email string) person {
 	t.Helper()
-	res := send(t, srv, http.MethodPost, "/v1/tenants/"+tenantID+"/users", call{token: b.admin(t),
+	res := send(t, srv, http.MethodPost, "/v1/tenants/"+tenantID+"/users", call{cookie: b.adminSession(t),
 		body: map[string]any{"email": email, "display_name": "Test Person", "role": role}})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	p := person{id: res.json["id"].(string), email: email}
@@ -138,7 +140,7 @@ func TestBrowserSessionFlow(t *testing.T) {
 	tA, tB := "/v1/tenants/"+b.tenantA.ID, "/v1/tenants/"+b.tenantB.ID
 
 	// The platform admin creates the customer's privacy lead.
-	res := send(t, srv, http.MethodPost, tA+"/users", call{token: b.admin(t),
+	res := send(t, srv, http.MethodPost, tA+"/users", call{cookie: b.adminSession(t),
 		body: map[string]any{"email": "lead@a.example", "display_name": "Privacy Lead", "role": "controller_admin"}})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	userID := res.json["id"].(string)
@@ -412,6 +414,79 @@ func TestLoginThrottledOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 }
 
+// TestLoginThrottleBehindTrustedProxy: behind a reverse proxy every
+// connection comes from the proxy. Failures are counted per client address
+// from X-Forwarded-For (the right-most address that is not a trusted
+// proxy), so fifty failures with invented e-mail addresses from one client
+// lock that client, not every user; a client cannot escape by writing its
+// own X-Forwarded-For entries; and from an untrusted peer the header is
+// ignored.
+func TestLoginThrottleBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	proxies, err := api.ParseTrustedProxies("127.0.0.1/32, ::1")
+	require.NoError(t, err)
+	proxied := httptest.NewServer(b.replica(t, api.Config{Version: "test", TrustedProxies: proxies}))
+	t.Cleanup(proxied.Close)
+	p := b.newPerson(t, b.http, b.tenantA.ID, policy.RoleAuditor, "auditor@a.example")
+	login := func(srv *httptest.Server, email, password, forwarded string) response {
+		t.Helper()
+		var header []string
+		if forwarded != "" {
+			header = []string{"X-Forwarded-For", forwarded}
+		}
+		return send(t, srv, http.MethodPost, "/v1/auth/login", call{body: map[string]any{"email": email, "password": password}, header: header})
+	}
+
+	for i := range 50 {
+		// The attacker varies what it writes itself; the proxy appends
+		// the address it sees.
+		res := login(proxied, fmt.Sprintf("invented%d@a.example", i), "wrong password!", fmt.Sprintf("203.0.113.%d, 198.51.100.1", i))
+		require.Equal(t, http.StatusUnauthorized, res.status, res.raw)
+	}
+	res := login(proxied, p.email, testPassword, "198.51.100.2")
+	require.Equal(t, http.StatusOK, res.status, "another client behind the same proxy signs in: %s", res.raw)
+	for _, forwarded := range []string{"198.51.100.1", "192.0.2.77, 198.51.100.1", "198.51.100.1, 127.0.0.1"} {
+		res = login(proxied, p.email, testPassword, forwarded)
+		require.Equal(t, http.StatusTooManyRequests, res.status, "%s: %s", forwarded, res.raw)
+	}
+
+	// Five wrong passwords for the person from one client lock that
+	// client for the person; the person signs in from elsewhere.
+	for i := range 5 {
+		res := login(proxied, p.email, fmt.Sprintf("wrong password %d", i), "198.51.100.3")
+		require.Equal(t, http.StatusUnauthorized, res.status, res.raw)
+	}
+	res = login(proxied, p.email, testPassword, "198.51.100.3")
+	require.Equal(t, http.StatusTooManyRequests, res.status, res.raw)
+	res = login(proxied, p.email, testPassword, "198.51.100.2")
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+
+	// Without trusted proxies the header means nothing: every failure
+	// counts against the connection's address.
+	for i := range 50 {
+		res := login(b.http, fmt.Sprintf("invented%d@a.example", i), "wrong password!", fmt.Sprintf("203.0.113.%d", i))
+		require.Equal(t, http.StatusUnauthorized, res.status, res.raw)
+	}
+	res = login(b.http, p.email, testPassword, "198.51.100.2")
+	require.Equal(t, http.StatusTooManyRequests, res.status, res.raw)
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := api.ParseTrustedProxies(" 10.0.0.0/8 ,192.0.2.7, 2001:db8::/32,, ::ffff:198.51.100.0/120 ")
+	require.NoError(t, err)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("198.51.100.0/24")}, got)
+	got, err = api.ParseTrustedProxies("")
+	require.NoError(t, err)
+	require.Empty(t, got)
+	for _, bad := range []string{"proxy.example", "10.0.0.0/33", "10.0.0.1-10.0.0.9"} {
+		_, err := api.ParseTrustedProxies(bad)
+		require.Error(t, err, bad)
+	}
+}
+
 func TestPersonalAPIKey(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -529,7 +604,7 @@ func TestDisabledPersonOverHTTP(t *testing.T) {
 func TestMFAPendingSessionReachesOnlyEnrolment(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	res := send(t, b.http, http.MethodPost, "/v1/users", call{token: b.admin(t),
+	res := send(t, b.http, http.MethodPost, "/v1/users", call{cookie: b.adminSession(t),
 		body: map[string]any{"email": "admin@verwerker.example", "display_name": "Admin", "role": "platform_admin"}})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	setupToken := res.json["setup_token"].(string)

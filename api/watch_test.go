@@ -85,7 +85,7 @@ func TestWatchedReplicasAnswerFromMemoryAndTakeChangesAtOnce(t *testing.T) {
 	question := map[string]any{"tenant_id": b.tenantA.ID, "category": "chat.message", "purpose": "service.delivery", "region": "nl"}
 
 	// A chat service key of its own, used on r2 once, so r2 knows it.
-	res := send(t, r1.http, http.MethodPost, tA+"/api-keys", call{token: admin, body: map[string]any{"label": "chat", "role": policy.RoleChatService}})
+	res := send(t, r1.http, http.MethodPost, tA+"/api-keys", call{cookie: b.session(t, policy.RoleControllerAdmin, b.tenantA.ID), body: map[string]any{"label": "chat", "role": policy.RoleChatService}})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	chat, chatID := res.json["token"].(string), res.json["id"].(string)
 	requireDecision(t, send(t, r2.http, http.MethodPost, "/v1/decisions", call{token: chat, body: question}), true, policy.ReasonInScope)
@@ -109,7 +109,7 @@ func TestWatchedReplicasAnswerFromMemoryAndTakeChangesAtOnce(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, send(t, r2.http, http.MethodPost, "/v1/decisions", call{token: chat, body: question}).status)
 
 	// A replica whose watcher stopped trusts nothing it remembers.
-	res = send(t, r1.http, http.MethodPost, tA+"/api-keys", call{token: admin, body: map[string]any{"label": "chat 2", "role": policy.RoleChatService}})
+	res = send(t, r1.http, http.MethodPost, tA+"/api-keys", call{cookie: b.session(t, policy.RoleControllerAdmin, b.tenantA.ID), body: map[string]any{"label": "chat 2", "role": policy.RoleChatService}})
 	require.Equal(t, http.StatusCreated, res.status, res.raw)
 	chat2 := res.json["token"].(string)
 	require.Equal(t, http.StatusOK, send(t, r2.http, http.MethodPost, "/v1/decisions", call{token: chat2, body: question}).status)

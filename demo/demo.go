@@ -23,6 +23,9 @@ type Credential struct {
 	Role   string
 	Domain string
 	Token  string
+	// ExpiresAt is when the key stops working (administrative keys expire
+	// within identity.MaxAdminKeyLife); nil for never.
+	ExpiresAt *time.Time
 }
 
 // Person is a demo account with its password and TOTP secret (invented;
@@ -61,11 +64,11 @@ func Seed(ctx context.Context, clock verwerker.Clock, tenants *tenant.Service, k
 		{Label: "demo privacy lead of " + d.Tenants[0].Name, Role: policy.RoleControllerAdmin, Domain: d.Tenants[0].ID},
 		{Label: "demo chat service for " + d.Tenants[0].Name, Role: policy.RoleChatService, Domain: d.Tenants[0].ID},
 	} {
-		_, token, err := keys.Issue(ctx, k)
+		key, token, err := keys.Issue(ctx, k)
 		if err != nil {
 			return Data{}, fmt.Errorf("demo: key: %w", err)
 		}
-		d.Credentials = append(d.Credentials, Credential{Label: k.Label, Role: k.Role, Domain: k.Domain, Token: token})
+		d.Credentials = append(d.Credentials, Credential{Label: k.Label, Role: k.Role, Domain: k.Domain, Token: token, ExpiresAt: key.ExpiresAt})
 	}
 	for _, p := range []Person{
 		{Email: "dpo@verwerker.example", Role: policy.RoleDPO, Domain: verwerker.PlatformDomain, Password: "demo-dpo-password"},

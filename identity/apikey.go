@@ -33,7 +33,12 @@ type Key struct {
 	Role   string
 	Domain string
 	// UserID is the owner of a personal key.
-	UserID    string
+	UserID string
+	// CreatedBy is who issued the key: the user id of a person (since
+	// keys are issued only from a signed-in session with a verified second
+	// factor), "system" for tools such as the demo seed, or "unknown" for
+	// keys from before this was recorded.
+	CreatedBy string
 	CreatedAt time.Time
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
@@ -52,13 +57,39 @@ type NewKey struct {
 	// UserID makes a personal key of that person instead: no role of its
 	// own, the person's roles.
 	UserID string
-	// ExpiresAt is optional for machine keys; personal keys expire within
-	// MaxPersonalKeyLife.
+	// ExpiresAt is optional for machine keys, except that a key with an
+	// administrative role (policy.IsAdminRole) expires within
+	// MaxAdminKeyLife, and at that maximum when none is given. Personal keys
+	// expire within MaxPersonalKeyLife.
 	ExpiresAt *time.Time
 }
 
 // MaxPersonalKeyLife is the longest a personal API key may live.
 const MaxPersonalKeyLife = 366 * 24 * time.Hour
+
+// MaxAdminKeyLife is the longest a machine key with an administrative role
+// (one that may issue keys, create or disable accounts or set roles:
+// platform_admin, controller_admin) may live. A stolen administrative key
+// thus dies on its own, and such keys are replaced on a schedule.
+const MaxAdminKeyLife = 90 * 24 * time.Hour
+
+// ErrSessionRequired refuses issuing keys and creating accounts to anyone
+// but a person signed in with a verified second factor: an API key,
+// personal or machine, could otherwise mint credentials that outlive it and
+// its owner's second factor.
+var ErrSessionRequired = verwerker.Errorf(verwerker.EFORBIDDEN,
+	"creating API keys and accounts needs a signed-in session with a verified second factor (TOTP); API keys, personal ones included, cannot do it")
+
+// requireSession returns ErrSessionRequired unless the caller in ctx is a
+// person's session with a verified second factor. Without a caller in ctx
+// (operator tools, the demo seed) it allows.
+func requireSession(ctx context.Context) error {
+	p, ok := verwerker.PrincipalFrom(ctx)
+	if !ok || (p.Kind == verwerker.PrincipalUser && !p.MFAPending) {
+		return nil
+	}
+	return ErrSessionRequired
+}
 
 // Keys issues, checks and revokes API keys.
 type Keys struct {
@@ -78,7 +109,13 @@ func NewKeys(db *store.DB, clock verwerker.Clock, log *audit.Log) *Keys {
 // Issue creates a key and returns it with its token. The token is not
 // stored and cannot be shown again. A machine key's role is granted in the
 // same transaction.
+//
+// Only a person's session with a verified second factor may issue keys
+// (ErrSessionRequired); the key records that person as its creator.
 func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
+	if err := requireSession(ctx); err != nil {
+		return Key{}, "", err
+	}
 	var fields []verwerker.FieldError
 	n.Label = strings.TrimSpace(n.Label)
 	if l := utf8.RuneCountInString(n.Label); l < 1 || l > 100 {
@@ -88,6 +125,14 @@ func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
 	if n.UserID == "" {
 		if err := (policy.Grant{Role: n.Role, Domain: n.Domain}).Check(); err != nil {
 			fields = append(fields, verwerker.ErrorFields(err)...)
+		}
+		if policy.IsAdminRole(n.Role) {
+			limit := now.Add(MaxAdminKeyLife)
+			if n.ExpiresAt == nil {
+				n.ExpiresAt = &limit
+			} else if n.ExpiresAt.After(limit) {
+				fields = append(fields, verwerker.FieldError{Field: "expires_at", Message: "a key with an administrative role expires within 90 days"})
+			}
 		}
 	} else {
 		n.Role, n.Domain = "", ""
@@ -104,7 +149,7 @@ func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
 	prefix, secret := hex.EncodeToString(randomBytes(6)), base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	hash := sha256.Sum256([]byte(secret))
 	key := Key{ID: verwerker.NewID(verwerker.PrefixAPIKey, now), Prefix: prefix, Label: n.Label, Role: n.Role,
-		Domain: n.Domain, UserID: n.UserID, CreatedAt: now, ExpiresAt: n.ExpiresAt}
+		Domain: n.Domain, UserID: n.UserID, CreatedBy: audit.Actor(ctx), CreatedAt: now, ExpiresAt: n.ExpiresAt}
 	err := k.db.InTx(ctx, func(tx pgx.Tx) error {
 		chain := n.Domain
 		if n.UserID != "" {
@@ -112,9 +157,9 @@ func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
 				return verwerker.Errorf(verwerker.ENOTFOUND, "account not found")
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, prefix, secret_hash, label, role, domain, user_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, key.ID, prefix, hash[:], key.Label, key.Role, key.Domain,
-			nullable(n.UserID), now, n.ExpiresAt)
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, prefix, secret_hash, label, role, domain, user_id, created_by, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, key.ID, prefix, hash[:], key.Label, key.Role, key.Domain,
+			nullable(n.UserID), key.CreatedBy, now, n.ExpiresAt)
 		if err != nil {
 			return verwerker.Internal("identity: issue key", err)
 		}
@@ -191,11 +236,30 @@ func (k *Keys) Revoke(ctx context.Context, owner KeyOwner, id string) (Key, erro
 	return key, err
 }
 
-const keyColumns = `id, prefix, label, role, domain, coalesce(user_id, ''), created_at, expires_at, revoked_at`
+const keyColumns = `id, prefix, label, role, domain, coalesce(user_id, ''), created_by, created_at, expires_at, revoked_at`
 
 func scanKey(row pgx.Row) (Key, error) {
 	var key Key
-	err := row.Scan(&key.ID, &key.Prefix, &key.Label, &key.Role, &key.Domain, &key.UserID, &key.CreatedAt, &key.ExpiresAt, &key.RevokedAt)
+	err := row.Scan(&key.ID, &key.Prefix, &key.Label, &key.Role, &key.Domain, &key.UserID, &key.CreatedBy, &key.CreatedAt, &key.ExpiresAt, &key.RevokedAt)
+	return key, err
+}
+
+// Get returns a key of owner, revoked or not; a key of another owner is
+// not found.
+func (k *Keys) Get(ctx context.Context, owner KeyOwner, id string) (Key, error) {
+	var key Key
+	err := k.inScope(ctx, owner, func(tx pgx.Tx) error {
+		var err error
+		key, err = scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1
+			AND (($2 <> '' AND domain = $2 AND user_id IS NULL) OR ($3 <> '' AND user_id = $3))`, id, owner.Domain, owner.UserID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return verwerker.Errorf(verwerker.ENOTFOUND, "key not found")
+		}
+		if err != nil {
+			return verwerker.Internal("identity: get key", err)
+		}
+		return nil
+	})
 	return key, err
 }
 

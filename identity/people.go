@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -67,24 +69,46 @@ type Login struct {
 	// OTP is the current code of the person's authenticator app; required
 	// once two-factor authentication is enrolled.
 	OTP string
-	// ClientAddr is the client's network address, used only for throttling
-	// (stored as a hash).
+	// ClientAddr is the client's network address (behind trusted proxies,
+	// the address they forwarded), used only for throttling and stored
+	// only inside hashes. IPv6 addresses count per /64, the block one
+	// subscriber gets.
 	ClientAddr string
 }
 
-// Throttle limits password guessing: after Account failures for one account
-// or Addr failures from one client address within Window, further attempts
-// are refused for Lock, whatever the password.
+// Throttle limits password guessing. Failures are counted within Window
+// under three keys, and a key that reaches its limit refuses further
+// attempts for Lock, whatever the password (429 with Retry-After):
+//
+//   - Account: failures for one e-mail address from one client address.
+//     This locks the guesser, not the account: the person signs in from
+//     their own address as usual.
+//   - Addr: failures from one client address, for any e-mail addresses,
+//     known or not. This locks that address only.
+//   - AccountAllAddrs: failures for one e-mail address from all client
+//     addresses together, bounding a guesser with many addresses. Since one
+//     address adds at most Account failures, locking a real account out
+//     takes AccountAllAddrs/Account different addresses, all naming that
+//     account's own e-mail address.
+//
+// Every key is an e-mail address or a client address, never whether the
+// account exists, so an unknown account answers exactly like a known one,
+// also when locked; and failures naming e-mail addresses that have no
+// account (invented ones) raise only those addresses' counters and the
+// sender's: they can never lock out a real account, nor anyone signing in
+// from another address.
 type Throttle struct {
-	Account int
-	Addr    int
-	Window  time.Duration
-	Lock    time.Duration
+	Account         int
+	Addr            int
+	AccountAllAddrs int
+	Window          time.Duration
+	Lock            time.Duration
 }
 
-// DefaultThrottle allows five failures per account and fifty per address in
-// fifteen minutes, then locks for fifteen minutes.
-var DefaultThrottle = Throttle{Account: 5, Addr: 50, Window: 15 * time.Minute, Lock: 15 * time.Minute}
+// DefaultThrottle allows, within fifteen minutes, five failures per account
+// and client address, fifty per client address and a hundred per account
+// from all addresses together, then locks for fifteen minutes.
+var DefaultThrottle = Throttle{Account: 5, Addr: 50, AccountAllAddrs: 100, Window: 15 * time.Minute, Lock: 15 * time.Minute}
 
 // People manages people's accounts, passwords, TOTP second factors and
 // sessions.
@@ -140,8 +164,12 @@ func (p *People) record(ctx context.Context, tx pgx.Tx, chain, action, resource 
 
 // Create makes an account with its first role and returns it with a
 // one-time set-up token, with which the person chooses a password. The
-// token is not stored and cannot be shown again.
+// token is not stored and cannot be shown again. Only a person's session
+// with a verified second factor may create accounts (ErrSessionRequired).
 func (p *People) Create(ctx context.Context, n NewUser) (User, string, error) {
+	if err := requireSession(ctx); err != nil {
+		return User{}, "", err
+	}
 	var fields []verwerker.FieldError
 	email := strings.TrimSpace(n.Email)
 	if msg := verwerker.CheckEmail(email); msg != "" {
@@ -215,14 +243,50 @@ func (p *People) SetUp(ctx context.Context, token, password string) error {
 	})
 }
 
+// DisableOptions say what disabling an account does beyond ending its
+// sessions, personal keys and roles.
+type DisableOptions struct {
+	// RevokeCreatedKeys also revokes every machine key the account issued
+	// (and, for keys issued by such keys before keys could only be issued
+	// from sessions, theirs). Without it they keep working and are listed
+	// as KeyKept.
+	RevokeCreatedKeys bool
+}
+
+// What disabling an account did to a key it created or owned.
+const (
+	KeyRevoked        = "revoked"         // revoked by this call
+	KeyAlreadyRevoked = "already_revoked" // revoked before
+	KeyExpired        = "expired"         // kept, but no longer works
+	KeyKept           = "kept"            // still works: RevokeCreatedKeys was not asked for
+)
+
+// KeyOutcome is what disabling an account did to one key.
+type KeyOutcome struct {
+	Key Key
+	// Outcome is KeyRevoked, KeyAlreadyRevoked, KeyExpired or KeyKept.
+	Outcome string
+}
+
+// Disabled is a disabled account with the keys it created or owned.
+type Disabled struct {
+	User User
+	// Keys are the account's personal keys (always revoked) and the
+	// machine keys it issued, oldest first.
+	Keys []KeyOutcome
+}
+
 // Disable ends an account: its sessions and personal keys stop working at
-// once. Its audit history stays.
-func (p *People) Disable(ctx context.Context, id string) (User, error) {
+// once, on every replica, and its roles are taken away. The machine keys it
+// issued are listed, and revoked too with opts.RevokeCreatedKeys; disabling
+// an account again with that option revokes what the first call kept. Each
+// revocation is an audit event in the key's chain. Its audit history stays.
+func (p *People) Disable(ctx context.Context, id string, opts DisableOptions) (Disabled, error) {
 	now := p.clock.Now().UTC()
-	var u User
+	var d Disabled
 	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, $2) WHERE id = $1
+		d.User, err = scanUser(tx.QueryRow(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, $2) WHERE id = $1
 			RETURNING `+userColumns, id, now))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return verwerker.Errorf(verwerker.ENOTFOUND, "account not found")
@@ -233,8 +297,8 @@ func (p *People) Disable(ctx context.Context, id string) (User, error) {
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, now); err != nil {
 			return verwerker.Internal("identity: disable user", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, now); err != nil {
-			return verwerker.Internal("identity: disable user", err)
+		if d.Keys, err = p.disableKeys(ctx, tx, d.User, opts, now); err != nil {
+			return err
 		}
 		if _, err := policy.RemoveGrants(ctx, tx, id, ""); err != nil {
 			return err
@@ -243,17 +307,72 @@ func (p *People) Disable(ctx context.Context, id string) (User, error) {
 		if err := policy.RaiseVersion(ctx, tx); err != nil {
 			return err
 		}
-		return p.record(ctx, tx, u.HomeDomain, "user.disable", id, audit.Success, "")
+		counts := map[string]int{}
+		for _, k := range d.Keys {
+			counts[k.Outcome]++
+		}
+		return p.record(ctx, tx, d.User.HomeDomain, "user.disable", id, audit.Success,
+			fmt.Sprintf("keys revoked %d, already revoked %d, kept %d, expired %d",
+				counts[KeyRevoked], counts[KeyAlreadyRevoked], counts[KeyKept], counts[KeyExpired]))
 	})
-	return u, err
+	return d, err
+}
+
+// disableKeys revokes u's personal keys and, if asked, the machine keys u
+// issued, and says what happened to each.
+func (p *People) disableKeys(ctx context.Context, tx pgx.Tx, u User, opts DisableOptions, now time.Time) ([]KeyOutcome, error) {
+	rows, err := tx.Query(ctx, `WITH RECURSIVE created(id) AS (
+			SELECT id FROM api_keys WHERE user_id = $1 OR created_by = $1
+			UNION SELECT k.id FROM api_keys k JOIN created c ON k.created_by = c.id)
+		SELECT `+keyColumns+` FROM api_keys WHERE id IN (SELECT id FROM created) ORDER BY id FOR UPDATE`, u.ID)
+	if err != nil {
+		return nil, verwerker.Internal("identity: disable user", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
+	if err != nil {
+		return nil, verwerker.Internal("identity: disable user", err)
+	}
+	out := make([]KeyOutcome, 0, len(keys))
+	for _, k := range keys {
+		personal := k.UserID == u.ID
+		switch {
+		case k.RevokedAt != nil:
+			out = append(out, KeyOutcome{Key: k, Outcome: KeyAlreadyRevoked})
+			continue
+		case !personal && !opts.RevokeCreatedKeys:
+			outcome := KeyKept
+			if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+				outcome = KeyExpired
+			}
+			out = append(out, KeyOutcome{Key: k, Outcome: outcome})
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1`, k.ID, now); err != nil {
+			return nil, verwerker.Internal("identity: disable user", err)
+		}
+		k.RevokedAt = &now
+		chain, reason := k.Domain, "creator disabled"
+		if personal {
+			chain, reason = u.HomeDomain, "owner disabled"
+		} else if _, err := policy.RemoveGrants(ctx, tx, k.ID, ""); err != nil {
+			return nil, err
+		}
+		if err := p.record(ctx, tx, chain, "apikey.revoke", k.ID, audit.Success, reason); err != nil {
+			return nil, err
+		}
+		out = append(out, KeyOutcome{Key: k, Outcome: KeyRevoked})
+	}
+	return out, nil
 }
 
 // Login checks a password (and the TOTP code once enrolled) and starts a
-// session. Failures are throttled per account and per client address;
-// unknown accounts cost the same time as known ones.
+// session. Failures are throttled (see Throttle) per account and client
+// address, per client address and per account; unknown accounts cost the
+// same time and get the same answers as known ones.
 func (p *People) Login(ctx context.Context, in Login) (Session, string, error) {
 	now := p.clock.Now().UTC()
-	keys := [][]byte{throttleKey("account", strings.ToLower(strings.TrimSpace(in.Email))), throttleKey("addr", in.ClientAddr)}
+	account, addr := strings.ToLower(strings.TrimSpace(in.Email)), throttleAddr(in.ClientAddr)
+	keys := [][]byte{throttleKey("account-addr", account+"\x00"+addr), throttleKey("addr", addr), throttleKey("account", account)}
 	if wait, err := p.locked(ctx, keys, now); err != nil {
 		return Session{}, "", err
 	} else if wait > 0 {
@@ -333,6 +452,21 @@ func throttleKey(kind, v string) []byte {
 	return sum[:]
 }
 
+// throttleAddr is the part of a client address failures are counted
+// under: an IPv4 address, or the /64 of an IPv6 address (one subscriber
+// gets a whole /64, so single addresses would cost an attacker nothing).
+func throttleAddr(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // locked returns how long the longest lock among keys still lasts.
 func (p *People) locked(ctx context.Context, keys [][]byte, now time.Time) (time.Duration, error) {
 	var until *time.Time
@@ -346,11 +480,11 @@ func (p *People) locked(ctx context.Context, keys [][]byte, now time.Time) (time
 	return until.Sub(now), nil
 }
 
-// fail counts a failed login against the account and the address, locks
-// what reached its limit, and audits the failure (the account id if it
-// exists, never the e-mail address).
+// fail counts a failed login under keys (see Throttle), locks what reached
+// its limit, and audits the failure (the account id if it exists, never
+// the e-mail address).
 func (p *People) fail(ctx context.Context, keys [][]byte, now time.Time, userID string) error {
-	limits := []int{p.Throttle.Account, p.Throttle.Addr}
+	limits := []int{p.Throttle.Account, p.Throttle.Addr, p.Throttle.AccountAllAddrs}
 	return p.db.InTx(ctx, func(tx pgx.Tx) error {
 		for i, key := range keys {
 			_, err := tx.Exec(ctx, `INSERT INTO login_throttle AS t (key, failures, window_start) VALUES ($1, 1, $2)

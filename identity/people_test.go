@@ -260,32 +260,38 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	e := newEnv(t)
 	u := e.account(t, "ada@example.com")
 	require.Equal(t, identity.DefaultThrottle, e.people.Throttle)
-	require.Equal(t, identity.Throttle{Account: 5, Addr: 50, Window: 15 * time.Minute, Lock: 15 * time.Minute}, identity.DefaultThrottle)
+	require.Equal(t, identity.Throttle{Account: 5, Addr: 50, AccountAllAddrs: 100, Window: 15 * time.Minute, Lock: 15 * time.Minute}, identity.DefaultThrottle)
 
-	// Five failures from five addresses, under varying spellings of the
-	// address: the limit is the account's.
+	// Five failures from one address, under varying spellings of the
+	// e-mail address: that address is locked for the account.
 	for i, email := range []string{"ada@example.com", "ADA@example.com", " ada@example.com", "Ada@Example.com", "ada@EXAMPLE.COM"} {
-		_, _, err := e.login(email, fmt.Sprintf("wrong password %d", i), "", fmt.Sprintf("192.0.2.%d", i+1))
+		_, _, err := e.login(email, fmt.Sprintf("wrong password %d", i), "", "192.0.2.1")
 		requireCode(t, err, verwerker.EUNAUTHORIZED)
 		e.clock.Advance(time.Second)
 	}
 	lockedAt := e.clock.Now().Add(-time.Second)
 
-	_, _, err := e.login(u.Email, goodPassword, "", "198.51.100.7")
+	_, _, err := e.login(u.Email, goodPassword, "", "192.0.2.1")
 	requireCode(t, err, verwerker.ETHROTTLED)
 	require.Equal(t, lockedAt.Add(15*time.Minute).Sub(e.clock.Now()), verwerker.ErrorRetryAfter(err))
 	require.Positive(t, verwerker.ErrorRetryAfter(err))
 
-	e.clock.Advance(14 * time.Minute)
+	// The guesser is locked, not the person: from their own address they
+	// sign in as usual.
 	_, _, err = e.login(u.Email, goodPassword, "", "198.51.100.7")
+	require.NoError(t, err, "failures from another address must not lock the account out")
+
+	e.clock.Advance(14 * time.Minute)
+	_, _, err = e.login(u.Email, goodPassword, "", "192.0.2.1")
 	requireCode(t, err, verwerker.ETHROTTLED)
 	require.Equal(t, 59*time.Second, verwerker.ErrorRetryAfter(err))
 
 	e.clock.Advance(59 * time.Second)
-	_, _, err = e.login(u.Email, goodPassword, "", "198.51.100.7")
+	_, _, err = e.login(u.Email, goodPassword, "", "192.0.2.1")
 	require.NoError(t, err, "the lock has ended")
 
-	// A success clears the account's failures: four more do not lock.
+	// A success clears the failures from that address: four more do not
+	// lock.
 	for i := range 4 {
 		_, _, err := e.login(u.Email, fmt.Sprintf("wrong password %d", i), "", "192.0.2.9")
 		requireCode(t, err, verwerker.EUNAUTHORIZED)
@@ -303,6 +309,63 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	requireCode(t, err, verwerker.EUNAUTHORIZED)
 	_, _, err = e.login(u.Email, goodPassword, "", "192.0.2.9")
 	require.NoError(t, err, "five failures, but not within one window")
+}
+
+// TestLoginThrottleAccountAllAddresses: a guesser with many addresses is
+// bounded per account; it takes AccountAllAddrs/Account addresses naming
+// the account's own e-mail address to lock it, and invented e-mail
+// addresses from any number of addresses never lock a real account.
+func TestLoginThrottleAccountAllAddresses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.people.Throttle.AccountAllAddrs = 10
+	u := e.account(t, "ada@example.com")
+	other := e.account(t, "bob@example.com")
+
+	// Invented accounts from many addresses, far more failures in all
+	// than any limit: nobody real is locked.
+	for i := range 20 {
+		addr := fmt.Sprintf("203.0.113.%d", i+1)
+		for j := range 5 {
+			_, _, err := e.login(fmt.Sprintf("ada.%d.%d@example.com", i, j), "wrong password!", "", addr)
+			requireCode(t, err, verwerker.EUNAUTHORIZED)
+		}
+	}
+	_, _, err := e.login(u.Email, goodPassword, "", "198.51.100.7")
+	require.NoError(t, err)
+
+	// Ten failures for Ada from two addresses lock Ada everywhere, for the
+	// lock's time; Bob is not affected.
+	for i := range 10 {
+		_, _, err := e.login(u.Email, "wrong password!", "", fmt.Sprintf("192.0.2.%d", i/5+1))
+		requireCode(t, err, verwerker.EUNAUTHORIZED)
+	}
+	_, _, err = e.login(u.Email, goodPassword, "", "198.51.100.8")
+	requireCode(t, err, verwerker.ETHROTTLED)
+	require.Equal(t, 15*time.Minute, verwerker.ErrorRetryAfter(err))
+	_, _, err = e.login(other.Email, goodPassword, "", "198.51.100.8")
+	require.NoError(t, err)
+	e.clock.Advance(15 * time.Minute)
+	_, _, err = e.login(u.Email, goodPassword, "", "198.51.100.8")
+	require.NoError(t, err)
+}
+
+// TestLoginThrottleIPv6PerSubscriber: IPv6 addresses count per /64, the
+// block one subscriber gets, so that changing the address within it does
+// not buy guesses.
+func TestLoginThrottleIPv6PerSubscriber(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.people.Throttle.Addr = 3
+	u := e.account(t, "ada@example.com")
+	for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		_, _, err := e.login(email, "wrong password!", "", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+		requireCode(t, err, verwerker.EUNAUTHORIZED)
+	}
+	_, _, err := e.login(u.Email, goodPassword, "", "2001:db8:1:2:ffff::9")
+	requireCode(t, err, verwerker.ETHROTTLED)
+	_, _, err = e.login(u.Email, goodPassword, "", "2001:db8:1:3::1")
+	require.NoError(t, err, "another /64 is another subscriber")
 }
 
 func TestLoginThrottlePerAddress(t *testing.T) {
@@ -341,7 +404,7 @@ func TestLoginUnknownAccountLooksLikeWrongPassword(t *testing.T) {
 	notSetUp, _, err := e.people.Create(ctx, identity.NewUser{Email: "new@example.com", DisplayName: "New", Role: policy.RoleAuditor, Domain: e.tenant})
 	require.NoError(t, err)
 	disabled := e.account(t, "gone@example.com")
-	_, err = e.people.Disable(ctx, disabled.ID)
+	_, err = e.people.Disable(ctx, disabled.ID, identity.DisableOptions{})
 	require.NoError(t, err)
 
 	_, _, wrong := e.login(u.Email, "wrong password!", "", "192.0.2.1")
@@ -489,9 +552,9 @@ func TestDisableEndsSessionsAndPersonalKeys(t *testing.T) {
 	require.NoError(t, err)
 
 	e.clock.Advance(time.Minute)
-	got, err := e.people.Disable(ctx, u.ID)
+	got, err := e.people.Disable(ctx, u.ID, identity.DisableOptions{})
 	require.NoError(t, err)
-	require.NotNil(t, got.DisabledAt)
+	require.NotNil(t, got.User.DisabledAt)
 
 	_, err = e.people.Authenticate(ctx, session)
 	requireCode(t, err, verwerker.EUNAUTHORIZED)
@@ -511,10 +574,10 @@ func TestDisableEndsSessionsAndPersonalKeys(t *testing.T) {
 	_, err = e.people.Authenticate(ctx, otherSession)
 	require.NoError(t, err, "other accounts are untouched")
 
-	again, err := e.people.Disable(ctx, u.ID)
+	again, err := e.people.Disable(ctx, u.ID, identity.DisableOptions{})
 	require.NoError(t, err, "disabling twice is harmless")
-	require.Equal(t, got.DisabledAt, again.DisabledAt)
-	_, err = e.people.Disable(ctx, verwerker.NewID(verwerker.PrefixUser, start))
+	require.Equal(t, got.User.DisabledAt, again.User.DisabledAt)
+	_, err = e.people.Disable(ctx, verwerker.NewID(verwerker.PrefixUser, start), identity.DisableOptions{})
 	requireCode(t, err, verwerker.ENOTFOUND)
 }
 
@@ -605,7 +668,7 @@ func TestSetupToken(t *testing.T) {
 		e := newEnv(t)
 		u, token, err := e.people.Create(ctx, identity.NewUser{Email: "ada@example.com", DisplayName: "Ada", Role: policy.RoleAuditor, Domain: e.tenant})
 		require.NoError(t, err)
-		_, err = e.people.Disable(ctx, u.ID)
+		_, err = e.people.Disable(ctx, u.ID, identity.DisableOptions{})
 		require.NoError(t, err)
 		err = e.people.SetUp(ctx, token, goodPassword)
 		requireCode(t, err, verwerker.EINVALID, "token")
@@ -665,7 +728,7 @@ func TestNoEmailInAudit(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.keys.Revoke(ctx, identity.KeyOwner{UserID: u.ID}, k.ID)
 	require.NoError(t, err)
-	_, err = e.people.Disable(ctx, u.ID)
+	_, err = e.people.Disable(ctx, u.ID, identity.DisableOptions{})
 	require.NoError(t, err)
 	platform, _, err := e.people.Create(ctx, identity.NewUser{Email: "staff@verwerker.example", DisplayName: "Staff", Role: policy.RoleSupport, Domain: verwerker.PlatformDomain})
 	require.NoError(t, err)

@@ -72,14 +72,36 @@ func (a *Authorizer) Version() int64 { return a.cur.Load().version }
 // authenticated against a newer policy than the loaded one, the policy is
 // reloaded first.
 func (a *Authorizer) Allowed(ctx context.Context, p verwerker.Principal, permission, domain string) (bool, error) {
+	s, err := a.at(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	return s.allowed(p.ID, permission, domain), nil
+}
+
+// Reaches reports whether p holds any permission at all in domain: a role
+// in that tenant, or a platform role. A caller that does not reach a tenant
+// must not learn whether it exists; one that does is told what it lacks.
+func (a *Authorizer) Reaches(ctx context.Context, p verwerker.Principal, domain string) (bool, error) {
+	s, err := a.at(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	r := s.subjects[p.ID]
+	return r != nil && (r.everywhere != 0 || r.domains[domain] != 0), nil
+}
+
+// at returns the loaded table, reloaded first if p was authenticated
+// against a newer policy.
+func (a *Authorizer) at(ctx context.Context, p verwerker.Principal) (*snapshot, error) {
 	s := a.cur.Load()
 	if p.PolicyVersion > s.version {
 		if err := a.reloadTo(ctx, p.PolicyVersion); err != nil {
-			return false, err
+			return nil, err
 		}
 		s = a.cur.Load()
 	}
-	return s.allowed(p.ID, permission, domain), nil
+	return s, nil
 }
 
 // Enforce asks Casbin itself, without the compiled table. It is the

@@ -107,6 +107,25 @@ func IsRole(name string) bool {
 	return ok
 }
 
+// ManagementPermissions are the permissions that create credentials or
+// hand out roles: issuing and revoking API keys, creating and disabling
+// accounts, setting people's roles.
+var ManagementPermissions = []string{PermKeyManage, PermUserCreate, PermUserDisable, PermMemberManage}
+
+// IsAdminRole reports whether role grants any of ManagementPermissions:
+// machine keys with such a role must expire (identity.MaxAdminKeyLife).
+// Today these are platform_admin and controller_admin.
+func IsAdminRole(role string) bool {
+	for _, perm := range Grants[role] {
+		for _, m := range ManagementPermissions {
+			if perm == m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // IsPlatformRole reports whether role is held in the platform domain.
 func IsPlatformRole(role string) bool {
 	for _, r := range PlatformRoles {

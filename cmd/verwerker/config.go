@@ -4,11 +4,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/verwerker/verwerker/api"
 )
 
 // Config is every setting of verwerker. Each has an environment variable and
@@ -48,6 +51,10 @@ type Config struct {
 
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) there.
 	DebugAddr string
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (api.Config.TrustedProxies).
+	TrustedProxies []netip.Prefix
 }
 
 type setting struct {
@@ -84,6 +91,11 @@ func (c *Config) settings() []setting {
 		{"VERWERKER_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure on plain HTTP too, when a proxy terminates TLS (always Secure on TLS)", func(v string) error {
 			b, err := strconv.ParseBool(v)
 			c.SecureCookies = b
+			return err
+		}},
+		{"VERWERKER_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies in front of verwerker; from them the client address is taken from X-Forwarded-For (the right-most untrusted entry), for login throttling. Empty: trust none", func(v string) error {
+			p, err := api.ParseTrustedProxies(v)
+			c.TrustedProxies = p
 			return err
 		}},
 		{"SMTP_URL", "smtp-url", "", "SMTP relay for outbox e-mail: smtp://[user:password@]host:port; empty refuses e-mail notices", str(&c.SMTPURL)},

@@ -417,7 +417,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 	a.keyManager.Watch(a.watcher)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
-	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
+	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies, TrustedProxies: cfg.TrustedProxies}, api.Deps{
 		Ready:     db,
 		Authn:     identity.Authenticator{Keys: a.keys, People: a.people},
 		Authz:     authz,
@@ -600,7 +600,11 @@ func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
 	}
 	fmt.Fprintf(&b, "\nDemo API keys (shown once; the database is thrown away on exit):\n")
 	for _, c := range data.Credentials {
-		fmt.Fprintf(&b, "  %-18s %-10s %s\n", c.Role, shortDomain(c.Domain), c.Token)
+		expiry := ""
+		if c.ExpiresAt != nil {
+			expiry = "  (expires " + c.ExpiresAt.Format(time.DateOnly) + ")"
+		}
+		fmt.Fprintf(&b, "  %-18s %-10s %s%s\n", c.Role, shortDomain(c.Domain), c.Token, expiry)
 	}
 	fmt.Fprintf(&b, "\nDemo people (sign in at POST /v1/auth/login with e-mail, password and the TOTP code;\n  codes: oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
 	for _, p := range data.People {
