@@ -205,3 +205,10 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*tenantEntry) error
 	}
 	return nil
 }
+
+// Today is the current day in the calendar of a customer in time zone tz
+// (an IANA name; the default calendar's when unknown), by the service's
+// clock: the end of Stats' default range.
+func (s *Service) Today(tz string) deadline.Date {
+	return deadline.DateOf(s.clock.Now().In(s.calendar(tz).Location()))
+}
