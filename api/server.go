@@ -90,9 +90,10 @@ type Config struct {
 	Version string
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
-	// Registry receives the HTTP metrics; nil means a private registry.
-	// MetricsHandler serves it, on a listener of its own: never on the
-	// API's, whose /metrics answers 404.
+	// Registry receives the HTTP metrics and the decision counters
+	// (Deps.Decisions); nil means a private registry. MetricsHandler serves
+	// it, on a listener of its own: never on the API's, whose /metrics
+	// answers 404.
 	Registry *prometheus.Registry
 	// SecureCookies marks session cookies Secure even on plain HTTP, for
 	// TLS terminated by a proxy. Cookies on TLS connections are always
@@ -142,6 +143,9 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies, noFastPath: cfg.DisableFastPath}
 	s.metrics = newMetrics(cfg.Registry)
 	s.registry = cfg.Registry
+	if deps.Decisions != nil {
+		cfg.Registry.MustRegister(deps.Decisions.Metrics())
+	}
 
 	hc := huma.DefaultConfig("verwerker API", cfg.Version)
 	hc.Info.Description = apiDescription

@@ -139,8 +139,8 @@ func (c *counters) drain() {
 }
 
 var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",
-	"Processing decisions by data category, purpose and outcome (allow or deny), summed over every customer. "+
-		"Per-customer counts are in the API (GET /v1/tenants/{tenant_id}/decision-stats), never in metric labels.",
+	"Processing decisions by data category, purpose and outcome (allow or deny), summed over every customer; "+
+		"per-customer counts are in the API (decision-stats), never in metric labels.",
 	[]string{"category", "purpose", "outcome"}, nil)
 
 // Describe implements prometheus.Collector.

@@ -168,7 +168,7 @@ func TestMetrics(t *testing.T) {
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.decisions.Metrics())
-	want := `# HELP verwerker_decisions_total Processing decisions by data category, purpose and outcome (allow or deny), summed over every customer. Per-customer counts are in the API (GET /v1/tenants/{tenant_id}/decision-stats), never in metric labels.
+	want := `# HELP verwerker_decisions_total Processing decisions by data category, purpose and outcome (allow or deny), summed over every customer; per-customer counts are in the API (decision-stats), never in metric labels.
 # TYPE verwerker_decisions_total counter
 verwerker_decisions_total{category="chat.message",outcome="allow",purpose="service.delivery"} 3
 verwerker_decisions_total{category="chat.message",outcome="deny",purpose="marketing"} 1
