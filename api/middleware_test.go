@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/verwerker/verwerker/policy"
 )
 
 func TestRequestID(t *testing.T) {
@@ -71,32 +70,6 @@ func TestRequestID(t *testing.T) {
 			seen[id] = true
 		}
 	})
-}
-
-func TestMetrics(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-
-	res := b.do(t, http.MethodPost, "/v1/tenants", b.admin(t), validTenant("Metrics B.V."))
-	require.Equal(t, http.StatusCreated, res.status, res.raw)
-	res = b.do(t, http.MethodPost, "/v1/tenants", b.token(t, policy.RoleDPO, "platform"), validTenant("Metrics Two B.V."))
-	require.Equal(t, http.StatusForbidden, res.status, res.raw)
-	res = b.do(t, http.MethodGet, "/no/such/route", "", nil)
-	require.Equal(t, http.StatusNotFound, res.status, res.raw)
-
-	// Metrics need no credentials: they are for the scraper on the
-	// internal network.
-	m := b.do(t, http.MethodGet, "/metrics", "", nil)
-	require.Equal(t, http.StatusOK, m.status, m.raw)
-	require.Contains(t, m.header.Get("Content-Type"), "text/plain")
-	require.Contains(t, m.raw, `verwerker_http_requests_total{code="201",method="POST",operation="createTenant"} 1`)
-	require.Contains(t, m.raw, `verwerker_http_requests_total{code="403",method="POST",operation="createTenant"} 1`)
-	require.Contains(t, m.raw, `verwerker_http_requests_total{code="404",method="GET",operation="other"} 1`)
-	require.Contains(t, m.raw, `verwerker_http_request_duration_seconds_count{method="POST",operation="createTenant"} 2`)
-	// Labels are operation ids, never paths with ids or query strings in
-	// them.
-	require.NotContains(t, m.raw, "/no/such/route")
-	require.NotContains(t, m.raw, "tnt_")
 }
 
 func TestRedirectToDocs(t *testing.T) {

@@ -95,8 +95,10 @@ type Config struct {
 	Version string
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
-	// Registerer receives the HTTP metrics; nil means a private registry,
-	// served at /metrics.
+	// Registry receives the HTTP metrics and the decision counters
+	// (Deps.Decisions); nil means a private registry. MetricsHandler serves
+	// it, on a listener of its own: never on the API's, whose /metrics
+	// answers 404.
 	Registry *prometheus.Registry
 	// SecureCookies marks session cookies Secure even on plain HTTP, for
 	// TLS terminated by a proxy. Cookies on TLS connections are always
@@ -114,8 +116,8 @@ type Config struct {
 	DisableFastPath bool
 }
 
-// Server is verwerker's HTTP server: the Huma API plus health, metrics and
-// documentation routes.
+// Server is verwerker's HTTP server: the Huma API plus health and
+// documentation routes. Its metrics are served apart (MetricsHandler).
 type Server struct {
 	api     huma.API
 	mux     *http.ServeMux
@@ -138,6 +140,9 @@ type Server struct {
 	// fastDecisions counts those fastDecide answered itself.
 	noFastPath    bool
 	fastDecisions atomic.Int64
+
+	// registry holds the metrics MetricsHandler serves.
+	registry *prometheus.Registry
 }
 
 // New builds the server and registers every operation.
@@ -154,6 +159,10 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger, deps: deps, version: cfg.Version, secure: cfg.SecureCookies,
 		noFastPath: cfg.DisableFastPath, proxies: cfg.TrustedProxies}
 	s.metrics = newMetrics(cfg.Registry)
+	s.registry = cfg.Registry
+	if deps.Decisions != nil {
+		cfg.Registry.MustRegister(deps.Decisions.Metrics())
+	}
 
 	hc := huma.DefaultConfig("verwerker API", cfg.Version)
 	hc.Info.Description = apiDescription
@@ -179,10 +188,13 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerSubprocessors()
 	s.registerOutbox()
 	s.registerDecisions()
+	s.registerDecisionStats()
 	s.registerRecords()
 	s.vocabulary = vocabulary(s.api.OpenAPI())
 
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	// Metrics are for the operator's scraper on the metrics listener
+	// (MetricsHandler): on the API's listener /metrics is not found
+	// (noRoute), like any path that does not exist.
 	s.mux.HandleFunc("GET /docs", s.serveDocs)
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/docs", http.StatusFound)
@@ -251,6 +263,15 @@ func vocabulary(doc *huma.OpenAPI) map[string]bool {
 		walk(s)
 	}
 	return words
+}
+
+// MetricsHandler serves the server's metrics registry (Config.Registry) in
+// the Prometheus text format, without authentication: mount it on a
+// listener of its own that only the operator's scraper reaches
+// (VERWERKER_METRICS_ADDR), never on the API's. No metric label names a
+// customer.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
 // ServeHTTP implements http.Handler.

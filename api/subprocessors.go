@@ -233,12 +233,35 @@ type blockList struct {
 }
 
 type publicInput struct {
-	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
-	Lang     string `query:"lang" enum:"nl,en" default:"nl" doc:"Language of the page."`
+	Slug string `path:"slug" maxLength:"64" doc:"The page's name: the customer reads it with GET /v1/tenants/{tenant_id}/subprocessor-page. A customer's id is not a page name."`
+	Lang string `query:"lang" enum:"nl,en" default:"nl" doc:"Language of the page."`
 }
 
 type publicFeedInput struct {
-	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
+	Slug string `path:"slug" maxLength:"64" doc:"The page's name: the customer reads it with GET /v1/tenants/{tenant_id}/subprocessor-page. A customer's id is not a page name."`
+}
+
+// publicPagePath is the path of the public page named slug; with ".json"
+// or ".atom" appended, of its JSON and feed.
+func publicPagePath(slug string) string { return "/public/pages/" + slug + "/subprocessors" }
+
+// SubprocessorPage is the address of the customer's public subprocessor
+// page, its JSON and its Atom feed.
+type SubprocessorPage struct {
+	Slug      string     `json:"slug" doc:"The page's unguessable name (128 random bits, base32). Whoever knows it can read the page: rotate it to make the old addresses stop working."`
+	PageURL   string     `json:"page_url" doc:"The HTML page (add ?lang=en for English), as a path on this server."`
+	JSONURL   string     `json:"json_url" doc:"The same list as JSON, as a path on this server."`
+	FeedURL   string     `json:"feed_url" doc:"The Atom feed of announced changes, as a path on this server."`
+	CreatedAt time.Time  `json:"created_at" doc:"When the customer first asked for its page: it has no public page before."`
+	RotatedAt *time.Time `json:"rotated_at,omitempty" doc:"When the address last changed."`
+}
+
+type subprocessorPageBody struct{ Body SubprocessorPage }
+
+func subprocessorPageOut(p dpa.PublicPage) *subprocessorPageBody {
+	base := publicPagePath(p.Slug)
+	return &subprocessorPageBody{Body: SubprocessorPage{Slug: p.Slug, PageURL: base, JSONURL: base + ".json", FeedURL: base + ".atom",
+		CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}}
 }
 
 type feedOutput struct {
@@ -259,9 +282,9 @@ type PublicSubprocessorChange struct {
 	WithdrawnAt     *time.Time    `json:"withdrawn_at,omitempty" doc:"When it stopped concerning the customer, for a withdrawn change."`
 }
 
-// PublicSubprocessors is the public list of a customer's subprocessors.
+// PublicSubprocessors is the public list of a customer's subprocessors. It
+// never names the customer's id.
 type PublicSubprocessors struct {
-	TenantID       string                     `json:"tenant_id"`
 	ControllerName string                     `json:"controller_name"`
 	Current        []CurrentSubprocessor      `json:"current" nullable:"false"`
 	Changes        []PublicSubprocessorChange `json:"changes" nullable:"false"`
@@ -271,7 +294,7 @@ type PublicSubprocessors struct {
 type publicListingBody struct{ Body PublicSubprocessors }
 
 func publicOut(p dpa.Public) PublicSubprocessors {
-	out := PublicSubprocessors{TenantID: p.TenantID, ControllerName: p.ControllerName, Current: []CurrentSubprocessor{},
+	out := PublicSubprocessors{ControllerName: p.ControllerName, Current: []CurrentSubprocessor{},
 		Changes: []PublicSubprocessorChange{}, Updated: p.Updated}
 	for _, c := range p.Current {
 		out.Current = append(out.Current, CurrentSubprocessor{Subprocessor: subprocessorOut(c.Subprocessor), Since: c.Since})
@@ -451,43 +474,69 @@ func (s *Server) registerSubprocessors() {
 		return &noticeBody{Body: noticeOut(n)}, nil
 	})
 
-	register(s, huma.Operation{OperationID: "getPublicSubprocessors", Method: http.MethodGet, Path: "/public/tenants/{tenant_id}/subprocessors.json",
-		Summary: "Public list of a customer's subprocessors (JSON)", Description: "The current subprocessors and announced changes; never objections.",
+	register(s, huma.Operation{OperationID: "getSubprocessorPage", Method: http.MethodGet, Path: "/v1/tenants/{tenant_id}/subprocessor-page",
+		Summary: "Get the address of the customer's public subprocessor page",
+		Description: "The unguessable address of the public page, JSON and Atom feed of the customer's subprocessors, for its privacy statement (seed 000 art. 10.2). " +
+			"The first call creates it: a customer has no public page before. The customer's id never addresses a public page.",
+		Tags: []string{tag}},
+		policy.PermSubprocessorList, tenantScope, func(ctx context.Context, in *tenantPath) (*subprocessorPageBody, error) {
+			p, err := reg().PublicPage(ctx, in.TenantID)
+			if err != nil {
+				return nil, err
+			}
+			return subprocessorPageOut(p), nil
+		})
+
+	op = huma.Operation{OperationID: "rotateSubprocessorPage", Method: http.MethodPost, Path: "/v1/tenants/{tenant_id}/subprocessor-page/rotate",
+		Summary: "Give the public subprocessor page a new address",
+		Description: "A new unguessable address for the page, its JSON and its feed. The old addresses answer 404 from this moment on, on every replica. " +
+			"Audited (subprocessor.page.rotate), without either address.",
+		Tags: []string{tag}}
+	register(s, op, policy.PermPublicPageRotate, tenantScope, func(ctx context.Context, in *tenantPath) (*subprocessorPageBody, error) {
+		p, err := reg().RotatePublicPage(ctx, in.TenantID)
+		if err != nil {
+			return nil, err
+		}
+		return subprocessorPageOut(p), nil
+	})
+
+	register(s, huma.Operation{OperationID: "getPublicSubprocessors", Method: http.MethodGet, Path: "/public/pages/{slug}/subprocessors.json",
+		Summary: "Public list of a customer's subprocessors (JSON)", Description: "The current subprocessors and announced changes; never objections, never the customer's id. An unknown or rotated page is a 404.",
 		Tags: []string{tag}, Errors: []int{http.StatusNotFound}},
-		Public, tenantScope, func(ctx context.Context, in *publicFeedInput) (*publicListingBody, error) {
-			p, err := reg().PublicListing(ctx, in.TenantID)
+		Public, platformScope, func(ctx context.Context, in *publicFeedInput) (*publicListingBody, error) {
+			p, err := reg().PublicListingBySlug(ctx, in.Slug)
 			if err != nil {
 				return nil, err
 			}
 			return &publicListingBody{Body: publicOut(p)}, nil
 		})
 
-	op = huma.Operation{OperationID: "getPublicSubprocessorsPage", Method: http.MethodGet, Path: "/public/tenants/{tenant_id}/subprocessors",
-		Summary: "Public page of a customer's subprocessors", Description: "HTML in Dutch or English, for the customer's own privacy statement (seed 000 art. 10.2).",
+	op = huma.Operation{OperationID: "getPublicSubprocessorsPage", Method: http.MethodGet, Path: "/public/pages/{slug}/subprocessors",
+		Summary: "Public page of a customer's subprocessors", Description: "HTML in Dutch or English, for the customer's own privacy statement (seed 000 art. 10.2). An unknown or rotated page is a 404.",
 		Tags: []string{tag}, Errors: []int{http.StatusNotFound}, Responses: htmlResponses("The page.")}
-	register(s, op, Public, tenantScope, func(ctx context.Context, in *publicInput) (*htmlPage, error) {
-		p, err := reg().PublicListing(ctx, in.TenantID)
+	register(s, op, Public, platformScope, func(ctx context.Context, in *publicInput) (*htmlPage, error) {
+		p, err := reg().PublicListingBySlug(ctx, in.Slug)
 		if err != nil {
 			return nil, err
 		}
-		page, err := dpa.RenderPublic(p, in.Lang, "/public/tenants/"+in.TenantID+"/subprocessors.atom")
+		page, err := dpa.RenderPublic(p, in.Lang, publicPagePath(p.Slug)+".atom")
 		if err != nil {
 			return nil, fromErrorAt(err, "query")
 		}
 		return newHTMLPage(page, sha256Hex(page)), nil
 	})
 
-	op = huma.Operation{OperationID: "getPublicSubprocessorsFeed", Method: http.MethodGet, Path: "/public/tenants/{tenant_id}/subprocessors.atom",
-		Summary: "Atom feed of a customer's subprocessor changes", Description: "One entry per announced change (RFC 4287), for feed readers.",
+	op = huma.Operation{OperationID: "getPublicSubprocessorsFeed", Method: http.MethodGet, Path: "/public/pages/{slug}/subprocessors.atom",
+		Summary: "Atom feed of a customer's subprocessor changes", Description: "One entry per announced change (RFC 4287), for feed readers. An unknown or rotated page is a 404.",
 		Tags: []string{tag}, Errors: []int{http.StatusNotFound},
 		Responses: map[string]*huma.Response{"200": {Description: "The feed.", Content: map[string]*huma.MediaType{
 			"application/atom+xml": {Schema: &huma.Schema{Type: "string"}}}}}}
-	register(s, op, Public, tenantScope, func(ctx context.Context, in *publicFeedInput) (*feedOutput, error) {
-		p, err := reg().PublicListing(ctx, in.TenantID)
+	register(s, op, Public, platformScope, func(ctx context.Context, in *publicFeedInput) (*feedOutput, error) {
+		p, err := reg().PublicListingBySlug(ctx, in.Slug)
 		if err != nil {
 			return nil, err
 		}
-		base := "/public/tenants/" + in.TenantID + "/subprocessors"
+		base := publicPagePath(p.Slug)
 		feed, err := dpa.Atom(p, base+".atom", base)
 		if err != nil {
 			return nil, err

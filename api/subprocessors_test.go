@@ -382,18 +382,19 @@ func TestSubprocessorChangeEndToEnd(t *testing.T) {
 	require.True(t, actions["subprocessor.change.notify"] && actions["subprocessor.change.object"] && actions["subprocessor.change.resolve"], actions)
 
 	// The public page, JSON and feed of A show the change as effective.
-	r = b.do(t, http.MethodGet, "/public/tenants/"+A+"/subprocessors?lang=en", "", nil)
+	pageA, pageB := b.publicPage(t, A), b.publicPage(t, B)
+	r = b.do(t, http.MethodGet, pageA+"?lang=en", "", nil)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	require.Contains(t, r.header.Get("Content-Type"), "text/html")
 	require.Contains(t, r.raw, "Mistral AI SAS")
 	require.Contains(t, r.raw, "Hetzner Online GmbH")
 	require.NotContains(t, r.raw, "works council")
-	r = b.do(t, http.MethodGet, "/public/tenants/"+B+"/subprocessors.json", "", nil)
+	r = b.do(t, http.MethodGet, pageB+".json", "", nil)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	require.NotContains(t, r.raw, "works council", "objections are not public")
 	require.NotContains(t, r.raw, "objected")
 	require.Len(t, r.json["current"], 1)
-	r = b.do(t, http.MethodGet, "/public/tenants/"+A+"/subprocessors.atom", "", nil)
+	r = b.do(t, http.MethodGet, pageA+".atom", "", nil)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	require.Contains(t, r.header.Get("Content-Type"), "application/atom+xml")
 	var feed struct {
@@ -523,7 +524,7 @@ func TestSubprocessorBadInput(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.raw)
 	require.Contains(t, r.raw, `"body.description"`)
 
-	// Unknown customers have no public page.
-	r = b.do(t, http.MethodGet, "/public/tenants/tnt_01KJPWD6M2SCEZHYAQBMJ68TSM/subprocessors", "", nil)
+	// Unknown pages are not found.
+	r = b.do(t, http.MethodGet, "/public/pages/aaaaaaaaaaaaaaaaaaaaaaaaaa/subprocessors", "", nil)
 	require.Equal(t, http.StatusNotFound, r.status, r.raw)
 }

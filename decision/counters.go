@@ -17,19 +17,21 @@ import (
 )
 
 // counters count decisions per tenant, category, purpose and outcome. They
-// back the Prometheus counter verwerker_decisions_total and the periodic
-// aggregate audit events.
+// back the Prometheus counter verwerker_decisions_total (summed over
+// tenants: metric labels never name customers), the per-customer counts in
+// decision_counts (Stats) and the periodic aggregate audit events.
 //
 // The hot path does not touch the tenant's counts: with thousands of
 // customers they are cold in the CPU caches, and one increment would cost
 // more than the decision. It appends the (tenant, cell) pair to one of a few
 // striped buffers instead, which stay warm; a full buffer is added to the
 // counts by the decision that filled it, after releasing the stripe, and
-// every reader (Collect, Flush) first drains all stripes, so no count is
-// lost. (A full buffer being added while a reader drains shows up at the
+// every reader (Collect, Flush, Stats) first drains all stripes, so no count
+// is lost. (A full buffer being added while a reader drains shows up at the
 // next reading.)
 type counters struct {
 	cats, purposes []string
+	special        []bool // by category index
 	catIdx, purIdx map[string]int
 	tenants        *tenantIndex
 	stripes        []stripe
@@ -58,6 +60,7 @@ type counted struct {
 type tenantCounts struct {
 	n       []atomic.Uint64
 	flushed []uint64 // the allow counts already in the audit log; under flushMu
+	stored  []uint64 // the counts already added to decision_counts; under flushMu
 }
 
 func newCounters(tax policy.Taxonomy) *counters {
@@ -72,6 +75,7 @@ func newCounters(tax policy.Taxonomy) *counters {
 	}
 	for i, x := range tax.Categories {
 		c.cats = append(c.cats, x.ID)
+		c.special = append(c.special, x.Special)
 		c.catIdx[x.ID] = i
 	}
 	for i, p := range tax.Purposes {
@@ -91,7 +95,7 @@ func (c *counters) index(ci, pi int, allowed bool) int {
 // newCounts returns zero counts for a tenant.
 func (c *counters) newCounts() *tenantCounts {
 	n := len(c.cats) * len(c.purposes) * 2
-	return &tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n)}
+	return &tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n), stored: make([]uint64, n)}
 }
 
 // add counts one decision. A stripe is picked at random (no shared
@@ -135,47 +139,51 @@ func (c *counters) drain() {
 }
 
 var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",
-	"Processing decisions by tenant, data category, purpose and outcome (allow or deny).",
-	[]string{"tenant", "category", "purpose", "outcome"}, nil)
+	"Processing decisions by data category, purpose and outcome (allow or deny), summed over every customer; "+
+		"per-customer counts are in the API (decision-stats), never in metric labels.",
+	[]string{"category", "purpose", "outcome"}, nil)
 
 // Describe implements prometheus.Collector.
 func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. Its series are bounded by the
+// taxonomy (categories x purposes x 2), however many customers decide.
 func (c *counters) Collect(ch chan<- prometheus.Metric) {
 	c.drain()
+	sums := make([]uint64, len(c.cats)*len(c.purposes)*2)
 	c.tenants.each(func(e *tenantEntry) {
-		k, tc := e.id(), e.counts
-		for ci, cat := range c.cats {
-			for pi, p := range c.purposes {
-				for _, allowed := range []bool{false, true} {
-					n := tc.n[c.index(ci, pi, allowed)].Load()
-					if n == 0 {
-						continue
-					}
-					outcome := "deny"
-					if allowed {
-						outcome = "allow"
-					}
-					ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), k, cat, p, outcome)
-				}
-			}
+		for i := range sums {
+			sums[i] += e.counts.n[i].Load()
 		}
 	})
+	for ci, cat := range c.cats {
+		for pi, p := range c.purposes {
+			for _, allowed := range []bool{false, true} {
+				n := sums[c.index(ci, pi, allowed)]
+				if n == 0 {
+					continue
+				}
+				outcome := "deny"
+				if allowed {
+					outcome = "allow"
+				}
+				ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), cat, p, outcome)
+			}
+		}
+	}
 }
 
 // Metrics returns the Prometheus collector of verwerker_decisions_total.
 func (s *Service) Metrics() prometheus.Collector { return s.counts }
 
-// Flush writes one aggregate audit event per tenant with allows since the
-// last flush: how many, per category and purpose ("decision.allow.aggregate",
-// reason "allowed=N chat.message/service.delivery=M ..."). Denials are
-// audited one by one as they happen. The counts of a failed append are
-// written by the next flush.
+// Flush adds each tenant's decisions since the last flush to
+// decision_counts (Stats) and writes one aggregate audit event per tenant
+// with allows since the last flush: how many, per category and purpose
+// ("decision.allow.aggregate", reason "allowed=N
+// chat.message/service.delivery=M ..."). Denials are audited one by one as
+// they happen. What a failed write or append missed is written by the next
+// flush.
 func (s *Service) Flush(ctx context.Context) error {
-	if s.audit == nil {
-		return nil
-	}
 	c := s.counts
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
@@ -183,7 +191,10 @@ func (s *Service) Flush(ctx context.Context) error {
 	var tenants []*tenantEntry
 	c.tenants.each(func(e *tenantEntry) { tenants = append(tenants, e) })
 	sort.Slice(tenants, func(i, j int) bool { return tenants[i].id() < tenants[j].id() })
-	var firstErr error
+	firstErr := s.storeCounts(ctx, tenants)
+	if s.audit == nil {
+		return firstErr
+	}
 	for _, e := range tenants {
 		t, tc := e.id(), e.counts
 		total := uint64(0)
@@ -223,7 +234,7 @@ func (s *Service) Flush(ctx context.Context) error {
 	return firstErr
 }
 
-// Run flushes the aggregate allow counts every interval until ctx ends,
+// Run flushes the counts every interval until ctx ends,
 // and once more then.
 func (s *Service) Run(ctx context.Context, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
@@ -232,12 +243,12 @@ func (s *Service) Run(ctx context.Context, interval time.Duration, logger *slog.
 		select {
 		case <-ctx.Done():
 			if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
-				logger.Warn("decision: flushing allow counts failed", "error", err.Error())
+				logger.Warn("decision: flushing decision counts failed", "error", err.Error())
 			}
 			return
 		case <-t.C:
 			if err := s.Flush(ctx); err != nil {
-				logger.Warn("decision: flushing allow counts failed; the next flush retries", "error", err.Error())
+				logger.Warn("decision: flushing decision counts failed; the next flush retries", "error", err.Error())
 			}
 		}
 	}

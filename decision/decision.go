@@ -8,9 +8,10 @@
 // package validates requests, looks up the subjects they name, computes
 // the obligations' deadlines from the injected clock with the deadline
 // package, records minors' flags and notices, audits every denial (group
-// commit) and counts allows per tenant, category and purpose: as Prometheus
-// counters and as a periodic aggregate audit event per tenant, so the audit
-// log does not grow with every stored message.
+// commit) and counts decisions per tenant, category, purpose and outcome:
+// per customer and day in decision_counts (Stats), summed over customers as
+// Prometheus counters, and allows as a periodic aggregate audit event per
+// tenant, so the audit log does not grow with every stored message.
 package decision
 
 import (
@@ -88,6 +89,9 @@ type Service struct {
 	subjects *subject.Service
 	audit    *audit.Log
 	clock    verwerker.Clock
+	// db keeps the per-customer counts (decision_counts); nil keeps them
+	// in memory only (benchmarks).
+	db *store.DB
 
 	categories, specials, purposes, regions map[string]bool
 
@@ -428,5 +432,7 @@ func New(ctx context.Context, db *store.DB, agreements *dpa.Service, subjects *s
 	if err != nil {
 		return nil, err
 	}
-	return NewService(engine, subjects, log, clock), nil
+	s := NewService(engine, subjects, log, clock)
+	s.db = db
+	return s, nil
 }

@@ -39,6 +39,10 @@ func (n *notices) Enqueue(_ context.Context, _ pgx.Tx, m notify.Message) (string
 
 type fixture struct {
 	db        *store.DB
+	clock     *verwerker.ManualClock
+	log       *audit.Log
+	tenants   *tenant.Service
+	subjects  *subject.Service
 	tenantID  string
 	dpa       *dpa.Service
 	decisions *decision.Service
@@ -66,7 +70,32 @@ func setup(t *testing.T) fixture {
 		Purposes:      []string{"service.delivery", "service.improvement"},
 		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
 	})
-	return fixture{db: db, tenantID: tn.ID, dpa: agreements, decisions: svc, notices: n}
+	return fixture{db: db, clock: clock, log: log, tenants: tenant.NewService(db, clock, log), subjects: subjects,
+		tenantID: tn.ID, dpa: agreements, decisions: svc, notices: n}
+}
+
+// newTenant creates a customer in time zone tz ("" for the default) with
+// the fixture's agreement and returns its id.
+func (f fixture) newTenant(t *testing.T, name, tz string) string {
+	t.Helper()
+	ctx := verwerker.WithPrincipal(context.Background(), verwerker.Principal{ID: "usr_test", Kind: verwerker.PrincipalUser})
+	tn, err := f.tenants.Create(ctx, tenant.New{Name: name, Country: "NL", ContactEmail: "privacy@b.example", Timezone: tz})
+	require.NoError(t, err)
+	dpatest.Activate(t, f.dpa, tn.ID, dpa.Scope{
+		Categories:    []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction}},
+		Purposes:      []string{"service.delivery", "service.improvement"},
+		BreachContact: dpa.Contact{Email: "breach@b.example"}, DPOContact: dpa.Contact{Email: "dpo@b.example"},
+	})
+	return tn.ID
+}
+
+// replica returns another decision service on the fixture's database, as a
+// second replica has.
+func (f fixture) replica(t *testing.T) *decision.Service {
+	t.Helper()
+	svc, err := decision.New(context.Background(), f.db, f.dpa, f.subjects, f.log, f.clock, nil)
+	require.NoError(t, err)
+	return svc
 }
 
 var chat = decision.Request{Category: "chat.message", Purpose: "service.delivery", Region: "nl"}
@@ -120,7 +149,8 @@ func TestListenReloads(t *testing.T) {
 	}, 10*time.Second, 200*time.Millisecond)
 }
 
-// TestMetrics: allows and denials are counted per tenant, category, purpose.
+// TestMetrics: allows and denials are counted per category, purpose and
+// outcome, summed over customers: no metric label names a customer.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -132,12 +162,16 @@ func TestMetrics(t *testing.T) {
 	again, err := f.decisions.Redecide(context.Background(), f.tenantID, -1, []decision.Request{chat})
 	require.NoError(t, err)
 	require.True(t, again[0].Allow)
+	// A second customer's decisions add to the same series.
+	other := f.newTenant(t, "Tenant B", "")
+	_, err = f.decisions.Decide(context.Background(), other, -1, []decision.Request{chat})
+	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(f.decisions.Metrics())
-	want := `# HELP verwerker_decisions_total Processing decisions by tenant, data category, purpose and outcome (allow or deny).
+	want := `# HELP verwerker_decisions_total Processing decisions by data category, purpose and outcome (allow or deny), summed over every customer; per-customer counts are in the API (decision-stats), never in metric labels.
 # TYPE verwerker_decisions_total counter
-verwerker_decisions_total{category="chat.message",outcome="allow",purpose="service.delivery",tenant="` + f.tenantID + `"} 2
-verwerker_decisions_total{category="chat.message",outcome="deny",purpose="marketing",tenant="` + f.tenantID + `"} 1
+verwerker_decisions_total{category="chat.message",outcome="allow",purpose="service.delivery"} 3
+verwerker_decisions_total{category="chat.message",outcome="deny",purpose="marketing"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "verwerker_decisions_total"))
 }

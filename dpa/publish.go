@@ -17,7 +17,11 @@ import (
 // dates. It never shows objections: whether and why a customer objected is
 // between the customer and the company.
 type Public struct {
-	TenantID       string         `json:"tenant_id"`
+	// TenantID is the customer's id, for the server only: the public page
+	// is addressed by Slug and never shows the id.
+	TenantID string `json:"-"`
+	// Slug names the customer's public page (PublicPage).
+	Slug           string         `json:"-"`
 	ControllerName string         `json:"controller_name"`
 	Current        []Current      `json:"current"`
 	Changes        []PublicChange `json:"changes"`
@@ -47,7 +51,8 @@ type PublicChange struct {
 }
 
 // PublicListing returns the public view of the customer's subprocessors, or
-// ENOTFOUND for an unknown customer.
+// ENOTFOUND for an unknown customer. The public reach it by the page's slug
+// (PublicListingBySlug), never by the customer's id.
 func (r *Registry) PublicListing(ctx context.Context, tenantID string) (Public, error) {
 	l, err := r.ForTenant(ctx, tenantID)
 	if err != nil {
@@ -221,7 +226,8 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 		Links   []link   `xml:"link"`
 		Entries []entry  `xml:"entry"`
 	}
-	f := feed{ID: "urn:verwerker:subprocessors:" + p.TenantID, Title: "Subprocessors — " + p.ControllerName,
+	// Ids name the page, not the customer: a rotated address is a new feed.
+	f := feed{ID: "urn:verwerker:subprocessors:" + p.Slug, Title: "Subprocessors — " + p.ControllerName,
 		Updated: p.Updated.Format(time.RFC3339), Author: author{Name: "verwerker"},
 		Links: []link{{Rel: "self", Type: "application/atom+xml", Href: selfURL}, {Rel: "alternate", Type: "text/html", Href: pageURL}}}
 	for _, c := range p.Changes {
@@ -239,7 +245,7 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 			updated = *c.WithdrawnAt
 		}
 		summary := c.Description + " — " + c.Kind + ": " + strings.Join(who, " → ") + "; effective " + c.EffectiveAt.Format(time.RFC3339) + " (" + c.Status + ")"
-		f.Entries = append(f.Entries, entry{ID: "urn:verwerker:subprocessor-change:" + c.ID + ":" + p.TenantID,
+		f.Entries = append(f.Entries, entry{ID: "urn:verwerker:subprocessor-change:" + c.ID + ":" + p.Slug,
 			Title: strings.ToUpper(c.Kind[:1]) + c.Kind[1:] + ": " + strings.Join(who, " → "), Updated: updated.Format(time.RFC3339),
 			Published: c.AnnouncedAt.Format(time.RFC3339), Link: link{Rel: "alternate", Type: "text/html", Href: pageURL},
 			Summary: text{Type: "text", Body: summary}})

@@ -64,6 +64,12 @@ const (
 	PermTenantErase = "tenant:erase"
 	// PermCertificateRead reads deletion certificates.
 	PermCertificateRead = "certificate:read"
+	// PermDecisionStats reads a customer's decision counts per day, data
+	// category and purpose (counts only: no subjects, no content).
+	PermDecisionStats = "decision:stats"
+	// PermPublicPageRotate gives the customer's public subprocessor page a
+	// new address; the old one stops working: the controller's side.
+	PermPublicPageRotate = "public-page:rotate"
 )
 
 // Roles.
@@ -88,17 +94,19 @@ var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead},
+		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermOutboxRead, PermOutboxRetry, PermCertificateRead},
+		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
-		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList},
+		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
+		PermDecisionStats, PermPublicPageRotate},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats},
 	RoleChatService:      {PermDecide, PermRecordWrite},
-	RoleAuditor:          {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead},
+	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,
+		PermDecisionStats},
 }
 
 // IsRole reports whether name is a known role.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -55,6 +56,10 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed (api.Config.TrustedProxies).
 	TrustedProxies []netip.Prefix
+
+	// MetricsAddr is where Prometheus metrics are served, apart from the
+	// API; empty when they are off.
+	MetricsAddr string
 }
 
 type setting struct {
@@ -67,6 +72,17 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"DATABASE_URL", "database-url", "", "PostgreSQL connection string; `dev` creates a throwaway cluster when empty", str(&c.DatabaseURL)},
 		{"VERWERKER_ADDR", "addr", "127.0.0.1:8080", "address to listen on", str(&c.Addr)},
+		{"VERWERKER_METRICS_ADDR", "metrics-addr", "127.0.0.1:9464", "serve Prometheus metrics (/metrics) on this address, apart from the API and without authentication: loopback or an internal network only; off or empty turns them off", func(v string) error {
+			if v == "off" || v == "" {
+				c.MetricsAddr = ""
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port, off or empty")
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
 		{"VERWERKER_DEBUG_ADDR", "debug-addr", "", "when set, serve Go's profiler (/debug/pprof/) on this address, apart from the API; keep it on loopback", str(&c.DebugAddr)},
 		{"VERWERKER_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"VERWERKER_LOG_FORMAT", "log-format", "json", "json or text", str(&c.LogFormat)},

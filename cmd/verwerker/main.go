@@ -358,6 +358,8 @@ type app struct {
 	closeKeys  func()
 	records    *records.Store
 	server     *api.Server
+	// metricsAddr is where serve serves the metrics; "" when they are off.
+	metricsAddr string
 }
 
 // Close releases what newApp opened.
@@ -416,7 +418,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 	a.decisions.Watch(a.watcher)
 	a.keyManager.Watch(a.watcher)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies, TrustedProxies: cfg.TrustedProxies}, api.Deps{
 		Ready:     db,
 		Authn:     identity.Authenticator{Keys: a.keys, People: a.people},
@@ -513,6 +515,15 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready func(a *
 		}
 		defer stopDebug()
 	}
+	if cfg.MetricsAddr != "" {
+		addr, stopMetrics, err := serveMetrics(cfg.MetricsAddr, a.server.MetricsHandler(), logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopMetrics()
+		a.metricsAddr = addr
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version)
@@ -577,21 +588,32 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if _, err := demo.SeedDPA(ctx, a.dpa, data.Tenants[0].ID); err != nil {
 			return err
 		}
-		printBanner(stdout, addr, cfg.DatabaseURL, data)
+		page, err := a.subs.PublicPage(ctx, data.Tenants[0].ID)
+		if err != nil {
+			return err
+		}
+		printBanner(stdout, addr, a.metricsAddr, cfg.DatabaseURL, data, page.Slug)
 		return nil
 	})
 }
 
-func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
+// printBanner prints where everything is; slug names the first demo
+// customer's public subprocessor page.
+func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, slug string) {
 	base := "http://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nverwerker %s is running on embedded defaults (NOT for production).\n\n", version)
 	fmt.Fprintf(&b, "  API docs      %s/docs\n", base)
 	fmt.Fprintf(&b, "  OpenAPI       %s/openapi.json\n", base)
 	fmt.Fprintf(&b, "  Health        %s/healthz   %s/readyz\n", base, base)
-	fmt.Fprintf(&b, "  Metrics       %s/metrics\n", base)
-	if len(data.Tenants) > 0 {
-		fmt.Fprintf(&b, "  Subprocessors %s/public/tenants/%s/subprocessors (public page; .json, .atom)\n", base, data.Tenants[0].ID)
+	if metricsAddr != "" {
+		fmt.Fprintf(&b, "  Metrics       http://%s/metrics (its own listener, VERWERKER_METRICS_ADDR; not on the API's address)\n", metricsAddr)
+	} else {
+		fmt.Fprintf(&b, "  Metrics       off (VERWERKER_METRICS_ADDR)\n")
+	}
+	if len(data.Tenants) > 0 && slug != "" {
+		fmt.Fprintf(&b, "  Subprocessors %s/public/pages/%s/subprocessors (public page of %s; .json, .atom; rotate: POST /v1/tenants/{tenant_id}/subprocessor-page/rotate)\n",
+			base, slug, data.Tenants[0].Name)
 	}
 	fmt.Fprintf(&b, "  Database      %s\n\n", dbURL)
 	fmt.Fprintf(&b, "Demo tenants:\n")

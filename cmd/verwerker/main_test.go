@@ -127,6 +127,27 @@ func TestUnknownCommandAndBadConfig(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), []string{"migrate"}, io.Discard, io.Discard), "DATABASE_URL is not set")
 }
 
+// TestMetricsAddrSetting: metrics are on loopback by default, and off or
+// empty turns them off.
+func TestMetricsAddrSetting(t *testing.T) {
+	for env, want := range map[string]string{"": "", "off": "", "0.0.0.0:9100": "0.0.0.0:9100"} {
+		t.Setenv("VERWERKER_METRICS_ADDR", env)
+		cfg, _, err := parseConfig("verwerker serve", nil, io.Discard)
+		require.NoError(t, err)
+		require.Equal(t, want, cfg.MetricsAddr, env)
+	}
+	os.Unsetenv("VERWERKER_METRICS_ADDR")
+	cfg, _, err := parseConfig("verwerker serve", nil, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9464", cfg.MetricsAddr)
+	cfg, _, err = parseConfig("verwerker serve", []string{"-metrics-addr", "off"}, io.Discard)
+	require.NoError(t, err)
+	require.Empty(t, cfg.MetricsAddr)
+	t.Setenv("VERWERKER_METRICS_ADDR", "9464")
+	_, _, err = parseConfig("verwerker serve", nil, io.Discard)
+	require.ErrorContains(t, err, "VERWERKER_METRICS_ADDR")
+}
+
 func TestMigrateCommand(t *testing.T) {
 	url := storetest.NewEmptyURL(t)
 	var out strings.Builder
@@ -150,7 +171,7 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "-addr", "127.0.0.1:0", "-dev-dir", parent}, pw, io.Discard)
+		done <- run(ctx, []string{"dev", "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-dev-dir", parent}, pw, io.Discard)
 		pw.Close()
 	}()
 
@@ -162,11 +183,13 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 		}
 		close(lines)
 	}()
-	var base, token, banner string
+	var base, token, metrics, page, banner string
 	docsRe := regexp.MustCompile(`API docs\s+(http://\S+)/docs`)
 	keyRe := regexp.MustCompile(`^\s+platform_admin\s+\S+\s+(vwk_\S+)`)
+	metricsRe := regexp.MustCompile(`Metrics\s+(http://\S+/metrics)`)
+	pageRe := regexp.MustCompile(`Subprocessors\s+(http://\S+/public/pages/[a-z2-7]{26}/subprocessors)\s`)
 	timeout := time.After(60 * time.Second)
-	for base == "" || token == "" {
+	for base == "" || token == "" || metrics == "" || page == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -178,6 +201,12 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 			}
 			if m := keyRe.FindStringSubmatch(l); m != nil {
 				token = m[1]
+			}
+			if m := metricsRe.FindStringSubmatch(l); m != nil {
+				metrics = m[1]
+			}
+			if m := pageRe.FindStringSubmatch(l); m != nil {
+				page = m[1]
 			}
 		case <-timeout:
 			t.Fatalf("no banner within 60s:\n%s", banner)
@@ -201,6 +230,39 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&list))
 	res.Body.Close()
 	require.Len(t, list.Items, 2, "two demo customers")
+
+	// Metrics are on their own listener, not on the API's address, and
+	// name no customer.
+	require.NotEqual(t, base+"/metrics", metrics)
+	res, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
+	res, err = http.Get(metrics)
+	require.NoError(t, err)
+	scraped, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, string(scraped), `verwerker_http_requests_total{code="200",method="GET",operation="listTenants"} 1`)
+	require.Contains(t, string(scraped), "go_goroutines")
+	require.NotContains(t, string(scraped), "tnt_")
+
+	// The demo customer's public page is at the printed address, and at
+	// no address made of a customer's id.
+	res, err = http.Get(page + "?lang=en")
+	require.NoError(t, err)
+	html, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode, string(html))
+	require.Contains(t, string(html), "Subprocessors")
+	for _, tn := range list.Items {
+		res, err = http.Get(base + "/public/tenants/" + tn["id"].(string) + "/subprocessors")
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusNotFound, res.StatusCode)
+	}
 
 	entries, _ := os.ReadDir(parent)
 	require.Len(t, entries, 1, "one cluster directory while running")
