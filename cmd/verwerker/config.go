@@ -46,6 +46,10 @@ type Config struct {
 
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) there.
 	DebugAddr string
+
+	// DevMailbox is set by `dev` (never by a setting): without SMTP_URL,
+	// e-mail is kept in this directory and read at GET /v1/dev/mailbox.
+	DevMailbox string
 }
 
 type setting struct {

@@ -273,8 +273,15 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		return nil, err
 	}
 	keyManager := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock, Logger: logger})
-	outbox, err := notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
-		AllowPrivateNetworks: cfg.WebhookAllowPrivate, Keys: keyManager})
+	var mailbox *notify.Mailbox
+	if cfg.SMTPURL == "" && cfg.DevMailbox != "" {
+		mailbox, err = notify.OpenMailbox(cfg.DevMailbox)
+	}
+	var outbox *notify.Outbox
+	if err == nil {
+		outbox, err = notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
+			AllowPrivateNetworks: cfg.WebhookAllowPrivate, Keys: keyManager, Mailbox: mailbox})
+	}
 	if err != nil {
 		keyManager.Close()
 		closeKeys()
@@ -308,7 +315,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 	a.decisions.Watch(a.watcher)
 	a.keyManager.Watch(a.watcher)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.decisions.Metrics(), a.subs.Metrics())
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies}, api.Deps{
 		Ready:     db,
 		Authn:     identity.Authenticator{Keys: a.keys, People: a.people},
@@ -325,6 +332,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
+		Mailbox:       mailbox,
 		// Bounded by the lease: a silent replica stops trusting its
 		// caches when its lease ends.
 		Sync: func(ctx context.Context) error {
@@ -455,6 +463,10 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if cfg.KeyringFile == "" && cfg.VaultAddr == "" {
 			cfg.KeyringFile = filepath.Join(cluster.Dir(), "keyring.key")
 		}
+		cfg.DevMailbox = filepath.Join(cluster.Dir(), "mailbox")
+	}
+	if cfg.SMTPURL == "" && cfg.DevMailbox == "" {
+		cfg.DevMailbox = defaultDevMailbox
 	}
 	cfg.MigrateOnStart = true
 	cfg.WebhookAllowPrivate = true // demo receivers run on this machine
@@ -469,12 +481,16 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if _, err := demo.SeedDPA(ctx, a.dpa, data.Tenants[0].ID); err != nil {
 			return err
 		}
-		printBanner(stdout, addr, cfg.DatabaseURL, data)
+		printBanner(stdout, addr, cfg.DatabaseURL, data, cfg.DevMailbox)
 		return nil
 	})
 }
 
-func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
+// defaultDevMailbox is where `dev` keeps e-mail without SMTP_URL when it
+// does not run a throwaway cluster.
+const defaultDevMailbox = ".verwerker/mailbox"
+
+func printBanner(w io.Writer, addr, dbURL string, data demo.Data, mailbox string) {
 	base := "http://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nverwerker %s is running on embedded defaults (NOT for production).\n\n", version)
@@ -482,6 +498,9 @@ func printBanner(w io.Writer, addr, dbURL string, data demo.Data) {
 	fmt.Fprintf(&b, "  OpenAPI       %s/openapi.json\n", base)
 	fmt.Fprintf(&b, "  Health        %s/healthz   %s/readyz\n", base, base)
 	fmt.Fprintf(&b, "  Metrics       %s/metrics\n", base)
+	if mailbox != "" {
+		fmt.Fprintf(&b, "  Mailbox       %s/v1/dev/mailbox (e-mail is kept, not sent; platform_admin or dpo key; files in %s)\n", base, mailbox)
+	}
 	if len(data.Tenants) > 0 {
 		fmt.Fprintf(&b, "  Subprocessors %s/public/tenants/%s/subprocessors (public page; .json, .atom)\n", base, data.Tenants[0].ID)
 	}
