@@ -484,17 +484,17 @@ func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[s
 	// The window runs from delivery, which is after this payload is fixed:
 	// the receiver reads the exact dates from its notice.
 	payload, err := json.Marshal(map[string]any{
-		"change_id":    c.ID,
-		"kind":         c.Kind,
-		"subprocessor": view(c.Subprocessor),
-		"replaces":     view(c.Replaces),
-		"description":  c.Description,
-		"effective_on": c.EffectiveOn,
-		"window_days":  t.windowDays,
+		"change_id":     c.ID,
+		"kind":          c.Kind,
+		"subprocessor":  view(c.Subprocessor),
+		"replaces":      view(c.Replaces),
+		"description":   c.Description,
+		"effective_on":  c.EffectiveOn,
+		"window_days":   t.windowDays,
 		"window_starts": "on_delivery", // the webhook-timestamp of the delivery
 		"time_zone":     tenant.Calendar(r.calendar, t.timezone).Location().String(),
-		"notice":    fmt.Sprintf("GET /v1/tenants/%s/subprocessors", t.tenantID),
-		"objection": fmt.Sprintf("POST /v1/tenants/%s/subprocessor-changes/%s/objection", t.tenantID, c.ID),
+		"notice":        fmt.Sprintf("GET /v1/tenants/%s/subprocessors", t.tenantID),
+		"objection":     fmt.Sprintf("POST /v1/tenants/%s/subprocessor-changes/%s/objection", t.tenantID, c.ID),
 	})
 	if err != nil {
 		return nil, err

@@ -100,15 +100,15 @@ type Config struct {
 
 // Outbox enqueues and delivers messages.
 type Outbox struct {
-	db     *store.DB
-	clock  verwerker.Clock
-	audit  *audit.Log
-	cfg    Config
+	db      *store.DB
+	clock   verwerker.Clock
+	audit   *audit.Log
+	cfg     Config
 	smtp    *smtpRelay
 	mailbox *Mailbox
 	http    *http.Client
-	client *river.Client[pgx.Tx]
-	keys   *keys.Manager
+	client  *river.Client[pgx.Tx]
+	keys    *keys.Manager
 
 	mu        sync.Mutex
 	observers map[string]Observer
