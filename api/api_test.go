@@ -46,6 +46,7 @@ type testBundle struct {
 	dpa     *dpa.Service
 	subs    *dpa.Registry
 	outbox  *notify.Outbox
+	mailbox *notify.Mailbox // the development mailbox, when a test has one
 	keys    *identity.Keys
 	people  *identity.People
 	authz   *policy.Authorizer
@@ -150,6 +151,7 @@ func (b *testBundle) newServerWith(cfg api.Config) *api.Server {
 
 		Subprocessors: b.subs,
 		Outbox:        b.outbox,
+		Mailbox:       b.mailbox,
 	})
 }
 
