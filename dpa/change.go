@@ -481,6 +481,7 @@ func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[s
 		}
 		return &subJSON{s.ID, s.Name, s.Service, s.Locations, s.TransferMechanism, s.Categories}
 	}
+	cal := tenant.Calendar(r.calendar, t.timezone)
 	// The window runs from delivery, which is after this payload is fixed:
 	// the receiver reads the exact dates from its notice.
 	payload, err := json.Marshal(map[string]any{
@@ -492,7 +493,7 @@ func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[s
 		"effective_on":  c.EffectiveOn,
 		"window_days":   t.windowDays,
 		"window_starts": "on_delivery", // the webhook-timestamp of the delivery
-		"time_zone":     tenant.Calendar(r.calendar, t.timezone).Location().String(),
+		"time_zone":     cal.Location().String(),
 		"notice":        fmt.Sprintf("GET /v1/tenants/%s/subprocessors", t.tenantID),
 		"objection":     fmt.Sprintf("POST /v1/tenants/%s/subprocessor-changes/%s/objection", t.tenantID, c.ID),
 	})
@@ -517,7 +518,7 @@ func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[s
 	case len(t.contacts) == 0:
 		email.Cause = CauseNoContact
 	default:
-		subject, body := announcementText(c, subs, t, tenant.Calendar(r.calendar, t.timezone), now)
+		subject, body := announcementText(c, subs, t, cal, now)
 		id, err := r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: t.tenantID, Kind: notify.KindEmail,
 			IdempotencyKey: key + "/" + ChannelEmail, EventType: EventChangeAnnounced, To: t.contacts, Subject: subject, Body: body})
 		if err != nil {
