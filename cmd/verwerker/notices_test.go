@@ -71,7 +71,9 @@ func TestServeWithoutSMTPWarnsLoudly(t *testing.T) {
 	mailbox.Body.Close()
 	require.Equal(t, http.StatusNotFound, mailbox.StatusCode, "no development mailbox in serve")
 	require.Equal(t, http.StatusOK, alarms.StatusCode)
-	var list struct{ Items []struct{ Kind, Severity string } }
+	var list struct {
+		Items []struct{ Kind, Severity string }
+	}
 	require.NoError(t, json.NewDecoder(alarms.Body).Decode(&list))
 	require.Contains(t, list.Items, struct{ Kind, Severity string }{"email_not_configured", "warning"})
 
