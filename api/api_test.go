@@ -47,6 +47,7 @@ type testBundle struct {
 	dpa     *dpa.Service
 	subs    *dpa.Registry
 	outbox  *notify.Outbox
+	mailbox *notify.Mailbox // the development mailbox, when a test has one
 	keys    *identity.Keys
 	people  *identity.People
 	authz   *policy.Authorizer
@@ -164,6 +165,7 @@ func (b *testBundle) newServerWith(cfg api.Config) *api.Server {
 
 		Subprocessors: b.subs,
 		Outbox:        b.outbox,
+		Mailbox:       b.mailbox,
 	})
 }
 

@@ -81,6 +81,9 @@ type Deps struct {
 	Subjects *subject.Service
 	// Records stores, exports and erases sealed chat and admin records.
 	Records *records.Store
+	// Mailbox, in development only, is where e-mail goes instead of a
+	// relay; when set, GET /v1/dev/mailbox reads it.
+	Mailbox *notify.Mailbox
 	// Sync, when set, is called after every successful change (any method
 	// but GET) before it is answered, except decisions and record writes:
 	// it waits until every replica has taken the change in (store.DB.Sync),
@@ -187,6 +190,10 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerDPA()
 	s.registerSubprocessors()
 	s.registerOutbox()
+	s.registerAlarms()
+	if deps.Mailbox != nil {
+		s.registerDevMailbox(deps.Mailbox)
+	}
 	s.registerDecisions()
 	s.registerDecisionStats()
 	s.registerRecords()

@@ -39,7 +39,7 @@ type SubprocessorChange struct {
 	Kind         string     `json:"kind" enum:"add,replace,remove"`
 	Subprocessor string     `json:"subprocessor,omitempty" doc:"The subprocessor that starts (add, replace)."`
 	Replaces     string     `json:"replaces,omitempty" doc:"The subprocessor that stops (replace, remove)."`
-	EffectiveOn  string     `json:"effective_on" doc:"Earliest date it takes effect (Europe/Amsterdam)."`
+	EffectiveOn  string     `json:"effective_on" doc:"Earliest date it takes effect, in each customer's calendar (its time zone)."`
 	Description  string     `json:"description"`
 	Status       string     `json:"status" enum:"announced,withdrawn"`
 	CreatedAt    time.Time  `json:"created_at"`
@@ -49,21 +49,62 @@ type SubprocessorChange struct {
 
 // SubprocessorNotice is a change as it concerns one customer.
 type SubprocessorNotice struct {
-	TenantID        string     `json:"tenant_id"`
-	ChangeID        string     `json:"change_id"`
-	WindowDays      int        `json:"window_days" doc:"The customer's objection window from its agreement."`
-	NotifiedAt      time.Time  `json:"notified_at"`
-	WindowEndsAt    time.Time  `json:"window_ends_at" doc:"Exclusive end of the objection window (Regulation 1182/71, the customer's calendar)."`
-	EffectiveAt     time.Time  `json:"effective_at" doc:"When the change takes effect for the customer unless it objects; never before window_ends_at."`
-	Status          string     `json:"status" enum:"pending,objected,effective,not_applied,withdrawn"`
-	ObjectedAt      *time.Time `json:"objected_at,omitempty"`
-	ObjectedBy      string     `json:"objected_by,omitempty"`
-	ObjectionReason string     `json:"objection_reason,omitempty"`
-	ResolvedAt      *time.Time `json:"resolved_at,omitempty"`
-	ResolvedBy      string     `json:"resolved_by,omitempty"`
-	Resolution      string     `json:"resolution,omitempty" enum:"objection_withdrawn,change_not_applied"`
-	ResolutionNote  string     `json:"resolution_note,omitempty"`
-	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+	TenantID        string         `json:"tenant_id"`
+	ChangeID        string         `json:"change_id"`
+	WindowDays      int            `json:"window_days" doc:"The customer's objection window from its agreement."`
+	NotifiedAt      *time.Time     `json:"notified_at,omitempty" doc:"When the customer was told: the first delivery of the notice by a channel, or the start of the day of a delivery recorded out of band. Absent until delivered."`
+	WindowEndsAt    *time.Time     `json:"window_ends_at,omitempty" doc:"Exclusive end of the objection window: window_days from notified_at, counted by Regulation 1182/71 in the customer's calendar (its time zone). Absent until delivered."`
+	EffectiveAt     *time.Time     `json:"effective_at,omitempty" doc:"When the change takes effect for the customer unless it objects: the later of window_ends_at and the start of effective_on in the customer's calendar. Absent until delivered: a change never takes effect for a customer that was not told."`
+	Delivery        NoticeDelivery `json:"delivery" doc:"Whether and how the notice reached the customer."`
+	Status          string         `json:"status" enum:"pending,objected,effective,not_applied,withdrawn"`
+	ObjectedAt      *time.Time     `json:"objected_at,omitempty"`
+	ObjectedBy      string         `json:"objected_by,omitempty"`
+	ObjectionReason string         `json:"objection_reason,omitempty"`
+	ResolvedAt      *time.Time     `json:"resolved_at,omitempty"`
+	ResolvedBy      string         `json:"resolved_by,omitempty"`
+	Resolution      string         `json:"resolution,omitempty" enum:"objection_withdrawn,change_not_applied"`
+	ResolutionNote  string         `json:"resolution_note,omitempty"`
+	AppliedAt       *time.Time     `json:"applied_at,omitempty"`
+}
+
+// NoticeDelivery is where the delivery of a notice stands.
+type NoticeDelivery struct {
+	State            string           `json:"state" enum:"sending,delivered,undelivered" doc:"sending: a channel is making its first attempt. delivered: a channel delivered it, or the DPO recorded a delivery by other means; the objection window runs from then. undelivered: no channel delivered it and none is still on its first attempt (none configured, or every one failing): an alarm (GET /v1/alarms); the window has not started and the change does not take effect for the customer."`
+	Via              string           `json:"via,omitempty" enum:"webhook,email,out_of_band" doc:"The channel that delivered it first."`
+	UndeliveredSince *time.Time       `json:"undelivered_since,omitempty" doc:"When it became undelivered."`
+	Channels         []NoticeChannel  `json:"channels" nullable:"false"`
+	OutOfBand        *NoticeOutOfBand `json:"out_of_band,omitempty" doc:"The DPO's record of a delivery by other means."`
+}
+
+// NoticeChannel is where one channel of a notice stands.
+type NoticeChannel struct {
+	Channel   string    `json:"channel" enum:"webhook,email"`
+	State     string    `json:"state" enum:"not_configured,sending,failing,failed,delivered" doc:"failing: the last attempt failed and retries continue; failed: attempts exhausted (a dead letter)."`
+	Cause     string    `json:"cause,omitempty" doc:"Why it is not configured (no_endpoint, smtp_not_configured, no_contact, no_outbox) or failing (the outbox's error code: http_500, connect_failed, smtp_550, ...)."`
+	MessageID string    `json:"message_id,omitempty" doc:"The outbox message; its delivery log is at /v1/tenants/{tenant_id}/outbox/messages/{message_id}/attempts."`
+	Attempts  int       `json:"attempts"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// NoticeOutOfBand is a delivery the DPO recorded.
+type NoticeOutOfBand struct {
+	Channel     string    `json:"channel" enum:"registered_letter,letter,courier,in_person,email,other"`
+	DeliveredOn string    `json:"delivered_on" doc:"The day the customer received it, in its calendar."`
+	Reference   string    `json:"reference,omitempty"`
+	RecordedBy  string    `json:"recorded_by"`
+	RecordedAt  time.Time `json:"recorded_at"`
+}
+
+func deliveryOut(d dpa.Delivery) NoticeDelivery {
+	out := NoticeDelivery{State: d.State, Via: d.Via, UndeliveredSince: d.UndeliveredSince, Channels: make([]NoticeChannel, 0, len(d.Channels))}
+	for _, c := range d.Channels {
+		out.Channels = append(out.Channels, NoticeChannel(c))
+	}
+	if d.OutOfBand != nil {
+		o := NoticeOutOfBand(*d.OutOfBand)
+		out.OutOfBand = &o
+	}
+	return out
 }
 
 // SubprocessorBlock is an open objection blocking processing through a
@@ -100,7 +141,12 @@ type SubprocessorListing struct {
 
 func changeOut(c dpa.Change) SubprocessorChange { return SubprocessorChange(c) }
 
-func noticeOut(n dpa.Notice) SubprocessorNotice { return SubprocessorNotice(n) }
+func noticeOut(n dpa.Notice) SubprocessorNotice {
+	return SubprocessorNotice{TenantID: n.TenantID, ChangeID: n.ChangeID, WindowDays: n.WindowDays, NotifiedAt: n.NotifiedAt,
+		WindowEndsAt: n.WindowEndsAt, EffectiveAt: n.EffectiveAt, Delivery: deliveryOut(n.Delivery), Status: n.Status,
+		ObjectedAt: n.ObjectedAt, ObjectedBy: n.ObjectedBy, ObjectionReason: n.ObjectionReason, ResolvedAt: n.ResolvedAt,
+		ResolvedBy: n.ResolvedBy, Resolution: n.Resolution, ResolutionNote: n.ResolutionNote, AppliedAt: n.AppliedAt}
+}
 
 func noticesOut(list []dpa.Notice) []SubprocessorNotice {
 	out := make([]SubprocessorNotice, 0, len(list))
@@ -215,6 +261,16 @@ type objectInput struct {
 	}
 }
 
+type recordDeliveryInput struct {
+	ChangeID string `path:"change_id" maxLength:"64" doc:"Change id."`
+	TenantID string `path:"tenant_id" maxLength:"64" doc:"The customer that was told."`
+	Body     struct {
+		Channel     string `json:"channel" maxLength:"32" doc:"How the customer was told: registered_letter, letter, courier, in_person, email (sent by hand) or other."`
+		DeliveredOn string `json:"delivered_on" maxLength:"10" doc:"The day the customer received the notice, YYYY-MM-DD in the customer's calendar: not in the future, not before the change was proposed. Its objection window counts from this day (the day itself does not count)."`
+		Reference   string `json:"reference,omitempty" maxLength:"200" doc:"Optional reference, such as a tracking number. Shown with the notice, never put in audit events."`
+	}
+}
+
 type resolveInput struct {
 	ChangeID string `path:"change_id" maxLength:"64" doc:"Change id."`
 	TenantID string `path:"tenant_id" maxLength:"64" doc:"The objecting customer."`
@@ -277,7 +333,7 @@ type PublicSubprocessorChange struct {
 	NewSubprocessor *Subprocessor `json:"new_subprocessor,omitempty"`
 	OldSubprocessor *Subprocessor `json:"old_subprocessor,omitempty"`
 	AnnouncedAt     time.Time     `json:"announced_at"`
-	EffectiveAt     time.Time     `json:"effective_at" doc:"When it takes effect for this customer if it goes ahead."`
+	EffectiveAt     *time.Time    `json:"effective_at,omitempty" doc:"When it takes effect for this customer if it goes ahead; absent until the customer has been told (its objection window starts then)."`
 	Status          string        `json:"status" enum:"announced,effective,withdrawn"`
 	WithdrawnAt     *time.Time    `json:"withdrawn_at,omitempty" doc:"When it stopped concerning the customer, for a withdrawn change."`
 }
@@ -360,7 +416,7 @@ func (s *Server) registerSubprocessors() {
 
 	op = huma.Operation{OperationID: "proposeSubprocessorChange", Method: http.MethodPost, Path: "/v1/subprocessor-changes",
 		Summary: "Propose and announce a change of subprocessors", Tags: []string{tag}, DefaultStatus: http.StatusCreated, MaxBodyBytes: 16 << 10,
-		Description: "Records the change, computes the affected customers (add: every customer with an active agreement whose data categories the new subprocessor processes; replace, remove: every customer the old one touches), and notifies each by signed webhook and e-mail with its own objection window (GDPR Art. 28(2)). Nothing takes effect for a customer before its window ends, nor while it objects."}
+		Description: "Records the change, computes the affected customers (add: every customer with an active agreement whose data categories the new subprocessor processes; replace, remove: every customer the old one touches), and notifies each by signed webhook and e-mail (GDPR Art. 28(2)). Each customer's objection window (from its agreement) starts when a channel delivers its notice, counted in its calendar; a notice no channel delivers is undelivered (an alarm, GET /v1/alarms) until one does or the DPO records a delivery by other means. Nothing takes effect for a customer before its window ends, nor while it objects."}
 	register(s, op, policy.PermSubprocessorWrite, platformScope, func(ctx context.Context, in *proposeChangeInput) (*changeBody, error) {
 		b := in.Body
 		c, notices, err := reg().Propose(ctx, dpa.Proposal{Kind: b.Kind, Subprocessor: b.Subprocessor, Replaces: b.Replaces,
@@ -437,6 +493,20 @@ func (s *Server) registerSubprocessors() {
 		return &noticeBody{Body: noticeOut(n)}, nil
 	})
 
+	op = huma.Operation{OperationID: "recordSubprocessorNoticeDelivery", Method: http.MethodPost,
+		Path:    "/v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery",
+		Summary: "Record a delivery by other means", Tags: []string{tag}, MaxBodyBytes: 8 << 10,
+		Description: "For a notice no channel delivered (delivery state sending or undelivered): the DPO records that the customer was told otherwise, for example by registered letter, and on which day. The customer's objection window starts then, in its calendar, and the change takes effect for it no earlier than the window's end (at once if that has passed). Audited. A notice already delivered, or of a change withdrawn, effective or not applied for the customer: 409.",
+		Errors:      []int{http.StatusNotFound, http.StatusConflict}}
+	register(s, op, policy.PermSubprocessorWrite, platformScope, func(ctx context.Context, in *recordDeliveryInput) (*noticeBody, error) {
+		n, err := reg().RecordDelivery(ctx, in.TenantID, in.ChangeID, dpa.OutOfBandDelivery{Channel: in.Body.Channel,
+			DeliveredOn: in.Body.DeliveredOn, Reference: in.Body.Reference})
+		if err != nil {
+			return nil, err
+		}
+		return &noticeBody{Body: noticeOut(n)}, nil
+	})
+
 	register(s, huma.Operation{OperationID: "getTenantSubprocessors", Method: http.MethodGet, Path: "/v1/tenants/{tenant_id}/subprocessors",
 		Summary: "List the customer's subprocessors", Description: "Who touches the customer's data now, the announced changes that concern it with their windows and its objections, and what is blocked (seed 000 art. 10.2).",
 		Tags: []string{tag}},
@@ -464,7 +534,7 @@ func (s *Server) registerSubprocessors() {
 	op = huma.Operation{OperationID: "objectToSubprocessorChange", Method: http.MethodPost,
 		Path:    "/v1/tenants/{tenant_id}/subprocessor-changes/{change_id}/objection",
 		Summary: "Object to a change", Tags: []string{tag}, MaxBodyBytes: 16 << 10,
-		Description: "The controller objects, with its reason, before its window ends (GDPR Art. 28(2)). The change is then held for it and processing of its data through the new subprocessor is blocked until the DPO resolves the objection. After the window, or twice: 409.",
+		Description: "The controller objects, with its reason, before its window ends (GDPR Art. 28(2)). The change is then held for it and processing of its data through the new subprocessor is blocked until the DPO resolves the objection. A customer whose notice was not yet delivered may object already. After the window, or twice: 409.",
 		Errors:      []int{http.StatusConflict}}
 	register(s, op, policy.PermSubprocessorObject, tenantScope, func(ctx context.Context, in *objectInput) (*noticeBody, error) {
 		n, err := reg().Object(ctx, in.TenantID, in.ChangeID, in.Body.Reason)

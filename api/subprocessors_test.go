@@ -237,21 +237,11 @@ func TestSubprocessorChangeEndToEnd(t *testing.T) {
 	changeID := change["id"].(string)
 	notices := r.json["notices"].([]any)
 	require.Len(t, notices, 2, "both customers process chat messages")
-	window := map[string]time.Time{}
-	effective := map[string]time.Time{}
 	for _, n := range notices {
 		n := n.(map[string]any)
-		tenantID := n["tenant_id"].(string)
-		window[tenantID], _ = time.Parse(time.RFC3339, n["window_ends_at"].(string))
-		effective[tenantID], _ = time.Parse(time.RFC3339, n["effective_at"].(string))
-		require.False(t, effective[tenantID].Before(window[tenantID]), "never effective before the window ends")
+		require.Equal(t, "sending", n["delivery"].(map[string]any)["state"], "told only when delivered")
+		require.Nil(t, n["window_ends_at"], "no window before the notice is delivered")
 	}
-	// Announced Monday 2 March 2026 (Amsterdam): 30 days end on Wednesday 1
-	// April, 45 days on Thursday 16 April; the windows end at midnight.
-	ams, _ := time.LoadLocation("Europe/Amsterdam")
-	require.Equal(t, time.Date(2026, time.April, 2, 0, 0, 0, 0, ams).UTC(), window[A].UTC())
-	require.Equal(t, time.Date(2026, time.April, 17, 0, 0, 0, 0, ams).UTC(), window[B].UTC())
-	require.Equal(t, window[A], effective[A], "the effective date is earlier than the window")
 
 	// Both customers get a signed webhook and an e-mail, once.
 	for tenantID, to := range map[string]string{A: dpoA, B: dpoB} {
@@ -263,6 +253,34 @@ func TestSubprocessorChangeEndToEnd(t *testing.T) {
 		require.Equal(t, changeID, got.Data["change_id"])
 		require.Equal(t, "llm-eu", got.Data["subprocessor"].(map[string]any)["id"])
 	}
+
+	// Delivered, the windows start: the DPO sees each customer's.
+	window := map[string]time.Time{}
+	effective := map[string]time.Time{}
+	waitFor(t, "both notices delivered", func() bool {
+		r = b.do(t, http.MethodGet, "/v1/subprocessor-changes/"+changeID, dpo, nil)
+		require.Equal(t, http.StatusOK, r.status, r.raw)
+		for _, n := range r.json["notices"].([]any) {
+			if n.(map[string]any)["delivery"].(map[string]any)["state"] != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range r.json["notices"].([]any) {
+		n := n.(map[string]any)
+		tenantID := n["tenant_id"].(string)
+		window[tenantID], _ = time.Parse(time.RFC3339, n["window_ends_at"].(string))
+		effective[tenantID], _ = time.Parse(time.RFC3339, n["effective_at"].(string))
+		require.False(t, effective[tenantID].Before(window[tenantID]), "never effective before the window ends")
+	}
+	// Delivered Monday 2 March 2026 (Amsterdam, Berlin): 30 days end on
+	// Wednesday 1 April, 45 days on Thursday 16 April; the windows end at
+	// midnight.
+	ams, _ := time.LoadLocation("Europe/Amsterdam")
+	require.Equal(t, time.Date(2026, time.April, 2, 0, 0, 0, 0, ams).UTC(), window[A].UTC())
+	require.Equal(t, time.Date(2026, time.April, 17, 0, 0, 0, 0, ams).UTC(), window[B].UTC())
+	require.Equal(t, window[A], effective[A], "the effective date is earlier than the window")
 
 	// B objects, with a reason; A's viewer may not object; B cannot object twice.
 	reason := "Our works council has not approved AI processing of chats."
@@ -426,6 +444,12 @@ func TestSubprocessorObjectionWithdrawnAndChangeWithdrawn(t *testing.T) {
 		"kind": "replace", "subprocessor": "mail-eu", "replaces": "hosting-eu", "effective_on": "2026-03-03", "description": "Move."})
 	require.Equal(t, http.StatusCreated, r.status, r.raw)
 	first := r.json["change"].(map[string]any)["id"].(string)
+	// No channel here: the DPO tells both customers by letter.
+	for _, tenantID := range []string{A, B} {
+		r = b.do(t, http.MethodPost, "/v1/subprocessor-changes/"+first+"/notices/"+tenantID+"/delivery", dpo,
+			map[string]any{"channel": "registered_letter", "delivered_on": "2026-03-02"})
+		require.Equal(t, http.StatusOK, r.status, r.raw)
+	}
 	for _, tenantID := range []string{A, B} {
 		r = b.do(t, http.MethodPost, "/v1/tenants/"+tenantID+"/subprocessor-changes/"+first+"/objection", b.token(t, "controller_admin", tenantID), map[string]any{"reason": "No."})
 		require.Equal(t, http.StatusOK, r.status, r.raw)

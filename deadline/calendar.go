@@ -77,6 +77,22 @@ var amsterdam = sync.OnceValue(func() *time.Location {
 // Location returns the calendar's time zone.
 func (c *Calendar) Location() *time.Location { return c.loc }
 
+// In returns a calendar with c's public holidays in time zone loc: the same
+// working days, but the day of an event and the end of a day are determined
+// in loc. It returns c itself when loc is c's time zone, and panics if loc is
+// nil.
+func (c *Calendar) In(loc *time.Location) *Calendar {
+	if loc == nil {
+		panic("deadline: Calendar.In(nil)")
+	}
+	if loc == c.loc || loc.String() == c.loc.String() {
+		return c
+	}
+	cp := *c
+	cp.loc = loc
+	return &cp
+}
+
 // Holidays returns the public holidays of year in date order: the rule-based
 // holidays and the days designated by decree. A decree day that coincides
 // with a rule-based holiday is listed once. Holidays on a Saturday or Sunday

@@ -353,3 +353,33 @@ func TestDeadlineJSON(t *testing.T) {
 	require.Equal(t, got.NominalLastDay, back.NominalLastDay)
 	require.True(t, got.Due.Equal(back.Due))
 }
+
+// TestCalendarIn: the same holidays in another time zone, where the day of
+// an event and the end of the last day are that zone's.
+func TestCalendarIn(t *testing.T) {
+	ams := deadline.DefaultCalendar()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ams.In(ny)
+	if c.Location() != ny || ams.Location().String() != "Europe/Amsterdam" {
+		t.Fatalf("In changed the wrong calendar: %v, %v", c.Location(), ams.Location())
+	}
+	if ams.In(ams.Location()) != ams {
+		t.Fatal("In with the same zone should return the calendar itself")
+	}
+	// Good Friday 2026 (3 April) is a holiday in both.
+	if c.IsWorkingDay(deadline.Date{Year: 2026, Month: time.April, Day: 3}) {
+		t.Fatal("Good Friday lost its holiday")
+	}
+	// 23:30 UTC on 2 March is 2 March in New York and 3 March in
+	// Amsterdam: 30 days end on 1 April (New York) and 2 April.
+	event := time.Date(2026, time.March, 2, 23, 30, 0, 0, time.UTC)
+	if got, want := c.Deadline(event, deadline.Days(30)).Due, time.Date(2026, time.April, 2, 0, 0, 0, 0, ny); !got.Equal(want) {
+		t.Fatalf("New York: due %v, want %v", got, want)
+	}
+	if got, want := ams.Deadline(event, deadline.Days(30)).Due, time.Date(2026, time.April, 3, 0, 0, 0, 0, ams.Location()); !got.Equal(want) {
+		t.Fatalf("Amsterdam: due %v, want %v", got, want)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // PrefixChange is the id prefix of subprocessor changes.
@@ -52,6 +53,98 @@ const (
 	EventChangeWithdrawn = "subprocessor.change_withdrawn"
 )
 
+// Delivery states of a notice: whether the customer has been told. Only a
+// delivered notice has an objection window, and a change never takes effect
+// for a customer whose notice was not delivered.
+const (
+	// DeliverySending: a channel is still making its first attempt.
+	DeliverySending = "sending"
+	// DeliveryDelivered: a channel delivered the notice, or the DPO
+	// recorded an out-of-band delivery. The window runs from then.
+	DeliveryDelivered = "delivered"
+	// DeliveryUndelivered: no channel delivered the notice and none is
+	// making its first attempt any more (none configured, or every one
+	// failing). An alarm for the DPO; a channel's later success or an
+	// out-of-band delivery ends it.
+	DeliveryUndelivered = "undelivered"
+)
+
+// Channels a notice goes out on, and how a notice was delivered
+// (Delivery.Via).
+const (
+	ChannelWebhook   = "webhook"     // a signed webhook to the customer's endpoint
+	ChannelEmail     = "email"       // an e-mail to its DPO and breach contacts
+	ChannelOutOfBand = "out_of_band" // recorded by the DPO (RecordDelivery)
+)
+
+// States of one channel of a notice.
+const (
+	ChannelNotConfigured = "not_configured" // the channel cannot carry it; Cause says why
+	ChannelSending       = "sending"        // enqueued, not yet attempted
+	ChannelFailing       = "failing"        // the last attempt failed; retries continue
+	ChannelFailed        = "failed"         // attempts exhausted (a dead letter)
+	ChannelDelivered     = "delivered"      // the receiver accepted it
+)
+
+// Causes of a channel that is not configured (a failing channel's cause is
+// the outbox's error code, such as "http_500" or "smtp_550").
+const (
+	CauseNoEndpoint        = "no_endpoint"         // the customer has no webhook endpoint
+	CauseSMTPNotConfigured = "smtp_not_configured" // no e-mail relay (SMTP_URL)
+	CauseNoContact         = "no_contact"          // the agreement names no DPO or breach contact
+	CauseNoOutbox          = "no_outbox"           // notices are disabled (a registry without outbox)
+)
+
+// OutOfBandChannels are the ways the DPO may record a notice was delivered
+// outside verwerker (RecordDelivery).
+var OutOfBandChannels = []string{"registered_letter", "letter", "courier", "in_person", "email", "other"}
+
+// Delivery is where the delivery of a notice stands.
+type Delivery struct {
+	// State is DeliverySending, DeliveryDelivered or DeliveryUndelivered.
+	State string `json:"state"`
+	// Via is the channel that delivered it first (ChannelWebhook,
+	// ChannelEmail or ChannelOutOfBand); empty until delivered.
+	Via string `json:"via,omitempty"`
+	// UndeliveredSince is when the notice became undelivered: the alarm's
+	// start.
+	UndeliveredSince *time.Time `json:"undelivered_since,omitempty"`
+	// Channels is the state of each electronic channel.
+	Channels []ChannelState `json:"channels"`
+	// OutOfBand is the DPO's record of a delivery by other means.
+	OutOfBand *OutOfBand `json:"out_of_band,omitempty"`
+}
+
+// ChannelState is where one channel of a notice stands. It holds codes and
+// ids only, never addresses.
+type ChannelState struct {
+	// Channel is ChannelWebhook or ChannelEmail.
+	Channel string `json:"channel"`
+	// State is one of the Channel* states.
+	State string `json:"state"`
+	// Cause says why it is not configured or failing.
+	Cause string `json:"cause,omitempty"`
+	// MessageID is the outbox message (see the delivery log).
+	MessageID string `json:"message_id,omitempty"`
+	// Attempts is how many attempts were made.
+	Attempts int `json:"attempts"`
+	// UpdatedAt is when the state last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OutOfBand is a delivery the DPO recorded.
+type OutOfBand struct {
+	// Channel is one of OutOfBandChannels.
+	Channel string `json:"channel"`
+	// DeliveredOn is the day the customer received it (YYYY-MM-DD, in
+	// the customer's calendar).
+	DeliveredOn string `json:"delivered_on"`
+	// Reference is the DPO's reference, such as a tracking number.
+	Reference  string    `json:"reference,omitempty"`
+	RecordedBy string    `json:"recorded_by"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
 // Change is a proposed change of subprocessors.
 type Change struct {
 	ID   string `json:"id"`
@@ -62,9 +155,10 @@ type Change struct {
 	// Replaces is the id of the subprocessor that stops (replace, remove);
 	// empty for add.
 	Replaces string `json:"replaces,omitempty"`
-	// EffectiveOn is the earliest date (YYYY-MM-DD, Europe/Amsterdam) the
-	// change takes effect; for each customer it takes effect at the later
-	// of that date and the end of the customer's objection window.
+	// EffectiveOn is the earliest date (YYYY-MM-DD) the change takes
+	// effect; for each customer it takes effect at the later of the start
+	// of that date in the customer's calendar and the end of the
+	// customer's objection window.
 	EffectiveOn string `json:"effective_on"`
 	// Description says why, for the customers.
 	Description string     `json:"description"`
@@ -74,20 +168,27 @@ type Change struct {
 	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
 }
 
-// Notice is a change as it concerns one customer: when it was told, its
-// objection window, when the change takes effect for it, and its objection.
+// Notice is a change as it concerns one customer: whether and when it was
+// told, its objection window, when the change takes effect for it, and its
+// objection.
 type Notice struct {
 	TenantID string `json:"tenant_id"`
 	ChangeID string `json:"change_id"`
 	// WindowDays is the customer's objection window from its DPA.
-	WindowDays int       `json:"window_days"`
-	NotifiedAt time.Time `json:"notified_at"`
-	// WindowEndsAt is the exclusive end of the objection window, counted
-	// by Regulation 1182/71 in the customer's calendar.
-	WindowEndsAt time.Time `json:"window_ends_at"`
+	WindowDays int `json:"window_days"`
+	// NotifiedAt is when the customer was told: the first delivery of the
+	// notice, or the day of an out-of-band delivery. Nil until delivered.
+	NotifiedAt *time.Time `json:"notified_at,omitempty"`
+	// WindowEndsAt is the exclusive end of the objection window: WindowDays
+	// from NotifiedAt, counted by Regulation 1182/71 in the customer's
+	// calendar (its time zone). Nil until delivered.
+	WindowEndsAt *time.Time `json:"window_ends_at,omitempty"`
 	// EffectiveAt is when the change takes effect for the customer, unless
-	// it objects: never before WindowEndsAt.
-	EffectiveAt     time.Time  `json:"effective_at"`
+	// it objects: never before WindowEndsAt. Nil until delivered: an
+	// undelivered notice never takes effect.
+	EffectiveAt *time.Time `json:"effective_at,omitempty"`
+	// Delivery says whether and how the notice reached the customer.
+	Delivery        Delivery   `json:"delivery"`
 	Status          string     `json:"status"`
 	ObjectedAt      *time.Time `json:"objected_at,omitempty"`
 	ObjectedBy      string     `json:"objected_by,omitempty"`
@@ -118,15 +219,40 @@ func scanChange(row pgx.Row) (Change, error) {
 	return c, err
 }
 
-const noticeColumns = `tenant_id, change_id, window_days, notified_at, window_ends_at, effective_at, status,
-	objected_at, coalesce(objected_by, ''), coalesce(objection_reason, ''), resolved_at, coalesce(resolved_by, ''),
-	coalesce(resolution, ''), coalesce(resolution_note, ''), applied_at`
+// noticeColumnsOf lists a notice's columns, each prefixed with p (a table
+// alias and a dot, or empty), in the order noticeFields scans them.
+func noticeColumnsOf(p string) string {
+	return p + `tenant_id, ` + p + `change_id, ` + p + `window_days, ` + p + `notified_at, ` + p + `window_ends_at, ` + p + `effective_at, ` + p + `status,
+	` + p + `objected_at, coalesce(` + p + `objected_by, ''), coalesce(` + p + `objection_reason, ''), ` + p + `resolved_at, coalesce(` + p + `resolved_by, ''),
+	coalesce(` + p + `resolution, ''), coalesce(` + p + `resolution_note, ''), ` + p + `applied_at,
+	` + p + `delivery, coalesce(` + p + `delivered_via, ''), ` + p + `undelivered_since, ` + p + `channels, ` + p + `out_of_band`
+}
+
+var noticeColumns = noticeColumnsOf("")
+
+// noticeFields returns the scan targets of noticeColumnsOf for n.
+func noticeFields(n *Notice) []any {
+	return []any{&n.TenantID, &n.ChangeID, &n.WindowDays, &n.NotifiedAt, &n.WindowEndsAt, &n.EffectiveAt, &n.Status,
+		&n.ObjectedAt, &n.ObjectedBy, &n.ObjectionReason, &n.ResolvedAt, &n.ResolvedBy, &n.Resolution, &n.ResolutionNote, &n.AppliedAt,
+		&n.Delivery.State, &n.Delivery.Via, &n.Delivery.UndeliveredSince, &n.Delivery.Channels, &n.Delivery.OutOfBand}
+}
+
+// normalize puts n's instants in UTC and gives it a non-nil channel list.
+func (n *Notice) normalize() {
+	for _, t := range []*time.Time{n.NotifiedAt, n.WindowEndsAt, n.EffectiveAt, n.Delivery.UndeliveredSince} {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
+	if n.Delivery.Channels == nil {
+		n.Delivery.Channels = []ChannelState{}
+	}
+}
 
 func scanNotice(row pgx.Row) (Notice, error) {
 	var n Notice
-	err := row.Scan(&n.TenantID, &n.ChangeID, &n.WindowDays, &n.NotifiedAt, &n.WindowEndsAt, &n.EffectiveAt, &n.Status,
-		&n.ObjectedAt, &n.ObjectedBy, &n.ObjectionReason, &n.ResolvedAt, &n.ResolvedBy, &n.Resolution, &n.ResolutionNote, &n.AppliedAt)
-	n.NotifiedAt, n.WindowEndsAt, n.EffectiveAt = n.NotifiedAt.UTC(), n.WindowEndsAt.UTC(), n.EffectiveAt.UTC()
+	err := row.Scan(noticeFields(&n)...)
+	n.normalize()
 	return n, err
 }
 
@@ -178,6 +304,7 @@ func (p *Proposal) check() error {
 // affected is a customer a change concerns, with what its notice needs.
 type affected struct {
 	tenantID   string
+	timezone   string
 	windowDays int
 	contacts   []string
 }
@@ -186,12 +313,19 @@ type affected struct {
 // computes the affected customers (add: every customer with an active DPA
 // that has a data category the new subprocessor processes; replace and
 // remove: every customer the old subprocessor touches now), writes a notice
-// for each with its own objection window (its DPA's, default 30 days,
-// counted by Regulation 1182/71), and enqueues the notices: a signed webhook
-// when the customer has an endpoint and an e-mail to its DPO and breach
-// contacts. The change takes effect for a customer at the later of
-// EffectiveOn and the end of its window, and not at all while it objects.
-// It returns the change and its notices.
+// for each, and enqueues the notices: a signed webhook when the customer
+// has an endpoint and an e-mail to its DPO and breach contacts.
+//
+// A customer is told only when a channel delivers its notice: its
+// objection window (its DPA's, default 30 days) is counted from that
+// instant by Regulation 1182/71 in the customer's calendar (its time zone),
+// and the change takes effect for it at the later of the start of
+// EffectiveOn in that calendar and the end of its window, and not at all
+// while it objects. A notice no channel can carry (no endpoint, no e-mail
+// relay or contact) or that every channel fails to deliver is undelivered:
+// an alarm for the DPO (Undelivered), audited, until a channel succeeds or
+// the DPO records a delivery by other means (RecordDelivery). It returns
+// the change and its notices, not yet delivered.
 func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, error) {
 	if err := p.check(); err != nil {
 		return Change{}, nil, err
@@ -229,24 +363,33 @@ func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, e
 			fmt.Sprintf("kind=%s affected=%d", c.Kind, len(targets))); err != nil {
 			return err
 		}
-		effectiveOn, _ := deadline.ParseDate(c.EffectiveOn)
-		from := effectiveOn.In(r.calendar.Location())
 		for _, t := range targets {
-			end := r.calendar.Deadline(now, deadline.Days(t.windowDays)).Due.UTC()
-			eff := end
-			if from.After(eff) {
-				eff = from.UTC()
-			}
-			n, err := scanNotice(tx.QueryRow(ctx, `INSERT INTO subprocessor_notices (tenant_id, change_id, window_days, notified_at, window_ends_at, effective_at)
-				VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+noticeColumns, t.tenantID, c.ID, t.windowDays, now, end, eff))
+			channels, err := r.announce(ctx, tx, c, subs, t, now)
 			if err != nil {
 				return err
 			}
-			if err := r.announce(ctx, tx, c, subs, n, t.contacts); err != nil {
+			delivery := DeliveryUndelivered
+			var since *time.Time
+			for _, ch := range channels {
+				if ch.State == ChannelSending {
+					delivery = DeliverySending
+				}
+			}
+			if delivery == DeliveryUndelivered {
+				since = &now
+			}
+			n, err := scanNotice(tx.QueryRow(ctx, `INSERT INTO subprocessor_notices (tenant_id, change_id, window_days, delivery, undelivered_since, channels)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+noticeColumns, t.tenantID, c.ID, t.windowDays, delivery, since, channels))
+			if err != nil {
 				return err
 			}
 			if err := r.record(ctx, tx, t.tenantID, "subprocessor.change.notify", c.ID, "window_days="+fmt.Sprint(t.windowDays)); err != nil {
 				return err
+			}
+			if delivery == DeliveryUndelivered {
+				if err := r.recordUndelivered(ctx, tx, n); err != nil {
+					return err
+				}
 			}
 			notices = append(notices, n)
 		}
@@ -262,7 +405,7 @@ func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, e
 func affectedBy(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor) ([]affected, error) {
 	var rows pgx.Rows
 	var err error
-	const base = `SELECT t.id, v.scope FROM tenants t JOIN dpa_versions v ON v.tenant_id = t.id AND v.status = 'active' WHERE t.status = 'active'`
+	const base = `SELECT t.id, t.timezone, v.scope FROM tenants t JOIN dpa_versions v ON v.tenant_id = t.id AND v.status = 'active' WHERE t.status = 'active'`
 	if c.Kind == ChangeAdd {
 		rows, err = tx.Query(ctx, base+` AND NOT EXISTS (SELECT 1 FROM tenant_subprocessors ts WHERE ts.tenant_id = t.id AND ts.subprocessor_id = $1)
 			ORDER BY t.id`, c.Subprocessor)
@@ -276,9 +419,9 @@ func affectedBy(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subpro
 	var out []affected
 	defer rows.Close()
 	for rows.Next() {
-		var id string
+		var id, tz string
 		var raw []byte
-		if err := rows.Scan(&id, &raw); err != nil {
+		if err := rows.Scan(&id, &tz, &raw); err != nil {
 			return nil, err
 		}
 		var sc Scope
@@ -298,7 +441,7 @@ func affectedBy(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subpro
 				contacts = append(contacts, e)
 			}
 		}
-		out = append(out, affected{tenantID: id, windowDays: days, contacts: contacts})
+		out = append(out, affected{tenantID: id, timezone: tz, windowDays: days, contacts: contacts})
 	}
 	return out, rows.Err()
 }
@@ -313,10 +456,15 @@ func touches(sc Scope, s Subprocessor) bool {
 	return false
 }
 
-// announce enqueues the notices of change c to one customer.
-func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor, n Notice, contacts []string) error {
+// announce enqueues the notices of change c to customer t, announced at
+// now, and returns the state of each channel: sending when enqueued, not
+// configured (with the cause) when the channel cannot carry it.
+func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor, t affected, now time.Time) ([]ChannelState, error) {
+	webhook := ChannelState{Channel: ChannelWebhook, State: ChannelNotConfigured, Cause: CauseNoEndpoint, UpdatedAt: now}
+	email := ChannelState{Channel: ChannelEmail, State: ChannelNotConfigured, Cause: CauseSMTPNotConfigured, UpdatedAt: now}
 	if r.outbox == nil {
-		return nil
+		webhook.Cause, email.Cause = CauseNoOutbox, CauseNoOutbox
+		return []ChannelState{webhook, email}, nil
 	}
 	type subJSON struct {
 		ID                string   `json:"id"`
@@ -333,42 +481,59 @@ func (r *Registry) announce(ctx context.Context, tx pgx.Tx, c Change, subs map[s
 		}
 		return &subJSON{s.ID, s.Name, s.Service, s.Locations, s.TransferMechanism, s.Categories}
 	}
+	cal := tenant.Calendar(r.calendar, t.timezone)
+	// The window runs from delivery, which is after this payload is fixed:
+	// the receiver reads the exact dates from its notice.
 	payload, err := json.Marshal(map[string]any{
-		"change_id":      c.ID,
-		"kind":           c.Kind,
-		"subprocessor":   view(c.Subprocessor),
-		"replaces":       view(c.Replaces),
-		"description":    c.Description,
-		"effective_on":   c.EffectiveOn,
-		"window_ends_at": n.WindowEndsAt,
-		"effective_at":   n.EffectiveAt,
-		"objection":      fmt.Sprintf("POST /v1/tenants/%s/subprocessor-changes/%s/objection", n.TenantID, c.ID),
+		"change_id":     c.ID,
+		"kind":          c.Kind,
+		"subprocessor":  view(c.Subprocessor),
+		"replaces":      view(c.Replaces),
+		"description":   c.Description,
+		"effective_on":  c.EffectiveOn,
+		"window_days":   t.windowDays,
+		"window_starts": "on_delivery", // the webhook-timestamp of the delivery
+		"time_zone":     cal.Location().String(),
+		"notice":        fmt.Sprintf("GET /v1/tenants/%s/subprocessors", t.tenantID),
+		"objection":     fmt.Sprintf("POST /v1/tenants/%s/subprocessor-changes/%s/objection", t.tenantID, c.ID),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key := "subprocessor/" + c.ID + "/announce"
 	var hasEndpoint bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1)`, n.TenantID).Scan(&hasEndpoint); err != nil {
-		return err
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1)`, t.tenantID).Scan(&hasEndpoint); err != nil {
+		return nil, err
 	}
 	if hasEndpoint {
-		if _, err := r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: n.TenantID, Kind: notify.KindWebhook,
-			IdempotencyKey: key + "/webhook", EventType: EventChangeAnnounced, Payload: payload}); err != nil {
-			return err
+		id, err := r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: t.tenantID, Kind: notify.KindWebhook,
+			IdempotencyKey: key + "/" + ChannelWebhook, EventType: EventChangeAnnounced, Payload: payload})
+		if err != nil {
+			return nil, err
 		}
+		webhook = ChannelState{Channel: ChannelWebhook, State: ChannelSending, MessageID: id, UpdatedAt: now}
 	}
-	if len(contacts) == 0 || !r.outbox.Email() {
-		return nil
+	switch {
+	case !r.outbox.Email():
+	case len(t.contacts) == 0:
+		email.Cause = CauseNoContact
+	default:
+		subject, body := announcementText(c, subs, t, cal, now)
+		id, err := r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: t.tenantID, Kind: notify.KindEmail,
+			IdempotencyKey: key + "/" + ChannelEmail, EventType: EventChangeAnnounced, To: t.contacts, Subject: subject, Body: body})
+		if err != nil {
+			return nil, err
+		}
+		email = ChannelState{Channel: ChannelEmail, State: ChannelSending, MessageID: id, UpdatedAt: now}
 	}
-	subject, body := announcementText(c, subs, n, r.calendar.Location())
-	_, err = r.outbox.Enqueue(ctx, tx, notify.Message{TenantID: n.TenantID, Kind: notify.KindEmail,
-		IdempotencyKey: key + "/email", EventType: EventChangeAnnounced, To: contacts, Subject: subject, Body: body})
-	return err
+	return []ChannelState{webhook, email}, nil
 }
 
-// announcementText is the e-mail of an announcement, Dutch then English.
-func announcementText(c Change, subs map[string]Subprocessor, n Notice, loc *time.Location) (string, string) {
+// announcementText is the e-mail of an announcement to customer t, Dutch
+// then English. The window runs from the delivery, which comes after the
+// text is fixed: it gives the window's length and its end for a message
+// received on the day it was sent, in the customer's calendar cal.
+func announcementText(c Change, subs map[string]Subprocessor, t affected, cal *deadline.Calendar, now time.Time) (string, string) {
 	describe := func(id string) string {
 		s := subs[id]
 		return fmt.Sprintf("%s (%s; %s: %s; %s)", s.Name, s.ID, s.Service, strings.Join(s.Locations, ", "), strings.Join(s.Categories, ", "))
@@ -385,17 +550,24 @@ func announcementText(c Change, subs map[string]Subprocessor, n Notice, loc *tim
 		nl = "Wij stoppen met subverwerker " + describe(c.Replaces)
 		en = "We intend to stop using subprocessor " + describe(c.Replaces)
 	}
-	last := n.WindowEndsAt.In(loc).Add(-time.Second).Format("2006-01-02")
-	eff := n.EffectiveAt.In(loc).Format("2006-01-02 15:04 MST")
+	end, eff := schedule(cal, now, t.windowDays, c.EffectiveOn)
+	loc := cal.Location()
+	today := now.In(loc).Format(time.DateOnly)
+	last := end.In(loc).Add(-time.Second).Format(time.DateOnly)
+	effective := eff.In(loc).Format("2006-01-02 15:04 MST")
 	subject := fmt.Sprintf("Wijziging subverwerkers / Change of subprocessors (%s)", c.ID)
 	body := fmt.Sprintf(`%s.
 
 Toelichting: %s
 
-U kunt tot en met %s bezwaar maken (AVG art. 28 lid 2), via de API:
+U kunt binnen %d dagen na ontvangst van dit bericht bezwaar maken (AVG art. 28 lid 2),
+via de API:
 POST /v1/tenants/%s/subprocessor-changes/%s/objection
-Zonder bezwaar gaat de wijziging voor u in op %s. Na een bezwaar gaat zij niet in en
-verwerken wij uw gegevens niet via deze subverwerker totdat het bezwaar is afgehandeld.
+Ontvangt u dit bericht op %s, dan kunt u tot en met %s bezwaar maken (tijdzone %s);
+de termijn en de ingangsdatum voor u staan in GET /v1/tenants/%s/subprocessors.
+Zonder bezwaar gaat de wijziging voor u in na afloop van de termijn, op zijn vroegst
+%s. Na een bezwaar gaat zij niet in en verwerken wij uw gegevens niet via deze
+subverwerker totdat het bezwaar is afgehandeld.
 
 ---
 
@@ -403,12 +575,33 @@ verwerken wij uw gegevens niet via deze subverwerker totdat het bezwaar is afgeh
 
 Reason: %s
 
-You may object until and including %s (GDPR Art. 28(2)), through the API:
+You may object within %d days of receiving this message (GDPR Art. 28(2)), through
+the API:
 POST /v1/tenants/%s/subprocessor-changes/%s/objection
-Without an objection the change takes effect for you at %s. After an objection it does
-not, and we do not process your data through this subprocessor until it is resolved.
-`, nl, c.Description, last, n.TenantID, c.ID, eff, en, c.Description, last, n.TenantID, c.ID, eff)
+If you receive it on %s, you may object until and including %s (time zone %s);
+your window and the date the change takes effect for you are in
+GET /v1/tenants/%s/subprocessors.
+Without an objection the change takes effect for you when the window has ended, at
+the earliest at %s. After an objection it does not, and we do not process your data
+through this subprocessor until it is resolved.
+`, nl, c.Description, t.windowDays, t.tenantID, c.ID, today, last, loc, t.tenantID, effective,
+		en, c.Description, t.windowDays, t.tenantID, c.ID, today, last, loc, t.tenantID, effective)
 	return subject, body
+}
+
+// schedule returns the end of the objection window of a customer told at
+// the instant told, days long and counted by Regulation 1182/71 in the
+// customer's calendar cal, and when the change takes effect for it: the
+// later of that end and the start of effectiveOn (YYYY-MM-DD) in cal.
+func schedule(cal *deadline.Calendar, told time.Time, days int, effectiveOn string) (end, effective time.Time) {
+	end = cal.Deadline(told, deadline.Days(days)).Due.UTC()
+	effective = end
+	if d, err := deadline.ParseDate(effectiveOn); err == nil {
+		if from := d.In(cal.Location()); from.After(effective) {
+			effective = from.UTC()
+		}
+	}
+	return end, effective
 }
 
 // Changes lists the changes, newest first.
@@ -503,7 +696,9 @@ func (r *Registry) Object(ctx context.Context, tenantID, changeID, reason string
 			return verwerker.Errorf(verwerker.ECONFLICT, "the customer has already objected to this change")
 		case cur.Status != NoticePending:
 			return verwerker.Errorf(verwerker.ECONFLICT, "the change is %s for this customer; there is nothing to object to", cur.Status)
-		case !now.Before(cur.WindowEndsAt):
+		case cur.WindowEndsAt != nil && !now.Before(*cur.WindowEndsAt):
+			// A customer not yet told may object already: its window has
+			// not started.
 			return verwerker.Errorf(verwerker.ECONFLICT, "the objection window ended")
 		}
 		n, err = scanNotice(tx.QueryRow(ctx, `UPDATE subprocessor_notices SET status = 'objected', objected_at = $3, objected_by = $4, objection_reason = $5
@@ -657,7 +852,7 @@ func (r *Registry) ApplyDue(ctx context.Context) (int, error) {
 	err := r.platformTx(ctx, "apply", func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT n.tenant_id, c.id, c.kind, coalesce(c.subprocessor, ''), coalesce(c.replaces, '')
 			FROM subprocessor_notices n JOIN subprocessor_changes c ON c.id = n.change_id
-			WHERE n.status = 'pending' AND n.effective_at <= $1 AND c.status = 'announced'
+			WHERE n.status = 'pending' AND n.delivery = 'delivered' AND n.effective_at <= $1 AND c.status = 'announced'
 			ORDER BY n.effective_at, n.tenant_id FOR UPDATE OF n SKIP LOCKED`, now)
 		if err != nil {
 			return err
@@ -777,23 +972,21 @@ func (r *Registry) ForTenant(ctx context.Context, tenantID string) (Listing, err
 			return err
 		}
 		// One query for the notices and their changes.
-		rows, err = tx.Query(ctx, `SELECT n.tenant_id, n.change_id, n.window_days, n.notified_at, n.window_ends_at, n.effective_at, n.status,
-				n.objected_at, coalesce(n.objected_by, ''), coalesce(n.objection_reason, ''), n.resolved_at, coalesce(n.resolved_by, ''),
-				coalesce(n.resolution, ''), coalesce(n.resolution_note, ''), n.applied_at,
+		rows, err = tx.Query(ctx, `SELECT `+noticeColumnsOf("n.")+`,
 				c.id, c.kind, coalesce(c.subprocessor, ''), coalesce(c.replaces, ''), c.effective_on::text, c.description, c.status,
 				c.created_at, c.created_by, c.withdrawn_at
 			FROM subprocessor_notices n JOIN subprocessor_changes c ON c.id = n.change_id
-			WHERE n.tenant_id = $1 ORDER BY n.notified_at DESC, n.change_id DESC`, tenantID)
+			WHERE n.tenant_id = $1 ORDER BY c.created_at DESC, n.change_id DESC`, tenantID)
 		if err != nil {
 			return err
 		}
 		pairs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TenantChange, error) {
 			var tc TenantChange
 			n, c := &tc.Notice, &tc.Change
-			err := row.Scan(&n.TenantID, &n.ChangeID, &n.WindowDays, &n.NotifiedAt, &n.WindowEndsAt, &n.EffectiveAt, &n.Status,
-				&n.ObjectedAt, &n.ObjectedBy, &n.ObjectionReason, &n.ResolvedAt, &n.ResolvedBy, &n.Resolution, &n.ResolutionNote, &n.AppliedAt,
-				&c.ID, &c.Kind, &c.Subprocessor, &c.Replaces, &c.EffectiveOn, &c.Description, &c.Status, &c.CreatedAt, &c.CreatedBy, &c.WithdrawnAt)
-			n.NotifiedAt, n.WindowEndsAt, n.EffectiveAt, c.CreatedAt = n.NotifiedAt.UTC(), n.WindowEndsAt.UTC(), n.EffectiveAt.UTC(), c.CreatedAt.UTC()
+			err := row.Scan(append(noticeFields(n), &c.ID, &c.Kind, &c.Subprocessor, &c.Replaces, &c.EffectiveOn, &c.Description, &c.Status,
+				&c.CreatedAt, &c.CreatedBy, &c.WithdrawnAt)...)
+			n.normalize()
+			c.CreatedAt = c.CreatedAt.UTC()
 			return tc, err
 		})
 		if err != nil {

@@ -39,8 +39,10 @@ type PublicChange struct {
 	OldSubprocessor *Subprocessor `json:"old_subprocessor,omitempty"`
 	AnnouncedAt     time.Time     `json:"announced_at"`
 	// EffectiveAt is when the change takes effect for the customer, if it
-	// goes ahead.
-	EffectiveAt time.Time `json:"effective_at"`
+	// goes ahead; nil while the customer has not been told (it takes
+	// effect no earlier than the end of the objection window that starts
+	// then).
+	EffectiveAt *time.Time `json:"effective_at,omitempty"`
 	// Status is "announced", "effective" or "withdrawn". A change held by an
 	// objection shows as announced; one that does not apply shows as
 	// withdrawn.
@@ -79,9 +81,13 @@ func (r *Registry) PublicListing(ctx context.Context, tenantID string) (Public, 
 		case NoticeWithdrawn, NoticeNotApplied:
 			status = "withdrawn"
 		}
+		announced := tc.Change.CreatedAt
+		if tc.Notice.NotifiedAt != nil {
+			announced = *tc.Notice.NotifiedAt
+		}
 		pc := PublicChange{ID: tc.Change.ID, Kind: tc.Change.Kind, Description: tc.Change.Description,
 			NewSubprocessor: tc.NewSubprocessor, OldSubprocessor: tc.OldSubprocessor,
-			AnnouncedAt: tc.Notice.NotifiedAt, EffectiveAt: tc.Notice.EffectiveAt, Status: status}
+			AnnouncedAt: announced, EffectiveAt: tc.Notice.EffectiveAt, Status: status}
 		if status == "withdrawn" {
 			pc.WithdrawnAt = tc.Change.WithdrawnAt
 			if tc.Notice.Status == NoticeNotApplied {
@@ -89,7 +95,7 @@ func (r *Registry) PublicListing(ctx context.Context, tenantID string) (Public, 
 			}
 		}
 		p.Changes = append(p.Changes, pc)
-		for _, t := range []*time.Time{&tc.Notice.NotifiedAt, tc.Notice.AppliedAt, tc.Change.WithdrawnAt} {
+		for _, t := range []*time.Time{&announced, tc.Notice.AppliedAt, tc.Change.WithdrawnAt} {
 			if t != nil && t.After(p.Updated) {
 				p.Updated = t.UTC()
 			}
@@ -164,8 +170,12 @@ func RenderPublic(p Public, lang, feedURL string) ([]byte, error) {
 				who = append(who, s.Name+" ("+s.ID+")")
 			}
 		}
+		effective := "—"
+		if c.EffectiveAt != nil {
+			effective = c.EffectiveAt.Format(time.DateOnly)
+		}
 		data.Changes = append(data.Changes, change{t.Kinds[c.Kind], strings.Join(who, " → "), c.Description,
-			c.EffectiveAt.Format(time.DateOnly), t.Statuses[c.Status]})
+			effective, t.Statuses[c.Status]})
 	}
 	var b bytes.Buffer
 	if err := publicTemplate.Execute(&b, data); err != nil {
@@ -238,13 +248,17 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 			}
 		}
 		updated := c.AnnouncedAt
+		effective := "not yet scheduled"
+		if c.EffectiveAt != nil {
+			effective = c.EffectiveAt.Format(time.RFC3339)
+		}
 		switch {
-		case c.Status == "effective":
-			updated = c.EffectiveAt
+		case c.Status == "effective" && c.EffectiveAt != nil:
+			updated = *c.EffectiveAt
 		case c.WithdrawnAt != nil:
 			updated = *c.WithdrawnAt
 		}
-		summary := c.Description + " — " + c.Kind + ": " + strings.Join(who, " → ") + "; effective " + c.EffectiveAt.Format(time.RFC3339) + " (" + c.Status + ")"
+		summary := c.Description + " — " + c.Kind + ": " + strings.Join(who, " → ") + "; effective " + effective + " (" + c.Status + ")"
 		f.Entries = append(f.Entries, entry{ID: "urn:verwerker:subprocessor-change:" + c.ID + ":" + p.Slug,
 			Title: strings.ToUpper(c.Kind[:1]) + c.Kind[1:] + ": " + strings.Join(who, " → "), Updated: updated.Format(time.RFC3339),
 			Published: c.AnnouncedAt.Format(time.RFC3339), Link: link{Rel: "alternate", Type: "text/html", Href: pageURL},

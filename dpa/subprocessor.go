@@ -221,14 +221,20 @@ type Registry struct {
 }
 
 // NewRegistry returns a Registry on db. Notices of changes go out through
-// outbox (nil sends none: tests of the registry alone); objection windows
-// are counted in calendar (Regulation 1182/71; nil means the default Dutch
-// calendar).
+// outbox (nil sends none: every notice is undelivered), which tells the
+// registry of each delivery attempt (notify.Outbox.Observe); objection
+// windows are counted in each customer's calendar (Regulation 1182/71): its
+// time zone, with calendar's public holidays (nil means the Dutch holidays,
+// deadline.DefaultCalendar).
 func NewRegistry(db *store.DB, clock verwerker.Clock, log *audit.Log, outbox *notify.Outbox, calendar *deadline.Calendar) *Registry {
 	if calendar == nil {
 		calendar = deadline.DefaultCalendar()
 	}
-	return &Registry{db: db, clock: clock, audit: log, outbox: outbox, calendar: calendar}
+	r := &Registry{db: db, clock: clock, audit: log, outbox: outbox, calendar: calendar}
+	if outbox != nil {
+		outbox.Observe(EventChangeAnnounced, r.observe)
+	}
+	return r
 }
 
 // platformTx runs fn in the platform scope, mapping unexpected errors to

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,18 +92,26 @@ type Config struct {
 	// Keys seals the webhook signing secrets under each tenant's key
 	// (Vault Transit in production). Required to set endpoints.
 	Keys *keys.Manager
+	// Mailbox, when SMTPURL is empty, receives every e-mail instead of a
+	// relay: development only (`verwerker dev`), so that no mail is lost.
+	// MailFrom defaults to verwerker@localhost then.
+	Mailbox *Mailbox
 }
 
 // Outbox enqueues and delivers messages.
 type Outbox struct {
-	db     *store.DB
-	clock  verwerker.Clock
-	audit  *audit.Log
-	cfg    Config
-	smtp   *smtpRelay
-	http   *http.Client
-	client *river.Client[pgx.Tx]
-	keys   *keys.Manager
+	db      *store.DB
+	clock   verwerker.Clock
+	audit   *audit.Log
+	cfg     Config
+	smtp    *smtpRelay
+	mailbox *Mailbox
+	http    *http.Client
+	client  *river.Client[pgx.Tx]
+	keys    *keys.Manager
+
+	mu        sync.Mutex
+	observers map[string]Observer
 }
 
 // New returns an Outbox on db. Call Register with the River workers and
@@ -118,6 +127,13 @@ func New(db *store.DB, clock verwerker.Clock, log *audit.Log, cfg Config) (*Outb
 			return nil, verwerker.Errorf(verwerker.EINVALID, "notify: VERWERKER_MAIL_FROM must be an e-mail address when SMTP_URL is set")
 		}
 		o.smtp = r
+	} else if cfg.Mailbox != nil {
+		if cfg.MailFrom == "" {
+			o.cfg.MailFrom = "verwerker@localhost"
+		} else if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
+			return nil, verwerker.Errorf(verwerker.EINVALID, "notify: VERWERKER_MAIL_FROM must be an e-mail address")
+		}
+		o.mailbox = cfg.Mailbox
 	}
 	if o.http == nil {
 		o.http = publicOnlyClient(cfg.AllowPrivateNetworks)
@@ -211,7 +227,7 @@ func (o *Outbox) validate(m *Message) error {
 			bad("kind", "a webhook has no recipients, subject or body")
 		}
 	case KindEmail:
-		if o.smtp == nil {
+		if !o.Email() {
 			return verwerker.Errorf(verwerker.EUNAVAILABLE, "e-mail is not configured (SMTP_URL)")
 		}
 		if len(m.To) == 0 {
@@ -296,6 +312,6 @@ func (o *Outbox) renderEmail(m Message, now time.Time) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Email reports whether e-mail is configured (SMTP_URL), that is, whether
-// Enqueue accepts e-mail messages.
-func (o *Outbox) Email() bool { return o != nil && o.smtp != nil }
+// Email reports whether e-mail is configured (SMTP_URL, or a development
+// Mailbox), that is, whether Enqueue accepts e-mail messages.
+func (o *Outbox) Email() bool { return o != nil && (o.smtp != nil || o.mailbox != nil) }

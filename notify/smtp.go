@@ -37,9 +37,16 @@ func parseSMTPURL(raw string) (*smtpRelay, error) {
 	return r, nil
 }
 
-// sendMail delivers one attempt of a rendered e-mail through the relay.
-func (o *Outbox) sendMail(ctx context.Context, to []string, msg []byte) result {
+// sendMail delivers one attempt of rendered e-mail id through the relay,
+// or into the development mailbox.
+func (o *Outbox) sendMail(ctx context.Context, id string, to []string, msg []byte) result {
 	r := o.smtp
+	if r == nil && o.mailbox != nil {
+		if err := o.mailbox.put(id, msg); err != nil {
+			return result{code: "mailbox_failed", err: err}
+		}
+		return result{}
+	}
 	if r == nil {
 		return result{code: "smtp_not_configured"}
 	}

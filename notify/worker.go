@@ -58,11 +58,11 @@ type worker struct {
 func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	o := w.o
 	id := job.Args.MessageID
-	var tenantID, kind, status string
+	var tenantID, kind, status, eventType, key string
 	var to []string
 	var rendered []byte
-	err := o.db.Pool.QueryRow(ctx, `SELECT tenant_id, kind, status, recipients, rendered FROM outbox_messages WHERE id = $1`, id).
-		Scan(&tenantID, &kind, &status, &to, &rendered)
+	err := o.db.Pool.QueryRow(ctx, `SELECT tenant_id, kind, status, event_type, idempotency_key, recipients, rendered FROM outbox_messages WHERE id = $1`, id).
+		Scan(&tenantID, &kind, &status, &eventType, &key, &to, &rendered)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return river.JobCancel(&DeliveryError{MessageID: id, Code: "no_message"})
 	}
@@ -78,11 +78,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	if Kind(kind) == KindWebhook {
 		r = o.sendWebhook(ctx, tenantID, id, rendered)
 	} else {
-		r = o.sendMail(ctx, to, rendered)
+		r = o.sendMail(ctx, id, to, rendered)
 	}
 	elapsed := time.Since(start)
 	final := r.code != "" && job.Attempt >= job.MaxAttempts
-	if err := o.db.InTx(ctx, func(tx pgx.Tx) error { return o.logAttempt(ctx, tx, tenantID, id, at, elapsed, r, final) }); err != nil {
+	out := Outcome{TenantID: tenantID, MessageID: id, Kind: Kind(kind), EventType: eventType, IdempotencyKey: key, At: at,
+		Delivered: r.code == "", ErrorCode: r.code, Dead: final}
+	if err := o.db.InTx(ctx, func(tx pgx.Tx) error { return o.logAttempt(ctx, tx, out, elapsed, r) }); err != nil {
 		return fmt.Errorf("notify: log attempt of %s: %w", id, err)
 	}
 	if r.code != "" {
@@ -91,14 +93,16 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	return nil
 }
 
-// logAttempt records an attempt and moves the message on.
-func (o *Outbox) logAttempt(ctx context.Context, tx pgx.Tx, tenantID, id string, at time.Time, elapsed time.Duration, r result, final bool) error {
+// logAttempt records an attempt, moves the message on and tells the
+// message's observer.
+func (o *Outbox) logAttempt(ctx context.Context, tx pgx.Tx, out Outcome, elapsed time.Duration, r result) error {
+	tenantID, id, at := out.TenantID, out.MessageID, out.At
 	var attempt int
 	status, outcome := StatusPending, "failed"
 	switch {
 	case r.code == "":
 		status, outcome = StatusDelivered, "delivered"
-	case final:
+	case out.Dead:
 		status = StatusDead
 	}
 	var errCode *string
@@ -121,10 +125,16 @@ func (o *Outbox) logAttempt(ctx context.Context, tx pgx.Tx, tenantID, id string,
 		return err
 	}
 	if status == StatusDead && o.audit != nil {
-		_, err = o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: "system", Action: "outbox.dead",
-			Resource: id, Outcome: audit.Failure, Reason: r.code})
+		if _, err := o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: "system", Action: "outbox.dead",
+			Resource: id, Outcome: audit.Failure, Reason: r.code}); err != nil {
+			return err
+		}
 	}
-	return err
+	if fn := o.observer(out.EventType); fn != nil {
+		out.Attempt = attempt
+		return fn(ctx, tx, out)
+	}
+	return nil
 }
 
 func parseAddress(s string) (string, error) {

@@ -60,6 +60,10 @@ type Config struct {
 	// MetricsAddr is where Prometheus metrics are served, apart from the
 	// API; empty when they are off.
 	MetricsAddr string
+
+	// DevMailbox is set by `dev` (never by a setting): without SMTP_URL,
+	// e-mail is kept in this directory and read at GET /v1/dev/mailbox.
+	DevMailbox string
 }
 
 type setting struct {

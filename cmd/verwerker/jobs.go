@@ -36,8 +36,10 @@ func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (f
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}
-	if cfg.SMTPURL == "" {
-		logger.Warn("SMTP_URL is not set: e-mail notices are refused; webhooks are delivered")
+	if !outbox.Email() {
+		logger.Error("NO E-MAIL RELAY: SMTP_URL is not set, so e-mail notices are refused and notices reach customers by webhook only; " +
+			"a customer without a webhook endpoint is not told of subprocessor changes (its notice stays undelivered and its objection window does not start). " +
+			"Set SMTP_URL and VERWERKER_MAIL_FROM; GET /v1/alarms lists this and every undelivered notice")
 	}
 	return func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

@@ -383,8 +383,15 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 		return nil, err
 	}
 	keyManager := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock, Logger: logger})
-	outbox, err := notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
-		AllowPrivateNetworks: cfg.WebhookAllowPrivate, Keys: keyManager})
+	var mailbox *notify.Mailbox
+	if cfg.SMTPURL == "" && cfg.DevMailbox != "" {
+		mailbox, err = notify.OpenMailbox(cfg.DevMailbox)
+	}
+	var outbox *notify.Outbox
+	if err == nil {
+		outbox, err = notify.New(db, clock, log, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
+			AllowPrivateNetworks: cfg.WebhookAllowPrivate, Keys: keyManager, Mailbox: mailbox})
+	}
 	if err != nil {
 		keyManager.Close()
 		closeKeys()
@@ -418,7 +425,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 	a.decisions.Watch(a.watcher)
 	a.keyManager.Watch(a.watcher)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.subs.Metrics())
 	a.server = api.New(api.Config{Version: version, Logger: logger, Registry: reg, SecureCookies: cfg.SecureCookies, TrustedProxies: cfg.TrustedProxies}, api.Deps{
 		Ready:     db,
 		Authn:     identity.Authenticator{Keys: a.keys, People: a.people},
@@ -435,6 +442,7 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 
 		Subprocessors: a.subs,
 		Outbox:        outbox,
+		Mailbox:       mailbox,
 		// Bounded by the lease: a silent replica stops trusting its
 		// caches when its lease ends.
 		Sync: func(ctx context.Context) error {
@@ -574,6 +582,10 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if cfg.KeyringFile == "" && cfg.VaultAddr == "" {
 			cfg.KeyringFile = filepath.Join(cluster.Dir(), "keyring.key")
 		}
+		cfg.DevMailbox = filepath.Join(cluster.Dir(), "mailbox")
+	}
+	if cfg.SMTPURL == "" && cfg.DevMailbox == "" {
+		cfg.DevMailbox = defaultDevMailbox
 	}
 	cfg.MigrateOnStart = true
 	cfg.WebhookAllowPrivate = true // demo receivers run on this machine
@@ -592,14 +604,18 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if err != nil {
 			return err
 		}
-		printBanner(stdout, addr, a.metricsAddr, cfg.DatabaseURL, data, page.Slug)
+		printBanner(stdout, addr, a.metricsAddr, cfg.DatabaseURL, data, page.Slug, cfg.DevMailbox)
 		return nil
 	})
 }
 
+// defaultDevMailbox is where `dev` keeps e-mail without SMTP_URL when it
+// does not run a throwaway cluster.
+const defaultDevMailbox = ".verwerker/mailbox"
+
 // printBanner prints where everything is; slug names the first demo
-// customer's public subprocessor page.
-func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, slug string) {
+// customer's public subprocessor page, mailbox the dev mailbox (if any).
+func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, slug, mailbox string) {
 	base := "http://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nverwerker %s is running on embedded defaults (NOT for production).\n\n", version)
@@ -610,6 +626,9 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 		fmt.Fprintf(&b, "  Metrics       http://%s/metrics (its own listener, VERWERKER_METRICS_ADDR; not on the API's address)\n", metricsAddr)
 	} else {
 		fmt.Fprintf(&b, "  Metrics       off (VERWERKER_METRICS_ADDR)\n")
+	}
+	if mailbox != "" {
+		fmt.Fprintf(&b, "  Mailbox       %s/v1/dev/mailbox (e-mail is kept, not sent; platform_admin or dpo key; files in %s)\n", base, mailbox)
 	}
 	if len(data.Tenants) > 0 && slug != "" {
 		fmt.Fprintf(&b, "  Subprocessors %s/public/pages/%s/subprocessors (public page of %s; .json, .atom; rotate: POST /v1/tenants/{tenant_id}/subprocessor-page/rotate)\n",

@@ -160,6 +160,7 @@ func TestMigrateCommand(t *testing.T) {
 // no postgres process and no cluster directory behind.
 func TestDevStartsAndStopsCleanly(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
+	t.Setenv("SMTP_URL", "")
 	// Not t.TempDir: its parent is private to root, and the cluster may run as
 	// the postgres user.
 	parent, err := os.MkdirTemp("", "verwerker-devtest-")
@@ -183,8 +184,9 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 		}
 		close(lines)
 	}()
-	var base, token, metrics, page, banner string
+	var base, token, metrics, page, banner, mailbox string
 	docsRe := regexp.MustCompile(`API docs\s+(http://\S+)/docs`)
+	mailboxRe := regexp.MustCompile(`Mailbox\s+(http://\S+/v1/dev/mailbox)`)
 	keyRe := regexp.MustCompile(`^\s+platform_admin\s+\S+\s+(vwk_\S+)`)
 	metricsRe := regexp.MustCompile(`Metrics\s+(http://\S+/metrics)`)
 	pageRe := regexp.MustCompile(`Subprocessors\s+(http://\S+/public/pages/[a-z2-7]{26}/subprocessors)\s`)
@@ -207,6 +209,9 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 			}
 			if m := pageRe.FindStringSubmatch(l); m != nil {
 				page = m[1]
+			}
+			if m := mailboxRe.FindStringSubmatch(l); m != nil {
+				mailbox = m[1]
 			}
 		case <-timeout:
 			t.Fatalf("no banner within 60s:\n%s", banner)
@@ -263,6 +268,21 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 		res.Body.Close()
 		require.Equal(t, http.StatusNotFound, res.StatusCode)
 	}
+
+	// Without SMTP_URL, e-mail is kept in a mailbox the banner points to.
+	require.NotEmpty(t, mailbox, "the banner says where mail is kept:\n%s", banner)
+	req, _ = http.NewRequest(http.MethodGet, mailbox, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var box struct {
+		Dir   string
+		Items []map[string]any
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&box))
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.True(t, strings.HasPrefix(box.Dir, parent), "the mailbox is thrown away with the cluster: %s", box.Dir)
 
 	entries, _ := os.ReadDir(parent)
 	require.Len(t, entries, 1, "one cluster directory while running")

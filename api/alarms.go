@@ -1,0 +1,112 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/policy"
+)
+
+// Kinds of alarm.
+const (
+	alarmEmailNotConfigured = "email_not_configured"
+	alarmNoticeUndelivered  = "subprocessor_notice_undelivered"
+)
+
+// Alarm is something that needs the DPO's or the operator's attention now.
+type Alarm struct {
+	Kind     string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started."`
+	Severity string          `json:"severity" enum:"warning,critical"`
+	Since    *time.Time      `json:"since,omitempty"`
+	TenantID string          `json:"tenant_id,omitempty"`
+	ChangeID string          `json:"change_id,omitempty"`
+	Message  string          `json:"message" doc:"What is wrong and what to do, for people."`
+	Channels []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
+}
+
+type alarmList struct {
+	Body struct {
+		Items []Alarm `json:"items" nullable:"false"`
+	}
+}
+
+func (s *Server) registerAlarms() {
+	register(s, huma.Operation{OperationID: "listAlarms", Method: http.MethodGet, Path: "/v1/alarms",
+		Summary: "List alarms", Tags: []string{"Notices"},
+		Description: "What needs attention now, across every customer: a missing e-mail relay, and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
+		policy.PermOutboxRead, platformScope, func(ctx context.Context, _ *struct{}) (*alarmList, error) {
+			out := &alarmList{}
+			out.Body.Items = []Alarm{}
+			if !s.deps.Outbox.Email() {
+				out.Body.Items = append(out.Body.Items, Alarm{Kind: alarmEmailNotConfigured, Severity: "warning",
+					Message: "No e-mail relay is configured (SMTP_URL): notices reach customers by webhook only, and a customer without a webhook endpoint is not told of subprocessor changes, data-subject requests or breaches."})
+			}
+			if s.deps.Subprocessors == nil {
+				return out, nil
+			}
+			list, err := s.deps.Subprocessors.Undelivered(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range list {
+				d := deliveryOut(n.Delivery)
+				var why []string
+				for _, c := range d.Channels {
+					why = append(why, c.Channel+" "+strings.ReplaceAll(c.State, "_", " ")+" ("+c.Cause+")")
+				}
+				out.Body.Items = append(out.Body.Items, Alarm{Kind: alarmNoticeUndelivered, Severity: "critical", Since: n.Delivery.UndeliveredSince,
+					TenantID: n.TenantID, ChangeID: n.ChangeID, Channels: d.Channels,
+					Message: fmt.Sprintf("No channel delivered the notice of subprocessor change %s to customer %s: %s. Its objection window has not started and the change does not take effect for it. Fix a channel (the customer's webhook endpoint, SMTP_URL, the contacts in its agreement) and retry the dead letter, or tell the customer otherwise and record it: POST /v1/subprocessor-changes/%s/notices/%s/delivery.",
+						n.ChangeID, n.TenantID, strings.Join(why, ", "), n.ChangeID, n.TenantID)})
+			}
+			return out, nil
+		})
+}
+
+// DevMail is an e-mail in the development mailbox.
+type DevMail struct {
+	ID        string    `json:"id" doc:"The outbox message id."`
+	MessageID string    `json:"message_id"`
+	From      string    `json:"from"`
+	To        []string  `json:"to" nullable:"false"`
+	Subject   string    `json:"subject"`
+	Date      time.Time `json:"date"`
+	Body      string    `json:"body"`
+}
+
+type devMailInput struct {
+	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"At most this many, newest first."`
+}
+
+type devMailList struct {
+	Body struct {
+		Dir   string    `json:"dir" doc:"The directory the mails are kept in, one .eml file each."`
+		Items []DevMail `json:"items" nullable:"false"`
+	}
+}
+
+// registerDevMailbox serves the development mailbox (Deps.Mailbox); the
+// operation exists only when there is one, that is, in `verwerker dev`.
+func (s *Server) registerDevMailbox(mb *notify.Mailbox) {
+	register(s, huma.Operation{OperationID: "listDevMailbox", Method: http.MethodGet, Path: "/v1/dev/mailbox",
+		Summary: "Read the development mailbox", Tags: []string{"Notices"},
+		Description: "Development only (`verwerker dev` without SMTP_URL): every e-mail the outbox delivered, kept in a local directory instead of being sent. Never available on a server started with `serve`."},
+		policy.PermOutboxRead, platformScope, func(ctx context.Context, in *devMailInput) (*devMailList, error) {
+			list, err := mb.List(in.Limit)
+			if err != nil {
+				return nil, err
+			}
+			out := &devMailList{}
+			out.Body.Dir = mb.Dir()
+			out.Body.Items = make([]DevMail, 0, len(list))
+			for _, m := range list {
+				out.Body.Items = append(out.Body.Items, DevMail(m))
+			}
+			return out, nil
+		})
+}
