@@ -115,11 +115,11 @@ func TestListTenants(t *testing.T) {
 		want  []string
 	}
 	for name, tt := range map[string]testCase{
-		"All":        {"", []string{b.tenantA.ID, b.tenantB.ID}},
-		"Active":     {"?status=active", []string{b.tenantA.ID}},
+		"All":         {"", []string{b.tenantA.ID, b.tenantB.ID}},
+		"Active":      {"?status=active", []string{b.tenantA.ID}},
 		"Terminating": {"?status=terminating", []string{b.tenantB.ID}},
 		"Ended":       {"?status=ended", []string{}},
-		"Limit":      {"?limit=1", []string{b.tenantA.ID}},
+		"Limit":       {"?limit=1", []string{b.tenantA.ID}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
