@@ -26,7 +26,7 @@ type RecordItem struct {
 	Region          string          `json:"region" maxLength:"16" doc:"Region, as for POST /v1/decisions."`
 	Subprocessor    string          `json:"subprocessor,omitempty" maxLength:"64" doc:"The subprocessor the data goes through, if any."`
 	SpecialCategory string          `json:"special_category,omitempty" maxLength:"64" doc:"The special category (GDPR Art. 9) the content was recognised as containing, if any."`
-	SuspectedMinor  bool            `json:"suspected_minor,omitempty" doc:"The data was recognised as a minor's (seed 000 art. 9.5)."`
+	SuspectedMinor  bool            `json:"suspected_minor,omitempty" doc:"The data was recognised as a minor's (seed 000 art. 9.5): the record is due for deletion 24 hours after it is written (delete_after), unless its category is under statutory retention."`
 	Content         json.RawMessage `json:"content" doc:"The record: a JSON object or string, at most 65536 bytes. Sealed with the subject's data key before it is stored; returned only by the subject's export."`
 }
 
@@ -37,7 +37,7 @@ type StoredRecord struct {
 	DecisionID    string     `json:"decision_id" doc:"The decision that allowed the write (the same decision POST /v1/decisions makes)."`
 	DPAVersion    int        `json:"dpa_version"`
 	Retention     string     `json:"retention" doc:"The retention rule from the decision's obligations."`
-	DeleteAfter   *time.Time `json:"delete_after,omitempty" doc:"When the record is due for deletion; absent for contract_end+30d."`
+	DeleteAfter   *time.Time `json:"delete_after,omitempty" doc:"When the record is due for deletion: from its decision's obligations (24 hours after the write for a suspected minor's record); absent for contract_end+30d while the contract's end is not known."`
 	CreatedAt     time.Time  `json:"created_at"`
 	SealedWithKey string     `json:"sealed_with" doc:"How the content is sealed: AES-256-GCM under the subject's data key, wrapped by the tenant key."`
 }
