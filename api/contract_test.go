@@ -259,3 +259,35 @@ func TestEraseBeforeContractEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	require.Equal(t, cert["id"], res.json["id"])
 }
+
+// TestTerminatingCustomerGetsSubprocessorNotices: a terminating customer is
+// still processed, so a subprocessor change concerns it and it gets its
+// notice and objection window (GDPR Art. 28(2), (4)); a customer whose
+// contract ended does not.
+func TestTerminatingCustomerGetsSubprocessorNotices(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	terminating := newContractCustomer(t, b, "Still Running B.V.", "Europe/Amsterdam")
+	ended := newContractCustomer(t, b, "Gone B.V.", "Europe/Amsterdam")
+	for c, end := range map[string]string{terminating.id: "2026-12-31", ended.id: "2026-03-02"} {
+		res := b.do(t, http.MethodPost, "/v1/tenants/"+c+"/termination", b.admin(t), map[string]any{"contract_end": end, "reason": "customer_notice"})
+		require.Equal(t, http.StatusOK, res.status, res.raw)
+	}
+	b.clock.Advance(24 * time.Hour)
+	require.Equal(t, "ended", ended.status(t, b)["status"])
+
+	dpo := b.token(t, policy.RoleDPO, verwerker.PlatformDomain)
+	r := b.do(t, http.MethodPost, "/v1/subprocessors", dpo, map[string]any{
+		"id": "llm-eu", "name": "Mistral AI SAS", "service": "Language model that drafts chat answers",
+		"locations": []string{"fr"}, "transfer_mechanism": "none", "categories": []string{"chat.message"}, "contract_date": "2026-02-01"})
+	require.Equal(t, http.StatusCreated, r.status, r.raw)
+	r = b.do(t, http.MethodPost, "/v1/subprocessor-changes", dpo, map[string]any{
+		"kind": "add", "subprocessor": "llm-eu", "effective_on": "2026-04-01", "description": "Better answers."})
+	require.Equal(t, http.StatusCreated, r.status, r.raw)
+	var notified []string
+	for _, n := range r.json["notices"].([]any) {
+		notified = append(notified, n.(map[string]any)["tenant_id"].(string))
+	}
+	require.Contains(t, notified, terminating.id)
+	require.NotContains(t, notified, ended.id)
+}
