@@ -60,7 +60,7 @@ func states() []policy.TenantState {
 		{TenantID: "tnt_b", Status: policy.TenantActive, DPA: narrow, Subprocessors: []string{}},
 		{TenantID: "tnt_c", Status: policy.TenantActive},
 		{TenantID: "tnt_d", Status: policy.TenantEnded, DPA: scope},
-		{TenantID: "tnt_f", Status: policy.TenantTerminating, DPA: scope, Subprocessors: []string{"hosting-eu"}},
+		{TenantID: "tnt_f", Status: policy.TenantTerminating, DPA: narrow, Subprocessors: []string{"hosting-eu"}},
 		{TenantID: "tnt_g", Status: policy.TenantTerminating, DPA: scope, Erased: true},
 		{TenantID: "tnt_e", Status: policy.TenantActive, DPA: scope, Subprocessors: []string{"hosting-eu"},
 			Blocks: []policy.Block{{Subprocessor: "hosting-de", ChangeID: "chg_2", Categories: []string{"contact.email"}, Locations: []string{"de"}}}},
@@ -172,7 +172,7 @@ func TestStateExpiresAtContractEnd(t *testing.T) {
 	ctx := context.Background()
 	end := time.Date(2026, time.July, 16, 0, 0, 0, 0, time.UTC)
 	clock := verwerker.NewManualClock(end.Add(-time.Hour))
-	scope := states()[0].DPA
+	scope := states()[1].DPA // narrow: invoices for billing in nl and de
 	loads := 0
 	d, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), func(_ context.Context, id string) (policy.TenantState, error) {
 		loads++
@@ -183,7 +183,7 @@ func TestStateExpiresAtContractEnd(t *testing.T) {
 		return st, nil
 	}, policy.DeciderOptions{Clock: clock})
 	require.NoError(t, err)
-	req := &policy.Request{Category: "chat.message", Purpose: "service.delivery", Region: "nl"}
+	req := &policy.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}
 
 	td, err := d.Tenant(ctx, "tnt_x", 7)
 	require.NoError(t, err)
