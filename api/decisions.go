@@ -22,7 +22,7 @@ type DecisionItem struct {
 	Region          string `json:"region" maxLength:"16" doc:"Where the data is stored: eea, nl, be, de, fr, ie, fi, se, uk, ch, us, ca, jp, in."`
 	Subprocessor    string `json:"subprocessor,omitempty" maxLength:"64" doc:"The subprocessor the data goes through, if any; it must be on the customer's effective list and not blocked by an objection."`
 	SpecialCategory string `json:"special_category,omitempty" maxLength:"64" doc:"The special category of personal data (GDPR Art. 9) the content was recognised as containing, if any: allowed only where the agreement explicitly allows it."`
-	SuspectedMinor  bool   `json:"suspected_minor,omitempty" doc:"The data was recognised as a minor's (seed 000 art. 9.5): never used to improve the service, deleted as soon as possible, and the customer is told at once (a subject.minor_suspected webhook, once per subject)."`
+	SuspectedMinor  bool   `json:"suspected_minor,omitempty" doc:"The data was recognised as a minor's (seed 000 art. 9.5): never used to improve the service, deleted as soon as possible — within 24 hours of the decision (obligation delete_asap, deletion_due) unless a statutory retention period applies — and the customer is told at once (a subject.minor_suspected webhook, once per subject)."`
 	SubjectRef      string `json:"subject_ref,omitempty" maxLength:"128" doc:"The chat service's pseudonymous reference of the data subject, for restrictions (GDPR Art. 18) and objections (Art. 21). Stored only as an HMAC; never logged or audited."`
 }
 
@@ -33,7 +33,7 @@ func (i DecisionItem) request() decision.Request {
 
 // DecisionReason is one ground of a decision.
 type DecisionReason struct {
-	Code    string `json:"code" doc:"Machine code: in_scope, contract_terminated, no_active_dpa, category_not_in_scope, special_category_not_allowed, purpose_not_in_scope, region_not_in_scope, transfer_basis_missing, subprocessor_objection, subprocessor_not_authorised, subject_restricted, subject_objected, minor_service_improvement."`
+	Code    string `json:"code" doc:"Machine code: in_scope, contract_terminated, customer_data_erased, no_active_dpa, category_not_in_scope, special_category_not_allowed, purpose_not_in_scope, region_not_in_scope, transfer_basis_missing, subprocessor_objection, subprocessor_not_authorised, subject_restricted, subject_objected, minor_service_improvement."`
 	Ref     string `json:"ref" doc:"Legal ground: GDPR article, clause of the company's terms, agreement version."`
 	Message string `json:"message" doc:"The reason in an English sentence."`
 }
@@ -41,10 +41,10 @@ type DecisionReason struct {
 // DecisionObligations say how allowed data must be kept.
 type DecisionObligations struct {
 	Retention        string         `json:"retention" doc:"The category's retention rule: 30d_after_last_interaction, contract_end+30d or statutory_7y."`
-	DeletionDeadline *deadline.Date `json:"deletion_deadline" doc:"Last day the data may be kept if nothing more happens, counted from now per Regulation 1182/71 in the customer's time zone; null for contract_end+30d (it runs from the contract's end)."`
-	DeletionDue      *time.Time     `json:"deletion_due,omitempty" doc:"The instant the deletion deadline expires (the start of the day after the last day)."`
+	DeletionDeadline *deadline.Date `json:"deletion_deadline" doc:"Last day the data may be kept if nothing more happens, counted from now per Regulation 1182/71 in the customer's time zone; for contract_end+30d 30 days after the contract's last day once a termination is recorded (the customer's purge_due), null before; for a suspected minor's data (delete_asap) the day of deletion_due."`
+	DeletionDue      *time.Time     `json:"deletion_due,omitempty" doc:"The instant the deletion deadline expires: the start of the day after the last day; for a suspected minor's data (delete_asap) exactly 24 hours after the decision (seed 000 art. 9.5: as soon as possible), unless the category is under statutory retention (statutory_7y, GDPR Art. 17(3)(b))."`
 	KeyRef           string         `json:"key_ref" doc:"The key the data must be encrypted under."`
-	Actions          []string       `json:"actions" nullable:"false" doc:"What the chat service must do: retention, encrypt, and for suspected minors delete_asap and notify_controller (verwerker sends the notice)."`
+	Actions          []string       `json:"actions" nullable:"false" doc:"What the chat service must do: retention, encrypt, and for suspected minors delete_asap (within 24 hours: deletion_due) and notify_controller (verwerker sends the notice)."`
 }
 
 // DecisionResult is the answer to one question.

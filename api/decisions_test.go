@@ -243,9 +243,13 @@ func TestDecisionStateChanges(t *testing.T) {
 	res := b.do(t, http.MethodPost, "/v1/decisions", chatB, map[string]any{"tenant_id": B, "category": "chat.message", "purpose": "service.delivery", "region": "nl"})
 	requireDecision(t, res, false, policy.ReasonNoActiveDPA)
 
-	// A terminated contract denies everything, at once.
+	// A notice of termination is not the end: through the contract's last
+	// day (today) processing is allowed; from the first instant after it
+	// everything is denied.
 	_, err := b.tenants.Terminate(context.Background(), A, tenant.Termination{ContractEnd: deadline.DateOf(b.clock.Now()), Reason: tenant.ReasonCustomerNotice})
 	require.NoError(t, err)
+	requireDecision(t, ask(t, b, chat, nil), true, policy.ReasonInScope)
+	b.clock.Advance(24 * time.Hour)
 	d := requireDecision(t, ask(t, b, chat, nil), false, policy.ReasonContractTerminated)
 	require.EqualValues(t, 0, d["dpa_version"])
 }
@@ -318,7 +322,10 @@ func TestClient(t *testing.T) {
 	d, err := c.Decide(ctx, client.Question{Category: "chat.message", Purpose: "service.delivery", Region: "nl", SubjectRef: "v-1", SuspectedMinor: true})
 	require.NoError(t, err)
 	require.True(t, d.Allow)
-	require.Equal(t, "2026-04-01", d.Obligations.DeletionDeadline)
+	// A suspected minor's data: due 24 hours after the decision (seed 000
+	// art. 9.5), not the category's 30 days.
+	require.Equal(t, "2026-03-03", d.Obligations.DeletionDeadline)
+	require.True(t, b.clock.Now().Add(24*time.Hour).Equal(*d.Obligations.DeletionDue))
 	require.True(t, d.Must("delete_asap"))
 	require.NotEmpty(t, d.SubjectID)
 

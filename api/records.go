@@ -26,7 +26,7 @@ type RecordItem struct {
 	Region          string          `json:"region" maxLength:"16" doc:"Region, as for POST /v1/decisions."`
 	Subprocessor    string          `json:"subprocessor,omitempty" maxLength:"64" doc:"The subprocessor the data goes through, if any."`
 	SpecialCategory string          `json:"special_category,omitempty" maxLength:"64" doc:"The special category (GDPR Art. 9) the content was recognised as containing, if any."`
-	SuspectedMinor  bool            `json:"suspected_minor,omitempty" doc:"The data was recognised as a minor's (seed 000 art. 9.5)."`
+	SuspectedMinor  bool            `json:"suspected_minor,omitempty" doc:"The data was recognised as a minor's (seed 000 art. 9.5): the record is due for deletion 24 hours after it is written (delete_after), unless its category is under statutory retention."`
 	Content         json.RawMessage `json:"content" doc:"The record: a JSON object or string, at most 65536 bytes. Sealed with the subject's data key before it is stored; returned only by the subject's export."`
 }
 
@@ -37,7 +37,7 @@ type StoredRecord struct {
 	DecisionID    string     `json:"decision_id" doc:"The decision that allowed the write (the same decision POST /v1/decisions makes)."`
 	DPAVersion    int        `json:"dpa_version"`
 	Retention     string     `json:"retention" doc:"The retention rule from the decision's obligations."`
-	DeleteAfter   *time.Time `json:"delete_after,omitempty" doc:"When the record is due for deletion; absent for contract_end+30d."`
+	DeleteAfter   *time.Time `json:"delete_after,omitempty" doc:"When the record is due for deletion: from its decision's obligations (24 hours after the write for a suspected minor's record); absent for contract_end+30d while the contract's end is not known."`
 	CreatedAt     time.Time  `json:"created_at"`
 	SealedWithKey string     `json:"sealed_with" doc:"How the content is sealed: AES-256-GCM under the subject's data key, wrapped by the tenant key."`
 }
@@ -278,14 +278,36 @@ func (s *Server) registerRecords() {
 		OperationID: "eraseTenant",
 		Method:      http.MethodPost,
 		Path:        "/v1/tenants/{tenant_id}/erasure",
-		Summary:     "Erase a terminated customer's data (crypto-shredding)",
+		Summary:     "Erase a customer's data (crypto-shredding)",
 		Description: "Destroys the customer's tenant key in Vault, so every wrapped data key of the customer, in the database and in every backup, is useless (GDPR Art. 28(3)(g)); " +
-			"then deletes the wrapped keys and certifies the erasure; a background job deletes the sealed rows. Only for a terminated customer (409 otherwise). " +
+			"then deletes the wrapped keys, marks the customer erased (decisions for it are denied with customer_data_erased from then on) and certifies the erasure; a background job deletes the sealed rows. " +
+			"A notice of termination is not the end of the contract: the data can be erased once the contract has ended (status ended), " +
+			"and before that (status terminating) only on the instruction of the customer's own controller_admin with confirm: erase_before_contract_end, " +
+			"which is audited (tenant.erase_instruction) before anything is destroyed; without it the answer is 409 naming the contract's last day, and the confirmation from anyone else is a 403. " +
+			"A customer whose contract was not terminated is a 409. " +
 			"Running it again returns the first certificate; a 503 (Vault unavailable) leaves the customer's keys unusable and completes when retried.",
 		Tags:   []string{tag},
 		Errors: []int{http.StatusConflict, http.StatusServiceUnavailable},
-	}, policy.PermTenantErase, tenantScope, func(ctx context.Context, in *tenantPath) (*certificateOutput, error) {
-		return s.erase(func(st *records.Store) (records.Certificate, error) { return st.EraseTenant(ctx, in.TenantID) })
+	}, policy.PermTenantErase, tenantScope, func(ctx context.Context, in *eraseTenantInput) (*certificateOutput, error) {
+		req := records.TenantErasure{}
+		if in.Body != nil {
+			req.Confirm = in.Body.Confirm
+		}
+		if req.Confirm != "" {
+			// The early erasure is the customer's instruction: only its
+			// controller_admin may give it.
+			p, _ := verwerker.PrincipalFrom(ctx)
+			ok, err := s.deps.Authz.Allowed(ctx, p, policy.PermTenantEraseEarly, in.TenantID)
+			if err != nil {
+				return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "the access policy cannot be checked now", Err: err}
+			}
+			if !ok {
+				s.recordDenial(ctx, p, "eraseTenant", policy.PermTenantEraseEarly, in.TenantID)
+				return nil, &verwerker.Error{Code: verwerker.EFORBIDDEN, Message: "only the customer's controller_admin can instruct the erasure of its data before its contract ends",
+					Fields: []verwerker.FieldError{{Field: "confirm", Message: "is the customer's instruction: only its controller_admin may give it"}}}
+			}
+		}
+		return s.erase(func(st *records.Store) (records.Certificate, error) { return st.EraseTenant(ctx, in.TenantID, req) })
 	})
 
 	register(s, huma.Operation{
@@ -335,4 +357,13 @@ func (s *Server) registerRecords() {
 		}
 		return &certificateOutput{Body: certificateOut(c)}, nil
 	})
+}
+
+// eraseTenantInput is a customer erasure: the tenant, and optionally the
+// customer's instruction to erase before its contract ends.
+type eraseTenantInput struct {
+	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
+	Body     *struct {
+		Confirm string `json:"confirm,omitempty" enum:"erase_before_contract_end" doc:"The customer's controller_admin's explicit instruction to erase all of the customer's data before its contract ends (while its status is terminating), naming the consequence: the data is destroyed at once and irrecoverably, and nothing more can be stored for the customer, although the contract runs until its last day. Not needed once the contract has ended; refused (403) from anyone but the customer's controller_admin."`
+	} `required:"false"`
 }

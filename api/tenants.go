@@ -14,25 +14,35 @@ import (
 // Tenant is a customer of the company: a controller for whom verwerker
 // processes data.
 type Tenant struct {
-	ID           string         `json:"id" example:"tnt_01JD5X6Q9W3N2M8K7V4T0R1S2Y" doc:"Tenant id."`
-	Name         string         `json:"name" example:"Bakkerij De Vries B.V." doc:"Name of the customer, unique regardless of case."`
-	Country      string         `json:"country" example:"NL" doc:"Country of establishment, ISO 3166-1 alpha-2."`
-	ContactEmail string         `json:"contact_email" example:"privacy@devries.example" doc:"The controller's privacy contact for notices."`
-	Timezone     string         `json:"timezone" example:"Europe/Amsterdam" doc:"Time zone the controller's deadlines are computed in."`
-	Status       string         `json:"status" enum:"active,terminated" doc:"Contract status."`
-	ContractEnd  *deadline.Date `json:"contract_end,omitempty" doc:"Last day of the contract, once terminated."`
-	Reason       string         `json:"termination_reason,omitempty" enum:"customer_notice,processor_notice,mutual_agreement,breach_of_terms,other" doc:"Why the contract ended."`
-	PurgeDue     *deadline.Date `json:"purge_due,omitempty" doc:"Last day by which all of the tenant's data is deleted: 30 days after the contract end, counted per Regulation 1182/71 (a period ending on a weekend or public holiday ends on the next working day), unless a statutory retention period applies."`
-	TerminatedAt *time.Time     `json:"terminated_at,omitempty" doc:"When the termination was recorded."`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	ID             string         `json:"id" example:"tnt_01JD5X6Q9W3N2M8K7V4T0R1S2Y" doc:"Tenant id."`
+	Name           string         `json:"name" example:"Bakkerij De Vries B.V." doc:"Name of the customer, unique regardless of case."`
+	Country        string         `json:"country" example:"NL" doc:"Country of establishment, ISO 3166-1 alpha-2."`
+	ContactEmail   string         `json:"contact_email" example:"privacy@devries.example" doc:"The controller's privacy contact for notices."`
+	Timezone       string         `json:"timezone" example:"Europe/Amsterdam" doc:"Time zone the controller's deadlines are computed in."`
+	Status         string         `json:"status" enum:"active,terminating,ended" doc:"Contract status now: active; terminating once notice of termination is recorded — the contract runs, and its data is processed, through contract_end in the tenant's time zone; ended from contract_ends_at on — nothing is processed any more and all data is deleted by purge_due."`
+	ContractEnd    *deadline.Date `json:"contract_end,omitempty" doc:"Last day of the contract (in the tenant's time zone), once a termination is recorded."`
+	ContractEndsAt *time.Time     `json:"contract_ends_at,omitempty" doc:"The instant the contract ends: the first instant after contract_end in the tenant's time zone. Processing decisions are denied from then on."`
+	Reason         string         `json:"termination_reason,omitempty" enum:"customer_notice,processor_notice,mutual_agreement,breach_of_terms,other" doc:"Why the contract ends."`
+	PurgeDue       *deadline.Date `json:"purge_due,omitempty" doc:"Last day by which all of the tenant's data is deleted: 30 days after the contract end, counted per Regulation 1182/71 (a period ending on a weekend or public holiday ends on the next working day), unless a statutory retention period applies."`
+	TerminatedAt   *time.Time     `json:"terminated_at,omitempty" doc:"When the termination was recorded."`
+	ErasedAt       *time.Time     `json:"erased_at,omitempty" doc:"When the customer's data was erased (its tenant key destroyed): after the contract ended, or before on the instruction of the customer's controller_admin."`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
 }
 
 func (s *Server) tenantOut(t tenant.Tenant) Tenant {
 	out := Tenant{
 		ID: t.ID, Name: t.Name, Country: t.Country, ContactEmail: t.ContactEmail, Timezone: t.Timezone,
-		Status: string(t.Status), ContractEnd: t.ContractEnd, Reason: string(t.Reason),
-		TerminatedAt: t.TerminatedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		Status: string(t.Status), ContractEnd: t.ContractEnd, ContractEndsAt: t.ContractEndsAt, Reason: string(t.Reason),
+		TerminatedAt: t.TerminatedAt, ErasedAt: t.ErasedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+	if t.ContractEndsAt != nil {
+		// Shown in the tenant's time zone: local midnight after the last day.
+		at := t.ContractEndsAt.UTC()
+		if loc, err := time.LoadLocation(t.Timezone); err == nil {
+			at = at.In(loc)
+		}
+		out.ContractEndsAt = &at
 	}
 	if d := t.PurgeDue(s.deps.Calendar); d != nil {
 		out.PurgeDue = &d.LastDay
@@ -58,7 +68,7 @@ type createTenantInput struct {
 }
 
 type listTenantsInput struct {
-	Status string `query:"status" enum:"active,terminated" doc:"Only tenants with this status."`
+	Status string `query:"status" enum:"active,terminating,ended" doc:"Only tenants with this contract status now."`
 	Cursor string `query:"cursor" maxLength:"200" doc:"Cursor from the previous page's next_cursor."`
 	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"50" doc:"Page size."`
 }
@@ -73,7 +83,7 @@ type tenantList struct {
 type terminateInput struct {
 	TenantID string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
 	Body     struct {
-		ContractEnd deadline.Date `json:"contract_end" format:"date" doc:"Last day of the contract (YYYY-MM-DD, the controller's time zone)."`
+		ContractEnd deadline.Date `json:"contract_end" format:"date" doc:"Last day of the contract (YYYY-MM-DD, the controller's time zone): processing continues through this day."`
 		Reason      string        `json:"reason" enum:"customer_notice,processor_notice,mutual_agreement,breach_of_terms,other" doc:"Why the contract ends."`
 	}
 }
@@ -139,7 +149,7 @@ func (s *Server) registerTenants() {
 		Method:       http.MethodPost,
 		Path:         "/v1/tenants/{tenant_id}/termination",
 		Summary:      "Terminate a tenant's contract",
-		Description:  "Records the end of the customer's contract. All of its data is then deleted within 30 days after the contract end (see purge_due), unless a statutory retention period applies. A contract can be terminated once.",
+		Description:  "Records the notice of termination of the customer's contract. A notice is not the end: the customer is terminating and its data is processed as before through contract_end, the contract's last day in the customer's time zone; from the first instant after it (contract_ends_at) the status is ended, every processing decision is denied (contract_terminated) and all of its data is deleted within 30 days (see purge_due), unless a statutory retention period applies. A contract can be terminated once.",
 		Tags:         []string{"Tenants"},
 		MaxBodyBytes: 4 << 10,
 		Errors:       []int{http.StatusConflict, http.StatusRequestEntityTooLarge},

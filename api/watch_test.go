@@ -98,9 +98,14 @@ func TestWatchedReplicasAnswerFromMemoryAndTakeChangesAtOnce(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, send(t, r2.http, http.MethodGet, tA, call{token: other}).status)
 	restore()
 
-	// Terminating the contract on r1: once r1 answers, r2 denies.
+	// Terminating the contract on r1, ending today: once r1 answers, r2
+	// knows the end. It allows through today and denies from the first
+	// instant of tomorrow, by its clock alone (which it can only do if it
+	// took the termination in: before it, its state had no end).
 	res = send(t, r1.http, http.MethodPost, tA+"/termination", call{token: b.admin(t), body: map[string]any{"contract_end": testStart.Format(time.DateOnly), "reason": "customer_notice"}})
 	require.Equal(t, http.StatusOK, res.status, res.raw)
+	requireDecision(t, send(t, r2.http, http.MethodPost, "/v1/decisions", call{token: chat, body: question}), true, policy.ReasonInScope)
+	b.clock.Advance(24 * time.Hour)
 	requireDecision(t, send(t, r2.http, http.MethodPost, "/v1/decisions", call{token: chat, body: question}), false, policy.ReasonContractTerminated)
 
 	// Revoking the key on r1: once r1 answers, r2 refuses it.

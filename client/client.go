@@ -45,9 +45,11 @@ type Reason struct {
 type Obligations struct {
 	Retention string `json:"retention"`
 	// DeletionDeadline is the last day (YYYY-MM-DD) the data may be kept,
-	// empty when the rule runs from the contract's end.
-	DeletionDeadline string     `json:"deletion_deadline"`
-	DeletionDue      *time.Time `json:"deletion_due"`
+	// empty when the rule runs from a contract end not yet known.
+	DeletionDeadline string `json:"deletion_deadline"`
+	// DeletionDue is the instant the data must be gone: for a suspected
+	// minor's data (delete_asap) 24 hours after the decision.
+	DeletionDue *time.Time `json:"deletion_due"`
 	// KeyRef names the key to encrypt the data under.
 	KeyRef  string   `json:"key_ref"`
 	Actions []string `json:"actions"`

@@ -35,6 +35,6 @@ func Example() {
 		log.Fatal(err)
 	}
 	if d.Must("delete_asap") {
-		log.Printf("a suspected minor's data: delete as soon as the conversation ends (decision %s)", d.DecisionID)
+		log.Printf("a suspected minor's data: delete it by %s at the latest (24 hours; decision %s)", d.Obligations.DeletionDue, d.DecisionID)
 	}
 }

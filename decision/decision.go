@@ -30,6 +30,7 @@ import (
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // MaxBatch is the most requests one batch may hold.
@@ -67,15 +68,23 @@ type Decision struct {
 	DPAVersionID string
 	// SubjectID is the subject's pseudonymous id when one is on record.
 	SubjectID string
+	// ValidUntil is when an allow stops holding by itself, in Unix
+	// nanoseconds: the end of a terminating customer's contract
+	// (math.MaxInt64 when none). A write that commits at or after it must
+	// decide again.
+	ValidUntil int64
 }
 
 // Obligations of an allowed decision.
 type Obligations struct {
 	// Retention is the category's retention rule (dpa.RetentionRules).
 	Retention string
-	// DeletionDeadline is the last day the data may be kept, counted from
-	// now per Regulation 1182/71 in the customer's time zone; nil when the
-	// rule runs from an event still to come (contract_end+30d).
+	// DeletionDeadline is when the data must be deleted: counted from now
+	// per Regulation 1182/71 in the customer's time zone; for
+	// contract_end+30d from the contract's end once a termination is
+	// recorded (the customer's purge deadline), nil before; for a
+	// suspected minor's data (delete_asap) MinorDeletionPeriod from now,
+	// unless the rule is statutory_7y.
 	DeletionDeadline *deadline.Deadline
 	// KeyRef names the key the data must be encrypted under.
 	KeyRef string
@@ -101,9 +110,10 @@ type Service struct {
 	counts *counters
 }
 
-// NewService returns a Service deciding with engine. subjects may be nil
-// (requests naming a subject are then refused), and so may log (denials
-// then go unaudited: benchmarks only).
+// NewService returns a Service deciding with engine, which must tell the
+// time by the same clock. subjects may be nil (requests naming a subject
+// are then refused), and so may log (denials then go unaudited: benchmarks
+// only).
 func NewService(engine *policy.Decider, subjects *subject.Service, log *audit.Log, clock verwerker.Clock) *Service {
 	tax := dpa.PolicyTaxonomy()
 	s := &Service{engine: engine, subjects: subjects, audit: log, clock: clock,
@@ -198,7 +208,8 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 	if len(fields) > 0 {
 		return nil, verwerker.Invalid("the decision request is not valid", fields...)
 	}
-	if e == nil || e.stale || version < 0 || e.td.Version() < version {
+	now := s.clock.Now()
+	if e == nil || e.stale || version < 0 || e.td.Version() < version || now.UnixNano() >= e.until {
 		var err error
 		if e, err = s.refresh(ctx, tenantID, e, version); err != nil {
 			return nil, err
@@ -213,7 +224,6 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 		}
 	}
 	dpaVersion, dpaID := td.DPAVersionID()
-	now := s.clock.Now()
 	out := make([]Decision, len(reqs))
 	var denied []int
 	flagged := map[string]bool{}
@@ -235,7 +245,8 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 			d.DPAVersionID = dpaID
 		}
 		if res.Allow {
-			d.Obligations = &Obligations{Retention: res.Retention, DeletionDeadline: s.deletionDeadline(td.Timezone(), now, res.Retention),
+			d.ValidUntil = e.until
+			d.Obligations = &Obligations{Retention: res.Retention, DeletionDeadline: s.deletionDeadline(td, now, res.Retention, r.SuspectedMinor),
 				KeyRef: e.keyRef, Actions: res.Obligations}
 		} else {
 			denied = append(denied, i)
@@ -270,7 +281,7 @@ func (s *Service) refresh(ctx context.Context, tenantID string, seen *tenantEntr
 		return nil, err
 	}
 	e := newEntry(tenantID)
-	e.td = *td
+	e.td, e.until = *td, td.Until()
 	s.counts.tenants.update(tenantID, func(cur *tenantEntry) *tenantEntry {
 		if cur != nil {
 			e.counts = cur.counts
@@ -285,8 +296,12 @@ func (s *Service) refresh(ctx context.Context, tenantID string, seen *tenantEntr
 			// A change was heard of while this one loaded (Watch's Heard
 			// comes before its invalidate, both under this lock's order).
 			return cur
-		case cur != nil && !cur.stale && cur.td.Version() == td.Version():
+		case cur != nil && !cur.stale && cur.td.Version() == td.Version() && cur.until == e.until:
 			// Nothing new (a caller without a version): keep the entry.
+			return cur
+		case cur != nil && !cur.stale && cur.td.Version() == td.Version() && cur.until > e.until:
+			// The current entry is newer in time (loaded after the
+			// contract ended, this one before).
 			return cur
 		}
 		return e
@@ -367,25 +382,49 @@ type deadlineKey struct {
 	rule string
 }
 
+// MinorDeletionPeriod is what "as soon as possible" means for data
+// recognised as a minor's (seed 000 art. 9.5; obligation delete_asap): it
+// must be deleted at the latest 24 hours after the decision that allowed
+// storing it (exact hours, no calendar rule), unless a statutory retention
+// period applies to its category (statutory_7y: GDPR Art. 17(3)(b)).
+const MinorDeletionPeriod = 24 * time.Hour
+
 // deletionDeadline computes the deletion deadline of a retention rule for
-// data stored now, in time zone tz, per Regulation 1182/71. Deadlines are
-// memoised per day, time zone and rule.
-func (s *Service) deletionDeadline(tz string, now time.Time, rule string) *deadline.Deadline {
+// data stored now for td's customer, in its time zone: per Regulation
+// 1182/71 from now (30d_after_last_interaction, statutory_7y) or from the
+// contract's end once a termination is recorded (contract_end+30d: the
+// customer's purge deadline; nil while the contract runs without an end),
+// and MinorDeletionPeriod from now for a suspected minor's data unless the
+// rule is statutory. Calendar deadlines are memoised per day, time zone and
+// rule.
+func (s *Service) deletionDeadline(td *policy.TenantDecider, now time.Time, rule string, minor bool) *deadline.Deadline {
+	cal := s.calendar(td.Timezone())
+	if minor && rule != dpa.RetentionStatutory7Years {
+		due := now.Add(MinorDeletionPeriod).In(cal.Location())
+		last := deadline.DateOf(due.Add(-time.Nanosecond))
+		return &deadline.Deadline{LastDay: last, Due: due, NominalLastDay: last}
+	}
 	var p deadline.Period
+	event := now
 	switch rule {
 	case dpa.Retention30DaysAfterLastInteraction:
 		p = deadline.Days(30)
 	case dpa.RetentionStatutory7Years:
 		p = deadline.Years(7)
-	default: // contract_end+30d: runs from an event still to come
+	case dpa.RetentionContractEndPlus30Days:
+		end := td.State().ContractEnd
+		if end == nil {
+			return nil // runs from an event still to come
+		}
+		p, event = tenant.PurgePeriod, end.In(cal.Location())
+	default:
 		return nil
 	}
-	cal := s.calendar(tz)
-	key := deadlineKey{tz, deadline.DateOf(now.In(cal.Location())), rule}
+	key := deadlineKey{td.Timezone(), deadline.DateOf(event.In(cal.Location())), rule}
 	if d, ok := s.deadlines.Load(key); ok {
 		return d.(*deadline.Deadline)
 	}
-	d := cal.Deadline(now, p)
+	d := cal.Deadline(event, p)
 	s.deadlines.Store(key, &d)
 	return &d
 }
@@ -425,10 +464,11 @@ func (s *Service) Watch(w *store.Watcher) {
 }
 
 // New wires a Service to the database: the policy engine reads tenants'
-// states with agreements.DecisionState; changes reach it through Watch (or
-// Engine().Listen).
+// states with agreements.DecisionState (which must use the same clock);
+// changes reach it through Watch (or Engine().Listen), the end of a
+// terminating customer's contract through the clock.
 func New(ctx context.Context, db *store.DB, agreements *dpa.Service, subjects *subject.Service, log *audit.Log, clock verwerker.Clock, logger *slog.Logger) (*Service, error) {
-	engine, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), agreements.DecisionState, policy.DeciderOptions{DB: db, Logger: logger})
+	engine, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), agreements.DecisionState, policy.DeciderOptions{DB: db, Logger: logger, Clock: clock})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/dpa/dpatest"
@@ -56,7 +57,8 @@ func setup(t *testing.T) fixture {
 	clock := verwerker.NewManualClock(time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC))
 	log := audit.NewLog(db, clock)
 	t.Cleanup(log.Close)
-	tn, err := tenant.NewService(db, clock, log).Create(ctx, tenant.New{Name: "Tenant A", Country: "NL", ContactEmail: "privacy@a.example"})
+	tenants := tenant.NewService(db, clock, log)
+	tn, err := tenants.Create(ctx, tenant.New{Name: "Tenant A", Country: "NL", ContactEmail: "privacy@a.example"})
 	require.NoError(t, err)
 	agreements := dpa.NewService(db, clock, log)
 	subjects, err := subject.NewService(db, clock, log, make([]byte, subject.KeySize))
@@ -70,7 +72,7 @@ func setup(t *testing.T) fixture {
 		Purposes:      []string{"service.delivery", "service.improvement"},
 		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
 	})
-	return fixture{db: db, clock: clock, log: log, tenants: tenant.NewService(db, clock, log), subjects: subjects,
+	return fixture{db: db, clock: clock, log: log, tenants: tenants, subjects: subjects,
 		tenantID: tn.ID, dpa: agreements, decisions: svc, notices: n}
 }
 
@@ -174,4 +176,118 @@ verwerker_decisions_total{category="chat.message",outcome="allow",purpose="servi
 verwerker_decisions_total{category="chat.message",outcome="deny",purpose="marketing"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "verwerker_decisions_total"))
+}
+
+// wideScope is an agreement with a category under each retention rule.
+var wideScope = dpa.Scope{
+	Categories: []dpa.CategoryScope{
+		{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction},
+		{ID: "contact.email", Retention: dpa.RetentionContractEndPlus30Days},
+		{ID: "billing.invoice", Retention: dpa.RetentionStatutory7Years},
+	},
+	Purposes:      []string{"service.delivery", "billing"},
+	BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
+}
+
+// customer creates another customer in time zone tz with an active
+// agreement of scope sc.
+func (f fixture) customer(t *testing.T, name, tz string, sc dpa.Scope) string {
+	t.Helper()
+	tn, err := f.tenants.Create(context.Background(), tenant.New{Name: name, Country: "NL", ContactEmail: "privacy@c.example", Timezone: tz})
+	require.NoError(t, err)
+	dpatest.Activate(t, f.dpa, tn.ID, sc)
+	return tn.ID
+}
+
+// TestContractEndsWithoutARequest: a notice of termination is not the end
+// of the contract. Decisions for a terminating customer allow as before
+// through the contract's last day in the customer's time zone (also from
+// the compiled table this replica keeps), and are denied from the first
+// instant after it: by the clock alone, with no change, notification or
+// other call between. Run on the injected clock: the day before, the day
+// of and the day after the contract's end.
+func TestContractEndsWithoutARequest(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	id := f.customer(t, "New York Customer", "America/New_York", wideScope)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	end := deadline.Date{Year: 2026, Month: time.July, Day: 15}
+	_, err = f.tenants.Terminate(ctx, id, tenant.Termination{ContractEnd: end, Reason: tenant.ReasonCustomerNotice})
+	require.NoError(t, err)
+	version, err := store.DecisionStateVersion(ctx, f.db.Pool, id)
+	require.NoError(t, err)
+
+	email := decision.Request{Category: "contact.email", Purpose: "service.delivery", Region: "nl"}
+	for _, tt := range []struct {
+		name  string
+		at    time.Time
+		allow bool
+	}{
+		{"DayBefore", time.Date(2026, time.July, 14, 12, 0, 0, 0, ny), true},
+		{"LastDayBegins", time.Date(2026, time.July, 15, 0, 0, 0, 0, ny), true},
+		// 04:00 on 16 July in UTC, but still the last day in New York.
+		{"LastDayEvening", time.Date(2026, time.July, 15, 23, 59, 59, 0, ny), true},
+		{"DayAfterBegins", time.Date(2026, time.July, 16, 0, 0, 0, 0, ny), false},
+		{"DayAfter", time.Date(2026, time.July, 16, 15, 0, 0, 0, ny), false},
+	} {
+		f.clock.Set(tt.at)
+		ds, err := f.decisions.Decide(ctx, id, version, []decision.Request{chat, email})
+		require.NoError(t, err, tt.name)
+		for _, d := range ds {
+			require.Equal(t, tt.allow, d.Allow, "%s: %v", tt.name, d.Reasons)
+			if !tt.allow {
+				require.Equal(t, []policy.Reason{{Code: policy.ReasonContractTerminated, Ref: "seed 000 art. 8.3; GDPR Art. 28(3)(g)",
+					Message: "The customer's contract has ended; no processing on its behalf is allowed."}}, d.Reasons, tt.name)
+				continue
+			}
+			require.Equal(t, time.Date(2026, time.July, 16, 0, 0, 0, 0, ny).UnixNano(), d.ValidUntil, "the allow holds until the contract ends")
+		}
+		if tt.allow {
+			// The terminating customer's contact data is due 30 days after
+			// the contract's end, its purge deadline: 15 July + 30 days =
+			// Friday 14 August 2026, a working day.
+			require.Equal(t, "2026-08-14", ds[1].Obligations.DeletionDeadline.LastDay.String(), tt.name)
+		}
+	}
+	require.Equal(t, version, f.decisions.Engine().Known(id), "no change was announced")
+}
+
+// TestMinorDeletedWithin24Hours: "as soon as possible" (seed 000 art. 9.5)
+// is MinorDeletionPeriod, 24 hours after the decision: a suspected minor's
+// data is due then, whatever the category's ordinary rule, except under a
+// statutory retention period.
+func TestMinorDeletedWithin24Hours(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	id := f.customer(t, "Minors Customer", "Europe/Amsterdam", wideScope)
+	now := time.Date(2026, time.March, 6, 16, 30, 0, 0, time.UTC) // a Friday
+	f.clock.Set(now)
+	require.Equal(t, 24*time.Hour, decision.MinorDeletionPeriod)
+
+	minor := func(r decision.Request) decision.Request { r.SuspectedMinor = true; return r }
+	email := decision.Request{Category: "contact.email", Purpose: "service.delivery", Region: "nl"}
+	invoice := decision.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}
+	ds, err := f.decisions.Decide(ctx, id, -1, []decision.Request{chat, minor(chat), minor(email), minor(invoice)})
+	require.NoError(t, err)
+	for _, d := range ds {
+		require.True(t, d.Allow, "%v", d.Reasons)
+	}
+
+	// An ordinary chat message: 30 days from the last interaction, 5 April
+	// 2026, is Easter Sunday, and Easter Monday is a holiday: 7 April.
+	require.Equal(t, "2026-04-07", ds[0].Obligations.DeletionDeadline.LastDay.String())
+	require.NotContains(t, ds[0].Obligations.Actions, policy.ObligationDeleteASAP)
+	// A minor's: 24 hours, not 30 days, and not the next working day.
+	for _, d := range ds[1:3] {
+		require.Contains(t, d.Obligations.Actions, policy.ObligationDeleteASAP)
+		require.NotNil(t, d.Obligations.DeletionDeadline)
+		require.True(t, now.Add(24*time.Hour).Equal(d.Obligations.DeletionDeadline.Due), "%v", d.Obligations.DeletionDeadline.Due)
+		require.Equal(t, "2026-03-07", d.Obligations.DeletionDeadline.LastDay.String())
+	}
+	// Statutory retention prevails (GDPR Art. 17(3)(b)): 7 years.
+	require.Contains(t, ds[3].Obligations.Actions, policy.ObligationDeleteASAP)
+	require.Equal(t, 2033, ds[3].Obligations.DeletionDeadline.LastDay.Year)
 }

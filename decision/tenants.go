@@ -11,9 +11,10 @@ import (
 
 // tenantEntry is what the hot path keeps per tenant, in one place and
 // immutable: the tenant id (inline, so finding the entry needs no other
-// memory), the key reference, the counts and a copy of its compiled
-// decider. A change replaces the entry. The fields the hot path reads fill
-// exactly two cache lines (sizes are checked by a test).
+// memory), the key reference, the counts, the instant the entry expires and
+// a copy of its compiled decider. A change replaces the entry. The fields
+// the hot path reads fill exactly two cache lines (sizes are checked by a
+// test).
 type tenantEntry struct {
 	idBuf [idInline]byte
 	// idLen is the length of the id in idBuf; -1 when the id is longer or
@@ -24,16 +25,20 @@ type tenantEntry struct {
 	stale  bool
 	keyRef string
 	counts *tenantCounts
-	// gen names this version of the entry.
+	// until is when the entry's state stops holding by itself, in Unix
+	// nanoseconds (td.Until(): the end of a terminating customer's
+	// contract): a request at or after it reloads.
+	until int64
+	td    policy.TenantDecider
+	// gen names this version of the entry (not read by the hot path).
 	gen uint64
-	td  policy.TenantDecider
 	_   [entryPad]byte
 }
 
 // entryPad makes an entry three whole cache lines: entries are then
 // allocated on line boundaries (size class 192), so the hot fields take
 // exactly the first two.
-const entryPad = 192 - 136
+const entryPad = 192 - 152
 
 // idInline is the longest tenant id kept inline in its entry (tenant ids
 // are 30 bytes).

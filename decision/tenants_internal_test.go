@@ -10,13 +10,14 @@ import (
 )
 
 // TestEntryLayout keeps what the hot path reads in two cache lines: the
-// inline id, the key reference and the counts in the first, the decider's
-// hot fields in the second.
+// inline id, the key reference, the counts and the expiry in the first,
+// the decider's hot fields in the second.
 func TestEntryLayout(t *testing.T) {
 	var e tenantEntry
 	require.EqualValues(t, 192, unsafe.Sizeof(e))
 	require.EqualValues(t, 64, unsafe.Offsetof(e.td))
 	require.LessOrEqual(t, unsafe.Offsetof(e.counts)+8, uintptr(64))
+	require.LessOrEqual(t, unsafe.Offsetof(e.until)+8, uintptr(64), "the expiry is read on the hot path")
 	require.GreaterOrEqual(t, unsafe.Sizeof(policy.TenantDecider{}), uintptr(64))
 }
 

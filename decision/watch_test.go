@@ -36,7 +36,7 @@ func TestNoStaleTableAfterAChange(t *testing.T) {
 		}
 		status := policy.TenantActive
 		if cur >= 2 {
-			status = policy.TenantTerminated
+			status = policy.TenantEnded
 		}
 		return policy.TenantState{TenantID: id, Version: cur, Status: status, Timezone: "Europe/Amsterdam", DPA: st, Subprocessors: []string{}}, nil
 	}, policy.DeciderOptions{DB: db})

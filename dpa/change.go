@@ -355,7 +355,7 @@ func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, e
 		if err != nil {
 			return err
 		}
-		targets, err := affectedBy(ctx, tx, c, subs)
+		targets, err := affectedBy(ctx, tx, c, subs, now)
 		if err != nil {
 			return err
 		}
@@ -401,17 +401,20 @@ func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, e
 	return c, notices, nil
 }
 
-// affectedBy lists the customers c concerns, in tenant id order.
-func affectedBy(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor) ([]affected, error) {
+// affectedBy lists the customers c concerns, in tenant id order: those
+// whose contract runs at now (a terminating customer is still processed
+// through its contract's last day) and whose data was not erased.
+func affectedBy(ctx context.Context, tx pgx.Tx, c Change, subs map[string]Subprocessor, now time.Time) ([]affected, error) {
 	var rows pgx.Rows
 	var err error
-	const base = `SELECT t.id, t.timezone, v.scope FROM tenants t JOIN dpa_versions v ON v.tenant_id = t.id AND v.status = 'active' WHERE t.status = 'active'`
+	const base = `SELECT t.id, t.timezone, v.scope FROM tenants t JOIN dpa_versions v ON v.tenant_id = t.id AND v.status = 'active'
+		WHERE (t.contract_ends_at IS NULL OR t.contract_ends_at > $2) AND t.erased_at IS NULL`
 	if c.Kind == ChangeAdd {
 		rows, err = tx.Query(ctx, base+` AND NOT EXISTS (SELECT 1 FROM tenant_subprocessors ts WHERE ts.tenant_id = t.id AND ts.subprocessor_id = $1)
-			ORDER BY t.id`, c.Subprocessor)
+			ORDER BY t.id`, c.Subprocessor, now)
 	} else {
 		rows, err = tx.Query(ctx, base+` AND EXISTS (SELECT 1 FROM tenant_subprocessors ts WHERE ts.tenant_id = t.id AND ts.subprocessor_id = $1)
-			ORDER BY t.id`, c.Replaces)
+			ORDER BY t.id`, c.Replaces, now)
 	}
 	if err != nil {
 		return nil, err

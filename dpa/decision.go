@@ -8,6 +8,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // PolicyTaxonomy returns the taxonomy as the decision policy reads it.
@@ -42,7 +43,9 @@ func (v *Version) PolicyState() *policy.DPAState {
 }
 
 // DecisionState reads everything decisions need about a tenant: its
-// decision_state version first, then its contract status and time zone,
+// decision_state version first, then its contract status (at the service
+// clock's now; a terminating tenant's state holds until its contract ends)
+// and time zone,
 // its active version, its effective subprocessors and its blocks, so the
 // state is at least as new as the version. It is the decision engine's
 // policy.LoadFunc.
@@ -53,12 +56,18 @@ func (s *Service) DecisionState(ctx context.Context, tenantID string) (policy.Te
 		if st.Version, err = store.DecisionStateVersion(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		err = tx.QueryRow(ctx, `SELECT status, timezone FROM tenants WHERE id = $1`, tenantID).Scan(&st.Status, &st.Timezone)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-		}
+		t, err := tenant.Read(ctx, tx, tenantID, s.clock.Now(), false)
 		if err != nil {
 			return err
+		}
+		st.Timezone, st.ContractEnd, st.Erased = t.Timezone, t.ContractEnd, t.ErasedAt != nil
+		switch t.Status {
+		case tenant.StatusActive:
+			st.Status = policy.TenantActive
+		case tenant.StatusTerminating:
+			st.Status, st.Until = policy.TenantTerminating, *t.ContractEndsAt
+		default:
+			st.Status = policy.TenantEnded
 		}
 		v, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM dpa_versions WHERE tenant_id = $1 AND status = 'active'`, tenantID))
 		switch {

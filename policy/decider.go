@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,10 @@ type LoadFunc func(ctx context.Context, tenantID string) (TenantState, error)
 // decision_state version they know of (read with the credential), and so
 // does the replica's watcher for every change it hears of (Heard); a newer
 // version reloads before deciding. LISTEN/NOTIFY on store.DecisionChannel
-// reloads ahead of time.
+// reloads ahead of time. Nor is it trusted beyond its time: the state of a
+// terminating tenant holds until its contract ends (TenantState.Until), and
+// from that instant (by the Decider's clock) the tenant's state is loaded
+// again, without any change or request announcing it.
 type Decider struct {
 	eval     *evaluator
 	taxonomy Taxonomy
@@ -60,6 +64,8 @@ type Decider struct {
 	// no older state is answered from once it is heard of.
 	heard *shardmap.Map[int64]
 
+	clock verwerker.Clock
+
 	mu     sync.Mutex
 	tables map[[32]byte]weak.Pointer[table]
 
@@ -73,6 +79,9 @@ type DeciderOptions struct {
 	DB *store.DB
 	// Logger receives reload failures; nil discards.
 	Logger *slog.Logger
+	// Clock tells when a state expires (TenantState.Until): the clock the
+	// LoadFunc computes contract statuses with. Nil is the system clock.
+	Clock verwerker.Clock
 }
 
 // NewDecider prepares the decision policy over the taxonomy. Tenants'
@@ -85,7 +94,10 @@ func NewDecider(ctx context.Context, tax Taxonomy, load LoadFunc, opts DeciderOp
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Decider{eval: e, load: load, tenants: shardmap.New[*TenantDecider](), heard: shardmap.New[int64](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
+	if opts.Clock == nil {
+		opts.Clock = verwerker.SystemClock{}
+	}
+	d := &Decider{eval: e, load: load, clock: opts.Clock, tenants: shardmap.New[*TenantDecider](), heard: shardmap.New[int64](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
 		catIdx: map[string]int{}, purIdx: map[string]int{}, regIdx: map[string]int{}}
 	for i, c := range tax.Categories {
 		d.catIdx[c.ID] = i
@@ -113,7 +125,19 @@ type TenantDecider struct {
 	timezone string
 	dpaID    string
 	state    *TenantState
+	// until is TenantState.Until in Unix nanoseconds, math.MaxInt64 when
+	// the state never expires by itself.
+	until int64
 }
+
+// Until returns the instant the decider stops being valid without any
+// change of the tenant's state (the end of a terminating tenant's
+// contract), in Unix nanoseconds; math.MaxInt64 when never. A decider must
+// not answer at or after it: Decider.Tenant reloads it.
+func (t *TenantDecider) Until() int64 { return t.until }
+
+// Expired reports whether the decider's state no longer holds at now.
+func (t *TenantDecider) Expired(now time.Time) bool { return now.UnixNano() >= t.until }
 
 // Timezone is the tenant's time zone.
 func (t *TenantDecider) Timezone() string { return t.timezone }
@@ -201,13 +225,15 @@ func (d *Decider) Builds() int64 { return d.builds.Load() }
 
 // Tenant returns the decider for tenantID at decision_state version
 // minVersion or newer, loading the tenant's state when the cached one is
-// older. A negative minVersion means the caller does not know the current
-// version: it is read from the database (one query).
+// older or has expired (a terminating tenant's contract ended). A negative
+// minVersion means the caller does not know the current version: it is
+// read from the database (one query).
 func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64) (*TenantDecider, error) {
 	if h, ok := d.heard.Load(tenantID); ok && minVersion >= 0 && h > minVersion {
 		minVersion = h
 	}
-	if t, ok := d.tenants.Load(tenantID); ok && minVersion >= 0 && t.version >= minVersion {
+	now := d.clock.Now()
+	if t, ok := d.tenants.Load(tenantID); ok && minVersion >= 0 && t.version >= minVersion && !t.Expired(now) {
 		return t, nil
 	}
 	if minVersion < 0 {
@@ -219,7 +245,7 @@ func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64)
 				return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "decisions cannot be made now", Err: err}
 			}
 			minVersion = v
-			if t, ok := d.tenants.Load(tenantID); ok && t.state.Version >= minVersion {
+			if t, ok := d.tenants.Load(tenantID); ok && t.state.Version >= minVersion && !t.Expired(now) {
 				return t, nil
 			}
 		}
@@ -230,8 +256,8 @@ func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64)
 // reloadTimeout bounds one load of a tenant's state.
 const reloadTimeout = 10 * time.Second
 
-// reload loads the tenant's state until it is at version min or newer.
-// Concurrent reloads of one tenant share one load.
+// reload loads the tenant's state until it is at version min or newer and
+// has not expired. Concurrent reloads of one tenant share one load.
 func (d *Decider) reload(ctx context.Context, tenantID string, min int64) (*TenantDecider, error) {
 	for range 3 {
 		// The shared load outlives any one caller's context but not
@@ -251,7 +277,7 @@ func (d *Decider) reload(ctx context.Context, tenantID string, min int64) (*Tena
 		case <-ctx.Done():
 			return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "decisions cannot be made now", Err: ctx.Err()}
 		}
-		if t := v.(*TenantDecider); t.state.Version >= min {
+		if t := v.(*TenantDecider); t.state.Version >= min && !t.Expired(d.clock.Now()) {
 			return t, nil
 		}
 	}
@@ -271,7 +297,7 @@ func (d *Decider) loadTenant(ctx context.Context, tenantID string) (*TenantDecid
 		return nil, err
 	}
 	return d.tenants.Update(tenantID, func(cur *TenantDecider, ok bool) *TenantDecider {
-		if ok && cur.state.Version > t.state.Version {
+		if ok && (cur.state.Version > t.state.Version || (cur.state.Version == t.state.Version && cur.until > t.until)) {
 			return cur
 		}
 		return t
@@ -291,7 +317,10 @@ func (d *Decider) Compile(ctx context.Context, st TenantState) (*TenantDecider, 
 	if err != nil {
 		return nil, verwerker.Internal("policy: state", err)
 	}
-	t := &TenantDecider{d: d, version: st.Version, timezone: st.Timezone, state: &st}
+	t := &TenantDecider{d: d, version: st.Version, timezone: st.Timezone, state: &st, until: math.MaxInt64}
+	if !st.Until.IsZero() {
+		t.until = st.Until.UnixNano()
+	}
 	if st.DPA != nil {
 		t.dpa, t.dpaID = st.DPA.Version, st.DPA.ID
 	}
@@ -332,7 +361,7 @@ func (d *Decider) build(ctx context.Context, t *TenantDecider, term *ast.Term) (
 	var cats, purposes, regions []string
 	for i, c := range d.taxonomy.Categories {
 		tb.cat[i] = -1
-		if st.DPA != nil && st.Status == TenantActive {
+		if st.DPA != nil && (st.Status == TenantActive || st.Status == TenantTerminating) && !st.Erased {
 			if _, ok := st.DPA.Categories[c.ID]; ok {
 				tb.cat[i] = len(cats)
 				cats = append(cats, c.ID)

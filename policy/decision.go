@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/verwerker/verwerker/deadline"
 )
 
 // regoFiles holds the decision policy (decision.rego) and its Rego unit
@@ -46,6 +48,7 @@ const DecisionQuery = "data.verwerker.decision.result"
 // also names its legal ground (Ref) and says why in a sentence (Message).
 const (
 	ReasonContractTerminated        = "contract_terminated"
+	ReasonCustomerDataErased        = "customer_data_erased"
 	ReasonNoActiveDPA               = "no_active_dpa"
 	ReasonCategoryNotInScope        = "category_not_in_scope"
 	ReasonSpecialCategoryNotAllowed = "special_category_not_allowed"
@@ -62,7 +65,7 @@ const (
 
 // ReasonCodes lists every reason code in the order reasons are listed.
 var ReasonCodes = []string{
-	ReasonContractTerminated, ReasonNoActiveDPA, ReasonCategoryNotInScope, ReasonSpecialCategoryNotAllowed,
+	ReasonContractTerminated, ReasonCustomerDataErased, ReasonNoActiveDPA, ReasonCategoryNotInScope, ReasonSpecialCategoryNotAllowed,
 	ReasonPurposeNotInScope, ReasonRegionNotInScope, ReasonTransferBasisMissing, ReasonSubprocessorObjection,
 	ReasonSubprocessorNotAuthorised, ReasonSubjectRestricted, ReasonSubjectObjected, ReasonMinorServiceImprovement,
 	ReasonInScope,
@@ -75,7 +78,8 @@ const (
 	// ObligationEncrypt: store the data encrypted under the tenant's key.
 	ObligationEncrypt = "encrypt"
 	// ObligationDeleteASAP: a suspected minor's data is deleted as soon as
-	// possible (seed 000 art. 9.5).
+	// possible (seed 000 art. 9.5): the decision service sets its deletion
+	// deadline decision.MinorDeletionPeriod (24 hours) after the decision.
 	ObligationDeleteASAP = "delete_asap"
 	// ObligationNotifyController: the customer is told at once (seed 000
 	// art. 9.5); verwerker sends the notice.
@@ -85,10 +89,17 @@ const (
 // ObligationCodes lists every obligation in the order they are listed.
 var ObligationCodes = []string{ObligationRetention, ObligationEncrypt, ObligationDeleteASAP, ObligationNotifyController}
 
-// Tenant statuses the policy knows.
+// Contract statuses of a tenant, as the policy reads them. Processing is
+// open while the contract runs (active, terminating); every other status
+// denies everything.
 const (
-	TenantActive     = "active"
-	TenantTerminated = "terminated"
+	// TenantActive: the contract runs, no termination recorded.
+	TenantActive = "active"
+	// TenantTerminating: notice of termination recorded, but the contract
+	// runs through its last day: processing continues (seed 000 art. 8.3).
+	TenantTerminating = "terminating"
+	// TenantEnded: the contract's last day is over.
+	TenantEnded = "ended"
 )
 
 // Taxonomy is what the decision policy knows of the fixed scope taxonomy
@@ -134,7 +145,8 @@ func (t Taxonomy) Document() map[string]any {
 // contract status, its active processing agreement, its effective
 // subprocessors and the routes blocked by its objections. It changes only
 // together with the tenant's decision_state version
-// (store.TouchDecisionState).
+// (store.TouchDecisionState), and with time: a terminating tenant's state
+// holds only until its contract ends (Until).
 type TenantState struct {
 	// TenantID is the customer.
 	TenantID string `json:"-"`
@@ -142,8 +154,18 @@ type TenantState struct {
 	Version int64 `json:"-"`
 	// Timezone is the customer's time zone for deadlines.
 	Timezone string `json:"-"`
-	// Status is TenantActive or TenantTerminated.
+	// Status is TenantActive, TenantTerminating or TenantEnded at the time
+	// the state was read.
 	Status string `json:"status"`
+	// ContractEnd is the contract's last day once a termination is
+	// recorded (in Timezone); nil while it runs without one.
+	ContractEnd *deadline.Date `json:"-"`
+	// Until is when this state stops being true without any change: the
+	// instant a terminating tenant's contract ends. Zero: never.
+	Until time.Time `json:"-"`
+	// Erased says the customer's data was crypto-shredded; nothing can be
+	// stored for it any more.
+	Erased bool `json:"erased,omitempty"`
 	// DPA is the active processing agreement; nil when there is none.
 	DPA *DPAState `json:"dpa,omitempty"`
 	// Subprocessors are the ids of the effective subprocessors, sorted.

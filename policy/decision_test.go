@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -58,7 +59,9 @@ func states() []policy.TenantState {
 			Blocks: []policy.Block{{Subprocessor: "cdn-x", ChangeID: "chg_1", Categories: []string{"chat.message", "chat.metadata"}, Locations: []string{"eea", "us"}}}},
 		{TenantID: "tnt_b", Status: policy.TenantActive, DPA: narrow, Subprocessors: []string{}},
 		{TenantID: "tnt_c", Status: policy.TenantActive},
-		{TenantID: "tnt_d", Status: policy.TenantTerminated, DPA: scope},
+		{TenantID: "tnt_d", Status: policy.TenantEnded, DPA: scope},
+		{TenantID: "tnt_f", Status: policy.TenantTerminating, DPA: narrow, Subprocessors: []string{"hosting-eu"}},
+		{TenantID: "tnt_g", Status: policy.TenantTerminating, DPA: scope, Erased: true},
 		{TenantID: "tnt_e", Status: policy.TenantActive, DPA: scope, Subprocessors: []string{"hosting-eu"},
 			Blocks: []policy.Block{{Subprocessor: "hosting-de", ChangeID: "chg_2", Categories: []string{"contact.email"}, Locations: []string{"de"}}}},
 	}
@@ -159,4 +162,52 @@ func TestDecisionTableMatchesRego(t *testing.T) {
 		}
 	}
 	require.Greater(t, fromTable, n/3, "too few requests were answered from the table")
+}
+
+// TestStateExpiresAtContractEnd: a terminating tenant's state holds until
+// its contract ends (TenantState.Until); from that instant on the Decider
+// loads the tenant again by its clock alone, with no change announced.
+func TestStateExpiresAtContractEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	end := time.Date(2026, time.July, 16, 0, 0, 0, 0, time.UTC)
+	clock := verwerker.NewManualClock(end.Add(-time.Hour))
+	scope := states()[1].DPA // narrow: invoices for billing in nl and de
+	loads := 0
+	d, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), func(_ context.Context, id string) (policy.TenantState, error) {
+		loads++
+		st := policy.TenantState{TenantID: id, Version: 7, Status: policy.TenantTerminating, Until: end, DPA: scope}
+		if !clock.Now().Before(end) {
+			st.Status, st.Until = policy.TenantEnded, time.Time{}
+		}
+		return st, nil
+	}, policy.DeciderOptions{Clock: clock})
+	require.NoError(t, err)
+	req := &policy.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}
+
+	td, err := d.Tenant(ctx, "tnt_x", 7)
+	require.NoError(t, err)
+	require.Equal(t, end.UnixNano(), td.Until())
+	res, err := td.Decide(ctx, req)
+	require.NoError(t, err)
+	require.True(t, res.Allow, "a terminating customer is processed as before")
+	require.NotNil(t, td.Lookup(req), "and from the compiled table")
+
+	clock.Set(end.Add(-time.Nanosecond))
+	again, err := d.Tenant(ctx, "tnt_x", 7)
+	require.NoError(t, err)
+	require.Same(t, td, again, "cached until the end")
+	require.Equal(t, 1, loads)
+
+	clock.Set(end)
+	require.True(t, td.Expired(clock.Now()))
+	after, err := d.Tenant(ctx, "tnt_x", 7)
+	require.NoError(t, err)
+	require.Equal(t, 2, loads, "reloaded at the end, same version")
+	require.Equal(t, policy.TenantEnded, after.State().Status)
+	res, err = after.Decide(ctx, req)
+	require.NoError(t, err)
+	require.False(t, res.Allow)
+	require.Equal(t, []string{policy.ReasonContractTerminated}, res.ReasonCodes())
+	require.False(t, after.Expired(clock.Now().Add(100*365*24*time.Hour)), "an ended state never expires")
 }

@@ -9,7 +9,9 @@ import (
 
 // DataDocument returns the data document an OPA server needs to answer the
 // same questions as verwerker: the taxonomy at data.verwerker.taxonomy and
-// every tenant's state at data.verwerker.tenants[<tenant id>].
+// every tenant's state at data.verwerker.tenants[<tenant id>]. A state is a
+// snapshot: a terminating tenant's status says "terminating" in the
+// document even after its contract ended, until the next export.
 func DataDocument(tax Taxonomy, states []TenantState) map[string]any {
 	tenants := make(map[string]any, len(states))
 	for i := range states {

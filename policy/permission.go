@@ -59,9 +59,15 @@ const (
 	// PermRecordErase erases a data subject by crypto-shredding (GDPR Art.
 	// 17): the controller.
 	PermRecordErase = "records:erase"
-	// PermTenantErase crypto-shreds a terminated customer's data (GDPR Art.
-	// 28(3)(g)): platform admins only.
+	// PermTenantErase crypto-shreds a customer's data once its contract has
+	// ended (GDPR Art. 28(3)(g): deletion at the choice of the controller):
+	// platform admins, and the customer's controller_admin.
 	PermTenantErase = "tenant:erase"
+	// PermTenantEraseEarly instructs the erasure of a customer's data
+	// before its contract ends (confirm: erase_before_contract_end): the
+	// customer's own controller_admin only. No operation declares it; the
+	// erasure checks it when the instruction is given.
+	PermTenantEraseEarly = "tenant:erase_early"
 	// PermCertificateRead reads deletion certificates.
 	PermCertificateRead = "certificate:read"
 	// PermDecisionStats reads a customer's decision counts per day, data
@@ -102,7 +108,7 @@ var Grants = map[string][]string{
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
 		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
-		PermDecisionStats, PermPublicPageRotate},
+		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly},
 	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats},
 	RoleChatService:      {PermDecide, PermRecordWrite},
 	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,

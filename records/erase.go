@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	tenants "github.com/verwerker/verwerker/tenant"
 )
 
 // Certificate scopes.
@@ -105,8 +106,8 @@ func countKinds(ctx context.Context, tx pgx.Tx, tenant, subjectID string) (map[s
 }
 
 // certify appends the audit event of an erasure and inserts its
-// certificate, in tx.
-func (s *Store) certify(ctx context.Context, tx pgx.Tx, c *Certificate, action string) error {
+// certificate, in tx. extra is appended to the event's reason (codes only).
+func (s *Store) certify(ctx context.Context, tx pgx.Tx, c *Certificate, action, extra string) error {
 	kinds := make([]string, 0, len(c.What))
 	for k := range c.What {
 		kinds = append(kinds, k)
@@ -120,7 +121,7 @@ func (s *Store) certify(ctx context.Context, tx pgx.Tx, c *Certificate, action s
 	for i, v := range c.KeyVersionsDestroyed {
 		versions[i] = strconv.Itoa(v)
 	}
-	reason := fmt.Sprintf("certificate=%s records=%d subjects=%d key_versions=%s kinds=%s", c.ID, c.Records, c.Subjects,
+	reason := fmt.Sprintf("certificate=%s%s records=%d subjects=%d key_versions=%s kinds=%s", c.ID, extra, c.Records, c.Subjects,
 		strings.Join(versions, ","), strings.Join(parts, ","))
 	if len(reason) > 300 {
 		reason = reason[:300]
@@ -191,7 +192,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenant, ref string) (Certifica
 		if err := s.subjects.MarkErased(ctx, tx, tenant, st.ID, now); err != nil {
 			return err
 		}
-		return s.certify(ctx, tx, &c, "subject.erase")
+		return s.certify(ctx, tx, &c, "subject.erase", "")
 	})
 	if err != nil {
 		return Certificate{}, verwerker.Wrap("records: erase subject", err)
@@ -202,24 +203,44 @@ func (s *Store) EraseSubject(ctx context.Context, tenant, ref string) (Certifica
 	return c, nil
 }
 
-// EraseTenant crypto-shreds a terminated customer (GDPR Art. 28(3)(g)):
-// the tenant key is destroyed in the keyring (keys.Manager.ShredTenant:
+// ConfirmEraseBeforeContractEnd is the confirmation that makes a tenant
+// erasure before the contract's end the customer's explicit instruction: it
+// names the consequence (TenantErasure.Confirm).
+const ConfirmEraseBeforeContractEnd = "erase_before_contract_end"
+
+// TenantErasure is how a customer's erasure was asked for.
+type TenantErasure struct {
+	// Confirm is ConfirmEraseBeforeContractEnd when the customer's
+	// controller_admin instructs the erasure before its contract's end (the
+	// caller has checked that the instruction comes from one); otherwise
+	// empty. After the end it is not needed.
+	Confirm string
+}
+
+// EraseTenant crypto-shreds a customer's data (GDPR Art. 28(3)(g)): the
+// tenant key is destroyed in the keyring (keys.Manager.ShredTenant:
 // tombstone first, then deletion in Vault), so every wrapped data key of the
 // tenant, live or in any backup, is useless; then one transaction deletes
-// the wrapped keys, appends the audit event and writes the certificate, and
-// the purge job deletes the rows. Only a terminated customer can be erased
-// (ECONFLICT otherwise). Erasing again returns the first certificate; an
-// erasure interrupted by an unavailable keyring (EUNAVAILABLE) completes
-// when run again.
-func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, error) {
+// the wrapped keys, marks the tenant erased (tenant.MarkErased: decisions
+// for it stop), appends the audit event and writes the certificate, and the
+// purge job deletes the rows.
+//
+// A notice of termination is not the end of the contract: the data can be
+// erased once the contract has ended, or before that only on the explicit
+// instruction of the customer (req.Confirm), which is audited
+// (tenant.erase_instruction) before anything is destroyed. Without it, a
+// terminating customer is an ECONFLICT naming the contract's last day, and
+// so is a customer whose contract was never terminated. Erasing again
+// returns the first certificate; an erasure interrupted by an unavailable
+// keyring (EUNAVAILABLE) completes when run again.
+func (s *Store) EraseTenant(ctx context.Context, tenant string, req TenantErasure) (Certificate, error) {
 	op := "records: erase tenant"
-	var status string
 	var existing *Certificate
+	var early bool
 	err := s.db.InTenantTx(ctx, tenant, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1`, tenant).Scan(&status); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-			}
+		now := s.clock.Now()
+		t, err := tenants.Read(ctx, tx, tenant, now, true)
+		if err != nil {
 			return err
 		}
 		c, err := scanCertificate(tx.QueryRow(ctx, `SELECT `+certificateColumns+` FROM deletion_certificates WHERE tenant_id = $1 AND scope = 'tenant'`, tenant))
@@ -227,19 +248,34 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 			existing = &c
 			return nil
 		}
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
 		}
-		return err
+		switch t.Status {
+		case tenants.StatusEnded:
+			return nil
+		case tenants.StatusTerminating:
+			if req.Confirm != ConfirmEraseBeforeContractEnd {
+				return &verwerker.Error{Code: verwerker.ECONFLICT,
+					Message: fmt.Sprintf("the customer's contract runs until %s (its last day, %s): its data can be erased after that day, "+
+						"or before it only on the instruction of the customer's controller_admin with confirm %s", t.ContractEnd, t.Timezone, ConfirmEraseBeforeContractEnd),
+					Fields: []verwerker.FieldError{{Field: "confirm", Message: "must be " + ConfirmEraseBeforeContractEnd +
+						" to erase before the contract ends (the customer's controller_admin only)"}}}
+			}
+			early = true
+			// The instruction is on record before anything is destroyed.
+			_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenant, Actor: audit.Actor(ctx), Action: "tenant.erase_instruction", Resource: tenant,
+				Outcome: audit.Success, Reason: "confirm=" + ConfirmEraseBeforeContractEnd + " contract_end=" + t.ContractEnd.String()})
+			return err
+		default:
+			return verwerker.Errorf(verwerker.ECONFLICT, "only a terminated customer's data can be erased; terminate the contract first")
+		}
 	})
 	if err != nil {
 		return Certificate{}, verwerker.Wrap(op, err)
 	}
 	if existing != nil {
 		return *existing, nil
-	}
-	if status != "terminated" {
-		return Certificate{}, verwerker.Errorf(verwerker.ECONFLICT, "only a terminated customer's data can be erased; terminate the contract first")
 	}
 	tk, err := s.keys.ShredTenant(ctx, tenant)
 	if err != nil {
@@ -257,7 +293,7 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 	err = s.db.InTenantTx(ctx, tenant, func(tx pgx.Tx) error {
 		// Concurrent erasures of one customer certify once: the tenant row
 		// is locked, and whoever comes second returns the first certificate.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE`, tenant); err != nil {
+		if _, err := tenants.Read(ctx, tx, tenant, now, true); err != nil {
 			return err
 		}
 		prev, err := scanCertificate(tx.QueryRow(ctx, `SELECT `+certificateColumns+` FROM deletion_certificates WHERE tenant_id = $1 AND scope = 'tenant'`, tenant))
@@ -282,7 +318,14 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string) (Certificate, er
 		if _, err := tx.Exec(ctx, `DELETE FROM subject_keys WHERE tenant_id = $1`, tenant); err != nil {
 			return err
 		}
-		return s.certify(ctx, tx, &c, "tenant.erase")
+		if err := tenants.MarkErased(ctx, tx, tenant, now); err != nil {
+			return err
+		}
+		extra := ""
+		if early {
+			extra = " before_contract_end=true"
+		}
+		return s.certify(ctx, tx, &c, "tenant.erase", extra)
 	})
 	if err != nil {
 		return Certificate{}, verwerker.Wrap(op, err)

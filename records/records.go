@@ -299,6 +299,12 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 			return errStale
 		}
 		now := s.clock.Now().UTC()
+		for _, d := range ds {
+			if now.UnixNano() >= d.ValidUntil {
+				// The customer's contract ended since the decision.
+				return errStale
+			}
+		}
 		subjectOf := make(map[string]string, len(refs))
 		ids := make([]string, 0, len(refs))
 		for _, ref := range refs {

@@ -21,6 +21,7 @@ import (
 	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/keys/vaulttest"
+	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
@@ -60,6 +61,7 @@ type fixture struct {
 	keys    *keys.Manager
 	store   *records.Store
 	decide  *decision.Service
+	subs    *subject.Service
 }
 
 // setup builds a store on a fresh database, a tenant with an active
@@ -93,7 +95,7 @@ func setup(t testing.TB, ring keys.Keyring) *fixture {
 	mgr := keys.NewManager(db, counting, keys.ManagerOptions{Clock: clock})
 	t.Cleanup(mgr.Close)
 	return &fixture{ctx: ctx, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, ring: counting, keys: mgr, decide: decisions,
-		store: records.New(db, mgr, decisions, subjects, log, clock, nil)}
+		subs: subjects, store: records.New(db, mgr, decisions, subjects, log, clock, nil)}
 }
 
 func message(ref, text string) records.Item {
@@ -253,13 +255,18 @@ func TestDeniedWriteStoresNothing(t *testing.T) {
 	require.Contains(t, verwerker.ErrorMessage(err), "subject_restricted")
 	require.Equal(t, 1, f.count(t, `SELECT count(*) FROM records`))
 
-	// A terminated contract denies every write; decisions still answer.
+	// A notice of termination is not the end: the contract runs through
+	// today. From tomorrow on every write is denied; decisions still answer.
 	_, err = f.tenants.Terminate(f.ctx, f.tenant, tenant.Termination{ContractEnd: deadline.DateOf(f.clock.Now()), Reason: tenant.ReasonCustomerNotice})
 	require.NoError(t, err)
 	_, err = f.store.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-3", "x")})
+	require.NoError(t, err)
+	require.Equal(t, 2, f.count(t, `SELECT count(*) FROM records`))
+	f.clock.Advance(24 * time.Hour)
+	_, err = f.store.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-3", "x")})
 	require.Equal(t, verwerker.EFORBIDDEN, verwerker.ErrorCode(err))
 	require.Contains(t, verwerker.ErrorMessage(err), "contract_terminated")
-	require.Equal(t, 1, f.count(t, `SELECT count(*) FROM records`))
+	require.Equal(t, 2, f.count(t, `SELECT count(*) FROM records`))
 }
 
 func subjectService(t testing.TB, f *fixture) *subject.Service {
@@ -402,17 +409,25 @@ func TestEraseTenant(t *testing.T) {
 	name := tenantKeyName(t, f)
 	require.True(t, vault.KeyExists(t, name))
 
-	_, err = f.store.EraseTenant(f.ctx, f.tenant)
+	_, err = f.store.EraseTenant(f.ctx, f.tenant, records.TenantErasure{})
 	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err), "an active customer cannot be erased")
+	_, err = f.store.EraseTenant(f.ctx, f.tenant, records.TenantErasure{Confirm: records.ConfirmEraseBeforeContractEnd})
+	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err), "not even with the confirmation")
 	require.True(t, vault.KeyExists(t, name))
 
 	_, err = f.tenants.Terminate(f.ctx, f.tenant, tenant.Termination{ContractEnd: deadline.DateOf(f.clock.Now()), Reason: tenant.ReasonMutual})
 	require.NoError(t, err)
+	// The contract runs through today: no erasure without the customer's
+	// instruction.
+	_, err = f.store.EraseTenant(f.ctx, f.tenant, records.TenantErasure{})
+	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err), "a terminating customer cannot be erased")
+	require.True(t, vault.KeyExists(t, name))
+	f.clock.Advance(24 * time.Hour)
 	// Two erasures at once certify once.
 	certs := make(chan records.Certificate, 2)
 	for range 2 {
 		go func() {
-			c, err := f.store.EraseTenant(f.ctx, f.tenant)
+			c, err := f.store.EraseTenant(f.ctx, f.tenant, records.TenantErasure{})
 			assert.NoError(t, err)
 			certs <- c
 		}()
@@ -432,7 +447,7 @@ func TestEraseTenant(t *testing.T) {
 	_, err = f.export(t, "visitor-1")
 	require.Error(t, err)
 
-	again, err := f.store.EraseTenant(f.ctx, f.tenant)
+	again, err := f.store.EraseTenant(f.ctx, f.tenant, records.TenantErasure{})
 	require.NoError(t, err)
 	require.Equal(t, cert.ID, again.ID, "idempotent")
 	n, err := f.store.Purge(f.ctx, f.tenant, cert.ID)
@@ -462,7 +477,8 @@ func TestEraseTenantCertifiesWhatItErases(t *testing.T) {
 
 	_, err = f.tenants.Terminate(f.ctx, f.tenant, tenant.Termination{ContractEnd: deadline.DateOf(f.clock.Now()), Reason: tenant.ReasonMutual})
 	require.NoError(t, err)
-	cert, err := f.store.EraseTenant(f.ctx, f.tenant)
+	f.clock.Advance(24 * time.Hour) // the contract has ended
+	cert, err := f.store.EraseTenant(f.ctx, f.tenant, records.TenantErasure{})
 	require.NoError(t, err)
 	require.EqualValues(t, 3, cert.Subjects, "visitor-1, visitor-2 and the flagged visitor-3")
 	require.EqualValues(t, 3, cert.Records)
@@ -572,4 +588,41 @@ func TestConcurrentWritesDoNotExhaustThePool(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	require.Equal(t, n, f.count(t, `SELECT count(*) FROM subject_keys WHERE tenant_id = $1`, f.tenant))
+}
+
+// TestNoWriteAfterContractEnd: a notice of termination is not the end, so a
+// terminating customer's records are written through the contract's last
+// day; a write allowed just before the end whose transaction commits at or
+// after it is decided again (and refused), and after the end nothing is
+// written.
+func TestNoWriteAfterContractEnd(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	_, err := f.tenants.Terminate(f.ctx, f.tenant, tenant.Termination{ContractEnd: deadline.DateOf(f.clock.Now()), Reason: tenant.ReasonCustomerNotice})
+	require.NoError(t, err)
+	end := tenant.EndOf(deadline.DateOf(f.clock.Now()), tenant.DefaultTimezone)
+	f.clock.Set(end.Add(-time.Second))
+	_, err = f.store.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-1", "on the last day")})
+	require.NoError(t, err, "written on the contract's last day")
+
+	// The decisions' clock is a moment before the end, the write's commit
+	// at it.
+	late := records.New(f.db, f.keys, f.decide, f.subs, f.log, verwerker.NewManualClock(end), nil)
+	_, err = late.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-1", "committed at the end")})
+	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err), "%v", err)
+
+	f.clock.Set(end)
+	_, err = f.store.Write(f.ctx, f.tenant, -1, []records.Item{message("visitor-1", "after the end")})
+	var denied *records.DeniedError
+	require.ErrorAs(t, err, &denied)
+	require.Equal(t, []string{policy.ReasonContractTerminated}, codesOf(denied.Decision.Reasons))
+	require.Equal(t, 1, f.count(t, `SELECT count(*) FROM records WHERE tenant_id = $1`, f.tenant), "only the record of the last day")
+}
+
+func codesOf(rs []policy.Reason) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Code)
+	}
+	return out
 }

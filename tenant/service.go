@@ -33,13 +33,16 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action string
 	return err
 }
 
-const columns = `id, name, country, contact_email, timezone, status, contract_end, termination_reason, terminated_at, created_at, updated_at`
+const columns = `id, name, country, contact_email, timezone, status, contract_end, contract_ends_at, termination_reason, terminated_at, erased_at, created_at, updated_at`
 
-func scan(row pgx.Row) (Tenant, error) {
+// scan reads a row of columns; the status is computed at now.
+func scan(row pgx.Row, now time.Time) (Tenant, error) {
 	var t Tenant
+	var stored string
 	var end *time.Time
 	var reason *string
-	err := row.Scan(&t.ID, &t.Name, &t.Country, &t.ContactEmail, &t.Timezone, &t.Status, &end, &reason, &t.TerminatedAt, &t.CreatedAt, &t.UpdatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Country, &t.ContactEmail, &t.Timezone, &stored, &end, &t.ContractEndsAt, &reason, &t.TerminatedAt,
+		&t.ErasedAt, &t.CreatedAt, &t.UpdatedAt)
 	if end != nil {
 		d := deadline.DateOf(*end)
 		t.ContractEnd = &d
@@ -47,7 +50,47 @@ func scan(row pgx.Row) (Tenant, error) {
 	if reason != nil {
 		t.Reason = Reason(*reason)
 	}
+	t.Status = t.StatusAt(now)
 	return t, err
+}
+
+// Read returns the tenant in the caller's transaction tx, its status
+// computed at now, for the packages whose rules depend on the contract
+// (decisions, erasure). With lock the row is locked until tx ends (FOR
+// UPDATE): a termination or erasure of the tenant waits. ENOTFOUND when
+// there is no such tenant.
+func Read(ctx context.Context, tx pgx.Tx, id string, now time.Time, lock bool) (Tenant, error) {
+	q := `SELECT ` + columns + ` FROM tenants WHERE id = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	t, err := scan(tx.QueryRow(ctx, q, id), now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Tenant{}, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("tenant: read: %w", err)
+	}
+	return t, nil
+}
+
+// MarkErased records in tx that the tenant's data was crypto-shredded at
+// instant at (the first instant is kept when called again), and raises the
+// tenant's decision state, so that decisions for it stop when tx commits.
+// The tenant must have a recorded termination (ECONFLICT otherwise).
+func MarkErased(ctx context.Context, tx pgx.Tx, id string, at time.Time) error {
+	tag, err := tx.Exec(ctx, `UPDATE tenants SET erased_at = coalesce(erased_at, $2), updated_at = CASE WHEN erased_at IS NULL THEN $2 ELSE updated_at END
+		WHERE id = $1 AND status = 'terminated'`, id, at.UTC())
+	if err != nil {
+		return fmt.Errorf("tenant: mark erased: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return verwerker.Errorf(verwerker.ECONFLICT, "only a customer whose contract was terminated can be erased")
+	}
+	if _, err := store.TouchDecisionState(ctx, tx, id); err != nil {
+		return fmt.Errorf("tenant: mark erased: %w", err)
+	}
+	return nil
 }
 
 // Create validates n and stores a new active tenant. A name already taken
@@ -64,7 +107,7 @@ func (s *Service) Create(ctx context.Context, n New) (Tenant, error) {
 		t, err = scan(tx.QueryRow(ctx, `
 			INSERT INTO tenants (id, name, country, contact_email, timezone, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $6)
-			RETURNING `+columns, id, n.Name, n.Country, n.ContactEmail, n.Timezone, now))
+			RETURNING `+columns, id, n.Name, n.Country, n.ContactEmail, n.Timezone, now), now)
 		if err != nil {
 			return err
 		}
@@ -88,21 +131,19 @@ func (s *Service) Get(ctx context.Context, id string) (Tenant, error) {
 	var t Tenant
 	err := s.db.InTenantTx(ctx, id, func(tx pgx.Tx) error {
 		var err error
-		t, err = scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM tenants WHERE id = $1`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-		}
-		if err != nil {
+		t, err = Read(ctx, tx, id, s.clock.Now(), false)
+		if err != nil && verwerker.ErrorCode(err) != verwerker.ENOTFOUND {
 			return verwerker.Internal("tenant: get", err)
 		}
-		return nil
+		return err
 	})
 	return t, err
 }
 
 // Filter selects a page of tenants.
 type Filter struct {
-	// Status limits the list to one status; empty means all.
+	// Status limits the list to one status (at the time of the request);
+	// empty means all.
 	Status Status
 	// Cursor continues after the last item of a previous page.
 	Cursor string
@@ -135,20 +176,27 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, &verwerker.Error{Code: verwerker.EINVALID, Message: "limit out of range",
 			Fields: []verwerker.FieldError{{Field: "limit", Message: fmt.Sprintf("must be between 1 and %d", MaxLimit)}}}
 	}
-	if f.Status != "" && f.Status != StatusActive && f.Status != StatusTerminated {
-		return Page{}, verwerker.Invalid("unknown status", verwerker.FieldError{Field: "status", Message: "must be active or terminated"})
+	switch f.Status {
+	case "", StatusActive, StatusTerminating, StatusEnded:
+	default:
+		return Page{}, verwerker.Invalid("unknown status", verwerker.FieldError{Field: "status", Message: "must be active, terminating or ended"})
 	}
 	after, err := decodeCursor(f.Cursor)
 	if err != nil {
 		return Page{}, err
 	}
+	now := s.clock.Now()
 	rows, err := s.db.Pool.Query(ctx, `SELECT `+columns+` FROM tenants
-		WHERE id > $1 AND ($2 = '' OR status = $2)
-		ORDER BY id LIMIT $3`, after, string(f.Status), limit+1)
+		WHERE id > $1 AND CASE $3::text
+			WHEN '' THEN true
+			WHEN 'active' THEN status = 'active'
+			WHEN 'terminating' THEN status = 'terminated' AND contract_ends_at > $4
+			ELSE status = 'terminated' AND contract_ends_at <= $4 END
+		ORDER BY id LIMIT $2`, after, limit+1, string(f.Status), now.UTC())
 	if err != nil {
 		return Page{}, verwerker.Internal("tenant: list", err)
 	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scan(r) })
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scan(r, now) })
 	if err != nil {
 		return Page{}, verwerker.Internal("tenant: list", err)
 	}
@@ -173,23 +221,27 @@ func decodeCursor(c string) (string, error) {
 	return string(b), nil
 }
 
-// Terminate ends the tenant's contract on the given day. The tenant must be
-// active; terminating twice is an ECONFLICT. The update is conditional on
-// the status, so two concurrent terminations cannot both succeed.
+// Terminate records the notice of termination of the tenant's contract:
+// the contract runs through term.ContractEnd (its last day, in the tenant's
+// time zone), so the tenant is StatusTerminating until then and
+// StatusEnded from the first instant after it. The tenant must be active;
+// terminating twice is an ECONFLICT. The row is read and updated in one
+// transaction on one connection (FOR UPDATE), so two concurrent
+// terminations cannot both succeed.
 func (s *Service) Terminate(ctx context.Context, id string, term Termination) (Tenant, error) {
 	var out Tenant
 	if !verwerker.ValidID(verwerker.PrefixTenant, id) {
 		return out, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
 	}
 	err := s.db.InTenantTx(ctx, id, func(tx pgx.Tx) error {
-		t, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM tenants WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-		}
+		now := s.clock.Now()
+		t, err := Read(ctx, tx, id, now, true)
 		if err != nil {
+			if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
+				return err
+			}
 			return verwerker.Internal("tenant: terminate", err)
 		}
-		now := s.clock.Now()
 		loc, _ := time.LoadLocation(t.Timezone)
 		if loc == nil {
 			loc = time.UTC
@@ -197,10 +249,11 @@ func (s *Service) Terminate(ctx context.Context, id string, term Termination) (T
 		if err := term.check(t.CreatedAt.In(loc), deadline.DateOf(now.In(loc))); err != nil {
 			return err
 		}
+		ends := EndOf(term.ContractEnd, t.Timezone)
 		out, err = scan(tx.QueryRow(ctx, `UPDATE tenants
-			SET status = 'terminated', contract_end = $2, termination_reason = $3, terminated_at = $4, updated_at = $4
+			SET status = 'terminated', contract_end = $2, contract_ends_at = $3, termination_reason = $4, terminated_at = $5, updated_at = $5
 			WHERE id = $1 AND status = 'active'
-			RETURNING `+columns, id, term.ContractEnd.String(), string(term.Reason), now.UTC()))
+			RETURNING `+columns, id, term.ContractEnd.String(), ends.UTC(), string(term.Reason), now.UTC()), now)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return verwerker.Errorf(verwerker.ECONFLICT, "the tenant's contract has already been terminated")
 		}

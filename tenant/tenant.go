@@ -11,14 +11,26 @@ import (
 	"golang.org/x/text/language"
 )
 
-// Status is where a tenant is in its contract lifecycle.
+// Status is where a tenant is in its contract lifecycle. It is computed at
+// every read from the recorded termination and the clock, so the end of a
+// contract takes effect at its instant without any job or write.
 type Status string
 
 // Statuses.
 const (
-	StatusActive     Status = "active"
-	StatusTerminated Status = "terminated"
+	// StatusActive: the contract runs and no termination is recorded.
+	StatusActive Status = "active"
+	// StatusTerminating: notice of termination is recorded, but the
+	// contract runs through its last day (ContractEnd, in the tenant's
+	// time zone). Processing is allowed as before (seed 000 art. 8.3).
+	StatusTerminating Status = "terminating"
+	// StatusEnded: the contract's last day is over. No processing is
+	// allowed; all data is deleted by PurgeDue.
+	StatusEnded Status = "ended"
 )
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []Status{StatusActive, StatusTerminating, StatusEnded}
 
 // Reason says why a contract ended. It is a fixed list so that no free text
 // (and no personal data) is stored with a termination.
@@ -52,14 +64,45 @@ type Tenant struct {
 	Country      string // ISO 3166-1 alpha-2
 	ContactEmail string // the controller's privacy contact
 	Timezone     string // IANA time zone for the controller's deadlines
-	Status       Status
+	// Status is the contract's status at the time the tenant was read.
+	Status Status
 	// ContractEnd is the last day of the contract; set once terminated.
 	ContractEnd *deadline.Date
+	// ContractEndsAt is the instant the contract ends: the first instant
+	// after ContractEnd in the tenant's time zone; set once terminated.
+	ContractEndsAt *time.Time
 	// Reason is why the contract ended; set once terminated.
 	Reason       Reason
 	TerminatedAt *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// ErasedAt is when the customer's data was crypto-shredded (its tenant
+	// key destroyed); nil until then.
+	ErasedAt  *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// StatusAt returns the contract's status at instant now: terminating
+// before ContractEndsAt, ended from it on.
+func (t *Tenant) StatusAt(now time.Time) Status {
+	switch {
+	case t.ContractEndsAt == nil:
+		return StatusActive
+	case now.Before(*t.ContractEndsAt):
+		return StatusTerminating
+	default:
+		return StatusEnded
+	}
+}
+
+// EndOf returns the instant a contract whose last day is end ends in time
+// zone tz: the first instant of the next day there (local midnight, or the
+// first instant that exists on that day). An unknown zone counts as UTC.
+func EndOf(end deadline.Date, tz string) time.Time {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	return end.AddDays(1).In(loc)
 }
 
 // PurgeDue returns the deadline by which all of the tenant's data must be

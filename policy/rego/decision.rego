@@ -7,7 +7,8 @@
 #   default. GDPR Art. 28(3)(a) and 29 (only on documented instructions),
 #   44-46 (transfers outside the EEA), 9 (special categories), 18
 #   (restriction), 21 (objection), 28(2) and (4) (subprocessors); company
-#   terms seed 000 art. 8.3, 9.1, 9.5 and 10.2, seed 001 art. 12.2-12.3, 12.9
+#   terms seed 000 art. 8.3 (processing through the contract's last day),
+#   9.1, 9.5 and 10.2, seed 001 art. 12.2-12.3, 12.9
 #   and 12.10.
 package verwerker.decision
 
@@ -21,9 +22,23 @@ tax := data.verwerker.taxonomy
 
 dpa := state.dpa
 
-# open: the contract runs and an agreement is active, so the scope decides.
+# running: the contract runs. A notice of termination is not its end:
+# a terminating customer is processed as before through the contract's last
+# day (seed 000 art. 8.3). Any other status (ended, unknown) denies.
+running if state.status in {"active", "terminating"}
+
+# ended: the state names any other status (ended, or one this policy does
+# not know).
+ended if {
+	state.status
+	not running
+}
+
+# open: the contract runs, the customer's data was not erased and an
+# agreement is active, so the scope decides.
 open if {
-	state.status == "active"
+	running
+	not state.erased
 	state.dpa
 }
 
@@ -53,11 +68,14 @@ reasons contains r if some r in deny
 
 # Why processing is refused. Each reason names its legal ground.
 
-deny contains reason("contract_terminated") if state.status == "terminated"
+deny contains reason("contract_terminated") if ended
+
+deny contains reason("customer_data_erased") if state.erased
 
 deny contains reason("no_active_dpa") if {
-	not state.status == "terminated"
-	not dpa
+	not ended
+	not state.erased
+	not open
 }
 
 deny contains reason("category_not_in_scope") if {
@@ -202,6 +220,7 @@ scoped := {
 
 legal := {
 	"contract_terminated": "seed 000 art. 8.3; GDPR Art. 28(3)(g)",
+	"customer_data_erased": "GDPR Art. 28(3)(g); seed 000 art. 8.3",
 	"no_active_dpa": "GDPR Art. 28(3); seed 001 art. 12.2",
 	"in_scope": "GDPR Art. 28(3)(a), 29",
 	"category_not_in_scope": "GDPR Art. 28(3)(a), 29",
@@ -217,6 +236,7 @@ legal := {
 
 messages := {
 	"contract_terminated": "The customer's contract has ended; no processing on its behalf is allowed.",
+	"customer_data_erased": "The customer's data was erased on its instruction; nothing more is stored on its behalf.",
 	"no_active_dpa": "The customer has no active processing agreement; no processing on its behalf is allowed.",
 	"in_scope": "Data category, purpose and region are inside the customer's processing agreement.",
 	"category_not_in_scope": "The data category is not in the scope of the customer's processing agreement.",

@@ -63,12 +63,38 @@ test_deny_by_default_without_state if {
 	codes(res) == {"no_active_dpa"}
 }
 
-test_terminated_denies_everything if {
-	res := ask(base, object.union(active, {"status": "terminated"}))
+# A notice of termination is not the end: through the contract's last day
+# the customer is processed as before (seed 000 art. 8.3).
+test_terminating_decides_as_active if {
+	terminating := object.union(active, {"status": "terminating"})
+	res := ask(base, terminating)
+	res.allow
+	codes(res) == {"in_scope"}
+	res.dpa_version == 3
+	codes(ask(object.union(base, {"purpose": "marketing"}), terminating)) == {"purpose_not_in_scope"}
+}
+
+test_ended_denies_everything if {
+	res := ask(base, object.union(active, {"status": "ended"}))
 	not res.allow
 	codes(res) == {"contract_terminated"}
 	res.obligations == set()
 	res.dpa_version == 0
+}
+
+# Deny by default: a status the policy does not know is no running contract.
+test_unknown_status_denies if {
+	codes(ask(base, object.union(active, {"status": "terminated"}))) == {"contract_terminated"}
+	codes(ask(base, object.union(active, {"status": "Active"}))) == {"contract_terminated"}
+}
+
+test_erased_customer_denies_everything if {
+	res := ask(base, object.union(active, {"status": "terminating", "erased": true}))
+	not res.allow
+	codes(res) == {"customer_data_erased"}
+	res.dpa_version == 0
+	codes(ask(base, object.union(active, {"status": "ended", "erased": true}))) == {"contract_terminated", "customer_data_erased"}
+	ask(base, object.union(active, {"erased": false})).allow
 }
 
 test_no_active_dpa if {
