@@ -126,6 +126,10 @@ func TestContractEnd(t *testing.T) {
 		{"DayAfter", time.Date(2026, time.July, 16, 9, 0, 0, 0, ny), "ended", false},
 	} {
 		b.clock.Set(step.at)
+		// Administrative keys expire within 90 days (identity.MaxAdminKeyLife):
+		// four months on, the platform's and the customer's admins use new ones.
+		b.issue(t, policy.RolePlatformAdmin, verwerker.PlatformDomain)
+		c.admin = b.issue(t, policy.RoleControllerAdmin, c.id)
 		// Asked first, before any other call at this time: the end of the
 		// contract must take effect by the clock alone.
 		d := c.decide(t, b, "chat.message")

@@ -178,11 +178,21 @@ func TestEveryInputRefusesNUL(t *testing.T) {
 		"tenant_id": A, "key_id": "key_01KJPWD6M2SCEZHYAQBMJ68TSM", "user_id": "usr_01KJPWD6M2SCEZHYAQBMJ68TSM",
 		"session_id": "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "version": "1", "subprocessor_id": "hosting-eu",
 		"change_id": "spc_01KJPWD6M2SCEZHYAQBMJ68TSM", "message_id": "msg_01KJPWD6M2SCEZHYAQBMJ68TSM",
+		"certificate_id": "del_01KJPWD6M2SCEZHYAQBMJ68TSM", "slug": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
 	}
 	const nul = "4711\x00"
 
 	for _, o := range operations(doc) {
 		tok := callerFor(t, b, o)
+		// Operations that create credentials take only a TOTP-verified
+		// session, never a key: they get the platform admin's session.
+		var cookie string
+		if o.op.Extensions["x-verwerker-credential"] == "session_mfa" {
+			tok, cookie = "", b.adminSession(t)
+		}
+		do := func(path string, body any) response {
+			return send(t, b.http, o.method, path, call{token: tok, cookie: cookie, body: body, header: []string{"X-Request-Id", "nul-input-test"}})
+		}
 		pathWith := func(name, v string) string {
 			p := o.path
 			for n, def := range values {
@@ -214,7 +224,7 @@ func TestEveryInputRefusesNUL(t *testing.T) {
 				default:
 					t.Fatalf("a %s parameter this test does not know", p.In)
 				}
-				res := b.do(t, o.method, path, tok, body, "X-Request-Id", "nul-input-test")
+				res := do(path, body)
 				if p.In == "path" && p.Name == "tenant_id" && res.status == http.StatusNotFound {
 					// A caller who may act only in tenant A is not told more.
 					requireRefused(t, res, http.StatusNotFound, "")
@@ -226,7 +236,7 @@ func TestEveryInputRefusesNUL(t *testing.T) {
 		for _, l := range leaves {
 			t.Run(o.op.OperationID+"/"+l.location, func(t *testing.T) {
 				t.Parallel()
-				res := b.do(t, o.method, pathWith("", ""), tok, setLeaf(t, body, l.path, nul), "X-Request-Id", "nul-input-test")
+				res := do(pathWith("", ""), setLeaf(t, body, l.path, nul))
 				requireRefused(t, res, http.StatusUnprocessableEntity, l.location)
 			})
 		}
@@ -264,7 +274,12 @@ func TestControlCharactersInInput(t *testing.T) {
 			if tt.body != "" {
 				body = tt.body
 			}
-			res := b.do(t, tt.method, tt.path, admin, body, "X-Request-Id", "input-test")
+			c := call{token: admin, body: body, header: []string{"X-Request-Id", "input-test"}}
+			if tt.path == "/v1/platform/api-keys" {
+				// Keys are issued only by a TOTP-verified session.
+				c.token, c.cookie = "", b.adminSession(t)
+			}
+			res := send(t, b.http, tt.method, tt.path, c)
 			if tt.wantStatus < 300 {
 				require.Equal(t, tt.wantStatus, res.status, res.raw)
 				return
@@ -438,7 +453,7 @@ func TestUnknownRoutesAnswerProblems(t *testing.T) {
 	require.Empty(t, res.raw)
 
 	// The routes that exist still answer.
-	for path, want := range map[string]int{"/healthz": 200, "/docs": 200, "/openapi.json": 200, "/metrics": 200, "/v1/tenants": 200} {
+	for path, want := range map[string]int{"/healthz": 200, "/docs": 200, "/openapi.json": 200, "/v1/tenants": 200} {
 		res := b.do(t, http.MethodGet, path, admin, nil)
 		require.Equal(t, want, res.status, "%s: %s", path, res.raw)
 	}
