@@ -53,7 +53,9 @@ type Decider struct {
 	taxonomy Taxonomy
 	load     LoadFunc
 	db       *store.DB
-	logger   *slog.Logger
+	// reloadTimeout bounds one load (DeciderOptions.ReloadTimeout).
+	reloadTimeout time.Duration
+	logger        *slog.Logger
 
 	catIdx, purIdx, regIdx map[string]int
 	nc, np, nr             int
@@ -82,6 +84,9 @@ type DeciderOptions struct {
 	// Clock tells when a state expires (TenantState.Until): the clock the
 	// LoadFunc computes contract statuses with. Nil is the system clock.
 	Clock verwerker.Clock
+	// ReloadTimeout bounds one load and compilation of a tenant's state;
+	// zero is DefaultReloadTimeout.
+	ReloadTimeout time.Duration
 }
 
 // NewDecider prepares the decision policy over the taxonomy. Tenants'
@@ -97,7 +102,10 @@ func NewDecider(ctx context.Context, tax Taxonomy, load LoadFunc, opts DeciderOp
 	if opts.Clock == nil {
 		opts.Clock = verwerker.SystemClock{}
 	}
-	d := &Decider{eval: e, load: load, clock: opts.Clock, tenants: shardmap.New[*TenantDecider](), heard: shardmap.New[int64](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
+	if opts.ReloadTimeout <= 0 {
+		opts.ReloadTimeout = DefaultReloadTimeout
+	}
+	d := &Decider{eval: e, load: load, clock: opts.Clock, reloadTimeout: opts.ReloadTimeout, tenants: shardmap.New[*TenantDecider](), heard: shardmap.New[int64](), db: opts.DB, logger: opts.Logger, tables: map[[32]byte]weak.Pointer[table]{},
 		catIdx: map[string]int{}, purIdx: map[string]int{}, regIdx: map[string]int{}}
 	for i, c := range tax.Categories {
 		d.catIdx[c.ID] = i
@@ -253,17 +261,18 @@ func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64)
 	return d.reload(ctx, tenantID, minVersion)
 }
 
-// reloadTimeout bounds one load of a tenant's state.
-const reloadTimeout = 10 * time.Second
+// DefaultReloadTimeout bounds one load and compilation of a tenant's state
+// unless DeciderOptions.ReloadTimeout says otherwise.
+const DefaultReloadTimeout = 10 * time.Second
 
 // reload loads the tenant's state until it is at version min or newer and
 // has not expired. Concurrent reloads of one tenant share one load.
 func (d *Decider) reload(ctx context.Context, tenantID string, min int64) (*TenantDecider, error) {
 	for range 3 {
 		// The shared load outlives any one caller's context but not
-		// reloadTimeout; each caller waits only as long as its own context.
+		// the reload timeout; each caller waits only as long as its own context.
 		ch := d.loads.DoChan(tenantID, func() (any, error) {
-			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.reloadTimeout)
 			defer cancel()
 			return d.loadTenant(lctx, tenantID)
 		})

@@ -75,7 +75,12 @@ func newDecider(t testing.TB) *policy.Decider {
 			}
 		}
 		return policy.TenantState{}, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-	}, policy.DeciderOptions{})
+	}, policy.DeciderOptions{
+		// Compiling the broad states under -race on a loaded two-core
+		// machine can take longer than the production bound; this test is
+		// about answers, not speed.
+		ReloadTimeout: 5 * time.Minute,
+	})
 	require.NoError(t, err)
 	return d
 }
