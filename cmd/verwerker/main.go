@@ -637,7 +637,7 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 	fmt.Fprintf(&b, "  Database      %s\n\n", dbURL)
 	// Every key and person names its customer in full: the tenant id and
 	// the customer's name, or the platform (the processor's own staff).
-	names := map[string]string{verwerker.PlatformDomain: "the processor (platform roles reach every customer)"}
+	names := map[string]string{verwerker.PlatformDomain: "the processor; platform roles reach every customer"}
 	fmt.Fprintf(&b, "Demo customers (controllers):\n")
 	for _, t := range data.Tenants {
 		names[t.ID] = t.Name
@@ -668,7 +668,7 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 	}
 	fmt.Fprintf(&b, "\nDemo people (sign in at POST /v1/auth/login with email, password and otp, the current TOTP code;\n  codes: oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
 	for _, p := range data.People {
-		fmt.Fprintf(&b, "  %-34s %-18s %s (of %s)\n  %-34s password %-24s TOTP secret %s\n", p.Email, p.Role, p.Domain, names[p.Domain], "", p.Password, p.TOTPSecret)
+		fmt.Fprintf(&b, "  %-34s %-18s %-30s of %s\n  %-34s password %-24s TOTP secret %s\n", p.Email, p.Role, p.Domain, names[p.Domain], "", p.Password, p.TOTPSecret)
 	}
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/v1/tenants\n\nPress Ctrl-C to stop.\n", data.Credentials[0].Token, base)
 	fmt.Fprint(w, b.String())
