@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # audit-verify.sh: verify a tenant's whole audit chain and its signed
 # checkpoints without trusting verwerker, with bash, curl, jq, sha256sum,
-# base64 and OpenSSL 3 only (see "Audit trail" in the README).
+# base64 and OpenSSL 3 only (see docs/audit.md).
 #
 # Usage: KEY=vwk_... deploy/audit-verify.sh BASE_URL TENANT_ID [DIR]
 #

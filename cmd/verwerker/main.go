@@ -635,29 +635,41 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 			base, slug, data.Tenants[0].Name)
 	}
 	fmt.Fprintf(&b, "  Database      %s\n\n", dbURL)
-	fmt.Fprintf(&b, "Demo tenants:\n")
+	// Every key and person names its customer in full: the tenant id and
+	// the customer's name, or the platform (the processor's own staff).
+	names := map[string]string{verwerker.PlatformDomain: "the processor; platform roles reach every customer"}
+	fmt.Fprintf(&b, "Demo customers (controllers):\n")
 	for _, t := range data.Tenants {
-		fmt.Fprintf(&b, "  %s  %s (%s)\n", t.ID, t.Name, t.Country)
+		names[t.ID] = t.Name
+		var has []string
+		for _, c := range data.Credentials {
+			if c.Domain == t.ID {
+				has = append(has, c.Role+" key")
+			}
+		}
+		for _, p := range data.People {
+			if p.Domain == t.ID {
+				has = append(has, p.Role+" person "+p.Email)
+			}
+		}
+		own := "no keys or people of its own"
+		if len(has) > 0 {
+			own = strings.Join(has, ", ")
+		}
+		fmt.Fprintf(&b, "  %s  %s (%s, %s): %s\n", t.ID, t.Name, t.Country, t.Timezone, own)
 	}
 	fmt.Fprintf(&b, "\nDemo API keys (shown once; the database is thrown away on exit):\n")
 	for _, c := range data.Credentials {
 		expiry := ""
 		if c.ExpiresAt != nil {
-			expiry = "  (expires " + c.ExpiresAt.Format(time.DateOnly) + ")"
+			expiry = ", expires " + c.ExpiresAt.Format(time.DateOnly)
 		}
-		fmt.Fprintf(&b, "  %-18s %-10s %s%s\n", c.Role, shortDomain(c.Domain), c.Token, expiry)
+		fmt.Fprintf(&b, "  %-18s %-30s %s\n  %-18s %-30s   of %s%s\n", c.Role, c.Domain, c.Token, "", "", names[c.Domain], expiry)
 	}
-	fmt.Fprintf(&b, "\nDemo people (sign in at POST /v1/auth/login with e-mail, password and the TOTP code;\n  codes: oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
+	fmt.Fprintf(&b, "\nDemo people (sign in at POST /v1/auth/login with email, password and otp, the current TOTP code;\n  codes: oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
 	for _, p := range data.People {
-		fmt.Fprintf(&b, "  %-34s %-18s %-10s password %-24s TOTP secret %s\n", p.Email, p.Role, shortDomain(p.Domain), p.Password, p.TOTPSecret)
+		fmt.Fprintf(&b, "  %-34s %-18s %-30s of %s\n  %-34s password %-24s TOTP secret %s\n", p.Email, p.Role, p.Domain, names[p.Domain], "", p.Password, p.TOTPSecret)
 	}
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/v1/tenants\n\nPress Ctrl-C to stop.\n", data.Credentials[0].Token, base)
 	fmt.Fprint(w, b.String())
-}
-
-func shortDomain(d string) string {
-	if len(d) > 10 {
-		return d[:10] + "…"
-	}
-	return d
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/tenant"
@@ -331,4 +333,54 @@ func TestAuditVerifyCommand(t *testing.T) {
 	err = run(ctx, []string{"audit", "verify", "-database-url", url}, &out, io.Discard)
 	require.ErrorContains(t, err, "1 of 1 audit chains do not verify")
 	require.Contains(t, out.String(), `"first_bad":1`)
+}
+
+// TestBannerNamesEachCustomer: the demo banner names every demo customer
+// in full and, for every key and person, the customer (or the platform) it
+// belongs to, with the whole tenant id rather than a shortened one.
+func TestBannerNamesEachCustomer(t *testing.T) {
+	expires := time.Date(2027, 3, 3, 0, 0, 0, 0, time.UTC)
+	data := demo.Data{
+		Tenants: []tenant.Tenant{
+			{ID: "tnt_01M8Y2VYQYGBXHV6FWM99GPP5X", Name: "Bakkerij De Vries B.V.", Country: "NL", Timezone: "Europe/Amsterdam"},
+			{ID: "tnt_01M8Y2VYRFSDERA1919SQ842HY", Name: "Fietsenwinkel Jansen", Country: "BE", Timezone: "Europe/Brussels"},
+		},
+		Credentials: []demo.Credential{
+			{Role: "platform_admin", Domain: verwerker.PlatformDomain, Token: "vwk_aaa_platform", ExpiresAt: &expires},
+			{Role: "chat_service", Domain: "tnt_01M8Y2VYQYGBXHV6FWM99GPP5X", Token: "vwk_bbb_chat"},
+		},
+		People: []demo.Person{
+			{Email: "privacy@bakkerij-devries.example", Role: "controller_admin", Domain: "tnt_01M8Y2VYQYGBXHV6FWM99GPP5X", Password: "pw", TOTPSecret: "SECRET"},
+		},
+	}
+	var out strings.Builder
+	printBanner(&out, "127.0.0.1:8080", "127.0.0.1:9464", "postgres://x", data, "abc", "/tmp/mailbox")
+	banner := out.String()
+	lines := strings.Split(banner, "\n")
+	lineOf := func(s string) (int, string) {
+		for i, l := range lines {
+			if strings.Contains(l, s) {
+				return i, l
+			}
+		}
+		t.Fatalf("no line with %q in:\n%s", s, banner)
+		return 0, ""
+	}
+	_, l := lineOf("tnt_01M8Y2VYQYGBXHV6FWM99GPP5X  Bakkerij De Vries B.V.")
+	require.Contains(t, l, "chat_service key")
+	require.Contains(t, l, "controller_admin person privacy@bakkerij-devries.example")
+	_, l = lineOf("tnt_01M8Y2VYRFSDERA1919SQ842HY  Fietsenwinkel Jansen")
+	require.Contains(t, l, "no keys or people of its own")
+
+	i, l := lineOf("vwk_bbb_chat")
+	require.Regexp(t, `^\s+chat_service\s+tnt_01M8Y2VYQYGBXHV6FWM99GPP5X\s+vwk_bbb_chat$`, l)
+	require.Contains(t, lines[i+1], "of Bakkerij De Vries B.V.")
+	i, l = lineOf("vwk_aaa_platform")
+	require.Regexp(t, `^\s+platform_admin\s+\S+\s+(vwk_\S+)`, l, "the line TestDevStartsAndStopsCleanly reads")
+	require.Contains(t, lines[i+1], "of the processor")
+	require.Contains(t, lines[i+1], "expires 2027-03-03")
+	i, _ = lineOf("privacy@bakkerij-devries.example   ")
+	require.Regexp(t, `tnt_01M8Y2VYQYGBXHV6FWM99GPP5X\s+of Bakkerij De Vries B.V.$`, lines[i])
+	require.Contains(t, lines[i+1], "TOTP secret SECRET")
+	require.NotContains(t, banner, "…", "no shortened ids")
 }
