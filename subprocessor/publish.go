@@ -183,7 +183,7 @@ func RenderPublic(p Public, lang, feedURL string) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	if err := publicTemplate.Execute(&b, data); err != nil {
-		return nil, verwerker.Internal("dpa: render subprocessors", err)
+		return nil, verwerker.Internal("subprocessor: render public page", err)
 	}
 	return b.Bytes(), nil
 }
@@ -270,7 +270,7 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 	}
 	out, err := xml.MarshalIndent(f, "", "  ")
 	if err != nil {
-		return nil, verwerker.Internal("dpa: atom", err)
+		return nil, verwerker.Internal("subprocessor: atom", err)
 	}
 	return append([]byte(xml.Header), out...), nil
 }
