@@ -27,6 +27,7 @@ import (
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -45,7 +46,7 @@ type testBundle struct {
 	clock   *verwerker.ManualClock
 	tenants *tenant.Service
 	dpa     *dpa.Service
-	subs    *dpa.Registry
+	subs    *subprocessor.Registry
 	outbox  *notify.Outbox
 	mailbox *notify.Mailbox // the development mailbox, when a test has one
 	keys    *identity.Keys
@@ -96,7 +97,7 @@ func setup(t *testing.T) *testBundle {
 		clock:   clock,
 		audit:   log,
 		tenants: tenant.NewService(db, clock, log),
-		dpa:     dpa.NewService(db, clock, log),
+		dpa:     dpa.NewService(db, clock, log, subprocessor.Lists{}),
 		keys:    identity.NewKeys(db, clock, log),
 		people:  identity.NewPeople(db, clock, log),
 		tokens:  map[credential]string{},
@@ -112,9 +113,9 @@ func setup(t *testing.T) *testBundle {
 	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true, Keys: b.keyMgr})
 	require.NoError(t, err)
-	b.subs = dpa.NewRegistry(db, clock, log, b.outbox, nil)
+	b.subs = subprocessor.NewRegistry(db, clock, log, b.outbox, nil)
 	// Seeded without audit events, so tests count only their own events.
-	require.NoError(t, demo.SeedSubprocessors(ctx, dpa.NewRegistry(db, clock, nil, nil, nil)))
+	require.NoError(t, demo.SeedSubprocessors(ctx, subprocessor.NewRegistry(db, clock, nil, nil, nil)))
 	b.authz, err = policy.NewAuthorizer(ctx, db, nil)
 	require.NoError(t, err)
 	b.server = b.newServer()

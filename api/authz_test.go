@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
-	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/subprocessor"
 )
 
 // documentedOperation is one operation of the OpenAPI document.
@@ -70,7 +70,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	// Offered, so that the customer's roles see it (drafts are the processor's).
 	_, err = b.dpa.Offer(ctx, A, dpaVersion.Number)
 	require.NoError(t, err)
-	change, _, err := b.subs.Propose(ctx, dpa.Proposal{Kind: dpa.ChangeAdd, Subprocessor: "mail-eu", EffectiveOn: "2026-06-01", Description: "Sacrificial"})
+	change, _, err := b.subs.Propose(ctx, subprocessor.Proposal{Kind: subprocessor.ChangeAdd, Subprocessor: "mail-eu", EffectiveOn: "2026-06-01", Description: "Sacrificial"})
 	require.NoError(t, err)
 	_, _, err = b.outbox.SetEndpoint(ctx, A, "https://hooks.a.example/verwerker")
 	require.NoError(t, err)

@@ -222,11 +222,19 @@ type recordBody struct {
 	Body RecordOfProcessing
 }
 
+func recordSubprocessorsOut(list []dpa.SubprocessorEntry) []Subprocessor {
+	out := make([]Subprocessor, 0, len(list))
+	for _, s := range list {
+		out = append(out, Subprocessor(s))
+	}
+	return out
+}
+
 func recordOut(r dpa.Record) RecordOfProcessing {
 	out := RecordOfProcessing{TenantID: r.TenantID, ControllerName: r.ControllerName, ProcessorName: r.Processor.Name,
 		ProcessorContact: r.Processor.Contact, Active: r.Active, DPAVersion: r.DPAVersion, DPAVersionID: r.DPAVersionID,
 		ActiveSince: r.ActiveSince, Processing: []DPAProcessing{}, Regions: r.Regions, Transfers: []DPARecordTransfer{},
-		Subprocessors: r.Subprocessors, SubprocessorDetails: subprocessorsOut(r.SubprocessorDetails), SecurityMeasures: []DPAMeasure{}, GeneratedAt: r.GeneratedAt}
+		Subprocessors: r.Subprocessors, SubprocessorDetails: recordSubprocessorsOut(r.SubprocessorDetails), SecurityMeasures: []DPAMeasure{}, GeneratedAt: r.GeneratedAt}
 	if r.Active {
 		c := DPAContact(r.ControllerDPO)
 		out.ControllerDPO = &c

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
-	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -419,7 +419,7 @@ func TestDevMailbox(t *testing.T) {
 	require.NoError(t, err)
 	notifytest.Start(t, b.db, outbox)
 	b.outbox, b.mailbox = outbox, mb
-	b.subs = dpa.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
+	b.subs = subprocessor.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
 	b.server = b.newServer()
 	b.http = httptest.NewServer(b.server)
 	t.Cleanup(b.http.Close)

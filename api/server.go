@@ -22,6 +22,7 @@ import (
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -70,7 +71,7 @@ type Deps struct {
 	Audit   *audit.Log
 	DPA     *dpa.Service
 	// Subprocessors is the subprocessor registry with its changes.
-	Subprocessors *dpa.Registry
+	Subprocessors *subprocessor.Registry
 	// Outbox delivers notices; the API manages webhook endpoints and
 	// dead letters through it.
 	Outbox   *notify.Outbox

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/subprocessor"
 )
 
 // Subprocessor is an entry of the subprocessor registry.
@@ -23,9 +23,9 @@ type Subprocessor struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 }
 
-func subprocessorOut(s dpa.Subprocessor) Subprocessor { return Subprocessor(s) }
+func subprocessorOut(s subprocessor.Entry) Subprocessor { return Subprocessor(s) }
 
-func subprocessorsOut(list []dpa.Subprocessor) []Subprocessor {
+func subprocessorsOut(list []subprocessor.Entry) []Subprocessor {
 	out := make([]Subprocessor, 0, len(list))
 	for _, s := range list {
 		out = append(out, subprocessorOut(s))
@@ -95,7 +95,7 @@ type NoticeOutOfBand struct {
 	RecordedAt  time.Time `json:"recorded_at"`
 }
 
-func deliveryOut(d dpa.Delivery) NoticeDelivery {
+func deliveryOut(d subprocessor.Delivery) NoticeDelivery {
 	out := NoticeDelivery{State: d.State, Via: d.Via, UndeliveredSince: d.UndeliveredSince, Channels: make([]NoticeChannel, 0, len(d.Channels))}
 	for _, c := range d.Channels {
 		out.Channels = append(out.Channels, NoticeChannel(c))
@@ -139,16 +139,16 @@ type SubprocessorListing struct {
 	Blocks   []SubprocessorBlock        `json:"blocks" nullable:"false"`
 }
 
-func changeOut(c dpa.Change) SubprocessorChange { return SubprocessorChange(c) }
+func changeOut(c subprocessor.Change) SubprocessorChange { return SubprocessorChange(c) }
 
-func noticeOut(n dpa.Notice) SubprocessorNotice {
+func noticeOut(n subprocessor.Notice) SubprocessorNotice {
 	return SubprocessorNotice{TenantID: n.TenantID, ChangeID: n.ChangeID, WindowDays: n.WindowDays, NotifiedAt: n.NotifiedAt,
 		WindowEndsAt: n.WindowEndsAt, EffectiveAt: n.EffectiveAt, Delivery: deliveryOut(n.Delivery), Status: n.Status,
 		ObjectedAt: n.ObjectedAt, ObjectedBy: n.ObjectedBy, ObjectionReason: n.ObjectionReason, ResolvedAt: n.ResolvedAt,
 		ResolvedBy: n.ResolvedBy, Resolution: n.Resolution, ResolutionNote: n.ResolutionNote, AppliedAt: n.AppliedAt}
 }
 
-func noticesOut(list []dpa.Notice) []SubprocessorNotice {
+func noticesOut(list []subprocessor.Notice) []SubprocessorNotice {
 	out := make([]SubprocessorNotice, 0, len(list))
 	for _, n := range list {
 		out = append(out, noticeOut(n))
@@ -156,7 +156,7 @@ func noticesOut(list []dpa.Notice) []SubprocessorNotice {
 	return out
 }
 
-func blocksOut(list []dpa.Block) []SubprocessorBlock {
+func blocksOut(list []subprocessor.Block) []SubprocessorBlock {
 	out := make([]SubprocessorBlock, 0, len(list))
 	for _, b := range list {
 		out = append(out, SubprocessorBlock(b))
@@ -164,7 +164,7 @@ func blocksOut(list []dpa.Block) []SubprocessorBlock {
 	return out
 }
 
-func optionalSubprocessor(s *dpa.Subprocessor) *Subprocessor {
+func optionalSubprocessor(s *subprocessor.Entry) *Subprocessor {
 	if s == nil {
 		return nil
 	}
@@ -172,10 +172,10 @@ func optionalSubprocessor(s *dpa.Subprocessor) *Subprocessor {
 	return &out
 }
 
-func listingOut(l dpa.Listing) SubprocessorListing {
+func listingOut(l subprocessor.Listing) SubprocessorListing {
 	out := SubprocessorListing{TenantID: l.TenantID, Current: []CurrentSubprocessor{}, Changes: []TenantSubprocessorChange{}, Blocks: blocksOut(l.Blocks)}
 	for _, c := range l.Current {
-		out.Current = append(out.Current, CurrentSubprocessor{Subprocessor: subprocessorOut(c.Subprocessor), Since: c.Since})
+		out.Current = append(out.Current, CurrentSubprocessor{Subprocessor: subprocessorOut(c.Entry), Since: c.Since})
 	}
 	for _, c := range l.Changes {
 		out.Changes = append(out.Changes, TenantSubprocessorChange{Change: changeOut(c.Change), Notice: noticeOut(c.Notice),
@@ -314,7 +314,7 @@ type SubprocessorPage struct {
 
 type subprocessorPageBody struct{ Body SubprocessorPage }
 
-func subprocessorPageOut(p dpa.PublicPage) *subprocessorPageBody {
+func subprocessorPageOut(p subprocessor.PublicPage) *subprocessorPageBody {
 	base := publicPagePath(p.Slug)
 	return &subprocessorPageBody{Body: SubprocessorPage{Slug: p.Slug, PageURL: base, JSONURL: base + ".json", FeedURL: base + ".atom",
 		CreatedAt: p.CreatedAt, RotatedAt: p.RotatedAt}}
@@ -349,11 +349,11 @@ type PublicSubprocessors struct {
 
 type publicListingBody struct{ Body PublicSubprocessors }
 
-func publicOut(p dpa.Public) PublicSubprocessors {
+func publicOut(p subprocessor.Public) PublicSubprocessors {
 	out := PublicSubprocessors{ControllerName: p.ControllerName, Current: []CurrentSubprocessor{},
 		Changes: []PublicSubprocessorChange{}, Updated: p.Updated}
 	for _, c := range p.Current {
-		out.Current = append(out.Current, CurrentSubprocessor{Subprocessor: subprocessorOut(c.Subprocessor), Since: c.Since})
+		out.Current = append(out.Current, CurrentSubprocessor{Subprocessor: subprocessorOut(c.Entry), Since: c.Since})
 	}
 	for _, c := range p.Changes {
 		out.Changes = append(out.Changes, PublicSubprocessorChange{ID: c.ID, Kind: c.Kind, Description: c.Description,
@@ -365,12 +365,12 @@ func publicOut(p dpa.Public) PublicSubprocessors {
 
 func (s *Server) registerSubprocessors() {
 	const tag = "Subprocessors"
-	reg := func() *dpa.Registry { return s.deps.Subprocessors }
+	reg := func() *subprocessor.Registry { return s.deps.Subprocessors }
 
 	register(s, huma.Operation{OperationID: "listSubprocessors", Method: http.MethodGet, Path: "/v1/subprocessors",
 		Summary: "List the subprocessor registry", Tags: []string{tag}},
 		policy.PermSubprocessorRead, platformScope, func(ctx context.Context, _ *struct{}) (*subprocessorList, error) {
-			list, err := reg().Subprocessors(ctx)
+			list, err := reg().List(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -385,7 +385,7 @@ func (s *Server) registerSubprocessors() {
 		Errors:      []int{http.StatusConflict}}
 	register(s, op, policy.PermSubprocessorWrite, platformScope, func(ctx context.Context, in *registerSubprocessorInput) (*subprocessorBody, error) {
 		b := in.Body
-		sp, err := reg().Add(ctx, dpa.Subprocessor{ID: b.ID, Name: b.Name, Service: b.Service, Locations: b.Locations,
+		sp, err := reg().Add(ctx, subprocessor.Entry{ID: b.ID, Name: b.Name, Service: b.Service, Locations: b.Locations,
 			TransferMechanism: b.TransferMechanism, Categories: b.Categories, ContractDate: b.ContractDate})
 		if err != nil {
 			return nil, err
@@ -396,7 +396,7 @@ func (s *Server) registerSubprocessors() {
 	register(s, huma.Operation{OperationID: "getSubprocessor", Method: http.MethodGet, Path: "/v1/subprocessors/{subprocessor_id}",
 		Summary: "Get a subprocessor", Tags: []string{tag}, Errors: []int{http.StatusNotFound}},
 		policy.PermSubprocessorRead, platformScope, func(ctx context.Context, in *subprocessorPath) (*subprocessorBody, error) {
-			sp, err := reg().Subprocessor(ctx, in.SubprocessorID)
+			sp, err := reg().Get(ctx, in.SubprocessorID)
 			if err != nil {
 				return nil, err
 			}
@@ -419,7 +419,7 @@ func (s *Server) registerSubprocessors() {
 		Description: "Records the change, computes the affected customers (add: every customer with an active agreement whose data categories the new subprocessor processes; replace, remove: every customer the old one touches), and notifies each by signed webhook and e-mail (GDPR Art. 28(2)). Each customer's objection window (from its agreement) starts when a channel delivers its notice, counted in its calendar; a notice no channel delivers is undelivered (an alarm, GET /v1/alarms) until one does or the DPO records a delivery by other means. Nothing takes effect for a customer before its window ends, nor while it objects."}
 	register(s, op, policy.PermSubprocessorWrite, platformScope, func(ctx context.Context, in *proposeChangeInput) (*changeBody, error) {
 		b := in.Body
-		c, notices, err := reg().Propose(ctx, dpa.Proposal{Kind: b.Kind, Subprocessor: b.Subprocessor, Replaces: b.Replaces,
+		c, notices, err := reg().Propose(ctx, subprocessor.Proposal{Kind: b.Kind, Subprocessor: b.Subprocessor, Replaces: b.Replaces,
 			EffectiveOn: b.EffectiveOn, Description: b.Description})
 		if err != nil {
 			return nil, err
@@ -499,7 +499,7 @@ func (s *Server) registerSubprocessors() {
 		Description: "For a notice no channel delivered (delivery state sending or undelivered): the DPO records that the customer was told otherwise, for example by registered letter, and on which day. The customer's objection window starts then, in its calendar, and the change takes effect for it no earlier than the window's end (at once if that has passed). Audited. A notice already delivered, or of a change withdrawn, effective or not applied for the customer: 409.",
 		Errors:      []int{http.StatusNotFound, http.StatusConflict}}
 	register(s, op, policy.PermSubprocessorWrite, platformScope, func(ctx context.Context, in *recordDeliveryInput) (*noticeBody, error) {
-		n, err := reg().RecordDelivery(ctx, in.TenantID, in.ChangeID, dpa.OutOfBandDelivery{Channel: in.Body.Channel,
+		n, err := reg().RecordDelivery(ctx, in.TenantID, in.ChangeID, subprocessor.OutOfBandDelivery{Channel: in.Body.Channel,
 			DeliveredOn: in.Body.DeliveredOn, Reference: in.Body.Reference})
 		if err != nil {
 			return nil, err
@@ -589,7 +589,7 @@ func (s *Server) registerSubprocessors() {
 		if err != nil {
 			return nil, err
 		}
-		page, err := dpa.RenderPublic(p, in.Lang, publicPagePath(p.Slug)+".atom")
+		page, err := subprocessor.RenderPublic(p, in.Lang, publicPagePath(p.Slug)+".atom")
 		if err != nil {
 			return nil, fromErrorAt(err, "query")
 		}
@@ -607,7 +607,7 @@ func (s *Server) registerSubprocessors() {
 			return nil, err
 		}
 		base := publicPagePath(p.Slug)
-		feed, err := dpa.Atom(p, base+".atom", base)
+		feed, err := subprocessor.Atom(p, base+".atom", base)
 		if err != nil {
 			return nil, err
 		}

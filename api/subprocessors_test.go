@@ -26,6 +26,7 @@ import (
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/subprocessor"
 )
 
 // withNotices gives the bundle a real outbox: e-mail over the test SMTP
@@ -41,7 +42,7 @@ func (b *testBundle) withNotices(t *testing.T) string {
 	require.NoError(t, err)
 	notifytest.Start(t, b.db, outbox)
 	b.outbox = outbox
-	b.subs = dpa.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
+	b.subs = subprocessor.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
 	b.server = b.newServer()
 	b.http = httptest.NewServer(b.server)
 	t.Cleanup(b.http.Close)
@@ -166,19 +167,19 @@ func (b *testBundle) effective(t *testing.T, tenantID string) []string {
 	var ids []string
 	err := b.db.InTenantTx(context.Background(), tenantID, func(tx pgx.Tx) error {
 		var err error
-		ids, err = dpa.Effective(context.Background(), tx, tenantID)
+		ids, err = subprocessor.Effective(context.Background(), tx, tenantID)
 		return err
 	})
 	require.NoError(t, err)
 	return ids
 }
 
-func (b *testBundle) blocks(t *testing.T, tenantID string) []dpa.Block {
+func (b *testBundle) blocks(t *testing.T, tenantID string) []subprocessor.Block {
 	t.Helper()
-	var out []dpa.Block
+	var out []subprocessor.Block
 	err := b.db.InTenantTx(context.Background(), tenantID, func(tx pgx.Tx) error {
 		var err error
-		out, err = dpa.Blocks(context.Background(), tx, tenantID)
+		out, err = subprocessor.Blocks(context.Background(), tx, tenantID)
 		return err
 	})
 	require.NoError(t, err)
@@ -249,7 +250,7 @@ func TestSubprocessorChangeEndToEnd(t *testing.T) {
 		waitFor(t, "webhook to "+tenantID, func() bool { return len(h.deliveries()) > 0 })
 		waitFor(t, "e-mail to "+tenantID, func() bool { return len(mails(t, mailpit, to, changeID)) > 0 })
 		got := h.deliveries()[0]
-		require.Equal(t, dpa.EventChangeAnnounced, got.Type)
+		require.Equal(t, subprocessor.EventChangeAnnounced, got.Type)
 		require.Equal(t, changeID, got.Data["change_id"])
 		require.Equal(t, "llm-eu", got.Data["subprocessor"].(map[string]any)["id"])
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -60,7 +61,7 @@ func setup(t *testing.T) fixture {
 	tenants := tenant.NewService(db, clock, log)
 	tn, err := tenants.Create(ctx, tenant.New{Name: "Tenant A", Country: "NL", ContactEmail: "privacy@a.example"})
 	require.NoError(t, err)
-	agreements := dpa.NewService(db, clock, log)
+	agreements := dpa.NewService(db, clock, log, subprocessor.Lists{})
 	subjects, err := subject.NewService(db, clock, log, make([]byte, subject.KeySize))
 	require.NoError(t, err)
 	n := &notices{}

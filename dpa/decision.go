@@ -77,16 +77,14 @@ func (s *Service) DecisionState(ctx context.Context, tenantID string) (policy.Te
 		default:
 			st.DPA = v.PolicyState()
 		}
-		if st.Subprocessors, err = Effective(ctx, tx, tenantID); err != nil {
+		if st.Subprocessors, err = s.subs.Effective(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		blocks, err := Blocks(ctx, tx, tenantID)
-		if err != nil {
+		if st.Blocks, err = s.subs.Blocks(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		st.Blocks = []policy.Block{}
-		for _, b := range blocks {
-			st.Blocks = append(st.Blocks, policy.Block{Subprocessor: b.Subprocessor, ChangeID: b.ChangeID, Categories: b.Categories, Locations: b.Locations})
+		if st.Blocks == nil {
+			st.Blocks = []policy.Block{}
 		}
 		return nil
 	})

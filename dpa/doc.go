@@ -17,5 +17,7 @@
 // never changes again (the database refuses it). The processor's record of
 // processing per controller (Art. 30(2)) is generated from the active version.
 //
-// Active is the entry point of the decision engine.
+// Active is the entry point of the decision engine. The subprocessor
+// registry is package subprocessor; agreements reach it through
+// Subprocessors.
 package dpa

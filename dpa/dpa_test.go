@@ -15,6 +15,7 @@ import (
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/store/storetest"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -22,7 +23,7 @@ var start = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
 
 type fixture struct {
 	svc    *dpa.Service
-	reg    *dpa.Registry
+	reg    *subprocessor.Registry
 	clock  *verwerker.ManualClock
 	tenant tenant.Tenant
 	other  tenant.Tenant
@@ -41,9 +42,9 @@ func newFixture(t *testing.T) *fixture {
 	clock.Advance(time.Millisecond)
 	b, err := ts.Create(context.Background(), tenant.New{Name: "Other Test", Country: "DE", ContactEmail: "privacy@other.example"})
 	require.NoError(t, err)
-	reg := dpa.NewRegistry(db, clock, log, nil, nil)
+	reg := subprocessor.NewRegistry(db, clock, log, nil, nil)
 	require.NoError(t, demo.SeedSubprocessors(context.Background(), reg))
-	return &fixture{svc: dpa.NewService(db, clock, log), reg: reg, clock: clock, tenant: a, other: b, log: log}
+	return &fixture{svc: dpa.NewService(db, clock, log, subprocessor.Lists{}), reg: reg, clock: clock, tenant: a, other: b, log: log}
 }
 
 // as returns a context acting as principal id.
@@ -263,8 +264,8 @@ func TestAcceptedVersionImmutableInSQL(t *testing.T) {
 	ts := tenant.NewService(db, clock, log)
 	tn, err := ts.Create(context.Background(), tenant.New{Name: "Immutable Test", Country: "NL", ContactEmail: "privacy@imm.example"})
 	require.NoError(t, err)
-	require.NoError(t, demo.SeedSubprocessors(context.Background(), dpa.NewRegistry(db, clock, log, nil, nil)))
-	svc := dpa.NewService(db, clock, log)
+	require.NoError(t, demo.SeedSubprocessors(context.Background(), subprocessor.NewRegistry(db, clock, log, nil, nil)))
+	svc := dpa.NewService(db, clock, log, subprocessor.Lists{})
 	v, err := svc.Create(as("usr_dpo"), tn.ID, validScope())
 	require.NoError(t, err)
 	ctx := context.Background()

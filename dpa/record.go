@@ -36,7 +36,7 @@ type Record struct {
 	// SubprocessorDetails their registry entries: service, locations and
 	// transfer mechanism (Art. 30(2)(c) with 28(2)).
 	Subprocessors       []string
-	SubprocessorDetails []Subprocessor
+	SubprocessorDetails []SubprocessorEntry
 	Security            []Term
 	GeneratedAt         time.Time
 }
@@ -54,7 +54,7 @@ type Processing struct {
 // active version.
 func (s *Service) Record(ctx context.Context, tenantID string) (Record, error) {
 	rec := Record{TenantID: tenantID, Processor: s.Processor, GeneratedAt: s.clock.Now().UTC(),
-		Processing: []Processing{}, Regions: []string{}, Transfers: []Transfer{}, Subprocessors: []string{}, SubprocessorDetails: []Subprocessor{}, Security: SecurityMeasures}
+		Processing: []Processing{}, Regions: []string{}, Transfers: []Transfer{}, Subprocessors: []string{}, SubprocessorDetails: []SubprocessorEntry{}, Security: SecurityMeasures}
 	v, err := s.Active(ctx, tenantID)
 	if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
 		err = s.tx(ctx, "record", tenantID, func(tx pgx.Tx) error {
@@ -76,16 +76,14 @@ func (s *Service) Record(ctx context.Context, tenantID string) (Record, error) {
 	}
 	rec.Regions = append(rec.Regions, v.Scope.Regions...)
 	rec.Transfers = append(rec.Transfers, v.Scope.Transfers...)
-	rec.SubprocessorDetails = []Subprocessor{}
 	err = s.tx(ctx, "record", tenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+subprocessorColumns+` FROM subprocessors
-			WHERE id IN (SELECT subprocessor_id FROM tenant_subprocessors WHERE tenant_id = $1) ORDER BY id`, tenantID)
-		if err != nil {
-			return err
-		}
-		rec.SubprocessorDetails, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Subprocessor, error) { return scanSubprocessor(row) })
+		var err error
+		rec.SubprocessorDetails, err = s.subs.Details(ctx, tx, tenantID)
 		return err
 	})
+	if rec.SubprocessorDetails == nil {
+		rec.SubprocessorDetails = []SubprocessorEntry{}
+	}
 	for _, d := range rec.SubprocessorDetails {
 		rec.Subprocessors = append(rec.Subprocessors, d.ID)
 	}

@@ -154,6 +154,11 @@ func (s *Service) render(v Version, lang string, draft bool) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// PageStyle is the style sheet of every page verwerker renders for people:
+// the agreements, the record of processing and the public subprocessor
+// pages.
+const PageStyle = style
+
 const style = `<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#111}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;vertical-align:top}
 .draft{color:#a00;font-weight:bold;border:2px solid #a00;padding:.5rem}</style>`

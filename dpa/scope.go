@@ -225,3 +225,13 @@ func checkName(s string) string {
 	}
 	return ""
 }
+
+// CheckName checks a name or short description as the documents print it:
+// at most 200 characters and no control characters. It returns what is
+// wrong, or "".
+func CheckName(s string) string { return checkName(s) }
+
+// ValidSubprocessorID reports whether id has the form of a subprocessor id:
+// 1 to 64 lowercase letters, digits, dots, dashes or underscores, starting
+// with a letter or digit.
+func ValidSubprocessorID(id string) bool { return subprocessorID.MatchString(id) }

@@ -20,6 +20,7 @@ type Service struct {
 	db    *store.DB
 	clock verwerker.Clock
 	audit *audit.Log
+	subs  Subprocessors
 	// Processor names the company in the documents and the record of
 	// processing.
 	Processor Processor
@@ -35,9 +36,11 @@ type Processor struct {
 var DefaultProcessor = Processor{Name: "De verwerker (the processor)", Contact: "privacy@verwerker.example"}
 
 // NewService returns a Service on db using clock for every "now"; changes
-// are recorded in log.
-func NewService(db *store.DB, clock verwerker.Clock, log *audit.Log) *Service {
-	return &Service{db: db, clock: clock, audit: log, Processor: DefaultProcessor}
+// are recorded in log. subs is the subprocessor registry
+// (subprocessor.Lists): scopes name its entries, an activation sets the
+// customer's effective list, and decisions and the record read it.
+func NewService(db *store.DB, clock verwerker.Clock, log *audit.Log, subs Subprocessors) *Service {
+	return &Service{db: db, clock: clock, audit: log, subs: subs, Processor: DefaultProcessor}
 }
 
 var errNotFound = verwerker.Errorf(verwerker.ENOTFOUND, "processing agreement version not found")
@@ -131,7 +134,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, sc Scope) (Versio
 		if status != "active" {
 			return verwerker.Errorf(verwerker.ECONFLICT, "the tenant's contract has been terminated")
 		}
-		if err := checkRegistered(ctx, tx, sc.Subprocessors); err != nil {
+		if err := s.checkRegistered(ctx, tx, sc.Subprocessors); err != nil {
 			return err
 		}
 		id := verwerker.NewID(verwerker.PrefixAgreement, now)
@@ -165,7 +168,7 @@ func (s *Service) Update(ctx context.Context, tenantID string, number int, sc Sc
 		if cur.Status != StatusDraft {
 			return verwerker.Errorf(verwerker.ECONFLICT, "only a draft can be edited; create a new version instead")
 		}
-		if err := checkRegistered(ctx, tx, sc.Subprocessors); err != nil {
+		if err := s.checkRegistered(ctx, tx, sc.Subprocessors); err != nil {
 			return err
 		}
 		v, err = scan(tx.QueryRow(ctx, `UPDATE dpa_versions SET scope = $3, updated_at = $4
@@ -396,7 +399,7 @@ func (s *Service) Activate(ctx context.Context, tenantID string, number int) (Ve
 		}
 		// The version's authorised subprocessors become the customer's
 		// effective list, and every replica's decisions follow.
-		if err := syncEffective(ctx, tx, tenantID, v.ID, v.Scope.Subprocessors, now); err != nil {
+		if err := s.subs.Authorise(ctx, tx, tenantID, v.ID, v.Scope.Subprocessors, now); err != nil {
 			return err
 		}
 		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {

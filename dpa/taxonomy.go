@@ -156,3 +156,16 @@ func label(t Term, lang string) string {
 	}
 	return t.EN
 }
+
+// RegionByID returns the taxonomy's region with id, for the packages that
+// check locations against the taxonomy (the subprocessor registry).
+func RegionByID(id string) (Region, bool) { return region(id) }
+
+// CategoryByID returns the taxonomy's data category with id.
+func CategoryByID(id string) (Category, bool) { return category(id) }
+
+// TermByID returns the term with id in list.
+func TermByID(list []Term, id string) (Term, bool) { return term(list, id) }
+
+// Label returns t's label in lang (LangNL or LangEN).
+func Label(t Term, lang string) string { return label(t, lang) }

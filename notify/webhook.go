@@ -116,6 +116,15 @@ func (o *Outbox) Endpoint(ctx context.Context, tenantID string) (Endpoint, error
 	return e, nil
 }
 
+// HasEndpoint reports, inside the caller's transaction tx, whether the
+// tenant has a webhook endpoint: whether a webhook can carry a notice to
+// it.
+func HasEndpoint(ctx context.Context, tx pgx.Tx, tenantID string) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1)`, tenantID).Scan(&ok)
+	return ok, err
+}
+
 // RemoveEndpoint deletes the tenant's webhook endpoint and its secrets, if
 // it has one. Pending webhooks then fail with no_endpoint until a new one
 // is set; e-mail notices are unaffected.

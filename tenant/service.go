@@ -74,6 +74,23 @@ func Read(ctx context.Context, tx pgx.Tx, id string, now time.Time, lock bool) (
 	return t, nil
 }
 
+// Running returns, in the caller's transaction tx, the tenants whose
+// contract runs at now (a terminating tenant is still processed through
+// its contract's last day) and whose data was not erased, ordered by id,
+// their status computed at now.
+func Running(ctx context.Context, tx pgx.Tx, now time.Time) ([]Tenant, error) {
+	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tenants
+		WHERE (contract_ends_at IS NULL OR contract_ends_at > $1) AND erased_at IS NULL ORDER BY id`, now)
+	if err != nil {
+		return nil, fmt.Errorf("tenant: running: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scan(r, now) })
+	if err != nil {
+		return nil, fmt.Errorf("tenant: running: %w", err)
+	}
+	return out, nil
+}
+
 // MarkErased records in tx that the tenant's data was crypto-shredded at
 // instant at (the first instant is kept when called again), and raises the
 // tenant's decision state, so that decisions for it stop when tx commits.

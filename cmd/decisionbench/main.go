@@ -60,6 +60,7 @@ import (
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -386,7 +387,7 @@ func seed(ctx context.Context, dbURL string, n int) (map[string]string, []questi
 	clock := verwerker.SystemClock{}
 	log := audit.NewLog(db, clock)
 	defer log.Close()
-	tenants, agreements, keys := tenant.NewService(db, clock, log), dpa.NewService(db, clock, log), identity.NewKeys(db, clock, log)
+	tenants, agreements, keys := tenant.NewService(db, clock, log), dpa.NewService(db, clock, log, subprocessor.Lists{}), identity.NewKeys(db, clock, log)
 	ctx = verwerker.WithPrincipal(ctx, verwerker.Principal{ID: "bench-seed", Kind: verwerker.PrincipalAPIKey})
 	tokens := map[string]string{}
 	var qs []question

@@ -36,6 +36,7 @@ import (
 	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -348,7 +349,7 @@ type app struct {
 	people    *identity.People
 	authz     *policy.Authorizer
 	outbox    *notify.Outbox
-	subs      *dpa.Registry
+	subs      *subprocessor.Registry
 	subjects  *subject.Service
 	decisions *decision.Service
 	// keyring holds the tenant keys (Vault Transit or the local keyring);
@@ -400,8 +401,8 @@ func newApp(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger)
 	}
 	calendar := deadline.DefaultCalendar()
 	a := &app{keyring: ring, keyManager: keyManager, closeKeys: closeKeys,
-		db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log), keys: identity.NewKeys(db, clock, log),
-		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: dpa.NewRegistry(db, clock, log, outbox, calendar)}
+		db: db, audit: log, tenants: tenant.NewService(db, clock, log), dpa: dpa.NewService(db, clock, log, subprocessor.Lists{}), keys: identity.NewKeys(db, clock, log),
+		people: identity.NewPeople(db, clock, log), authz: authz, outbox: outbox, subs: subprocessor.NewRegistry(db, clock, log, outbox, calendar)}
 	subjectKey, created, err := keys.LoadOrCreateSecretFile(subjectKeyFile(cfg), subject.KeySize)
 	if err != nil {
 		a.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/subprocessor"
 )
 
 // policyExportCommand defines the flag of policy export and returns the
@@ -33,7 +34,7 @@ func policyExport(ctx context.Context, cfg *Config, dir string, stdout io.Writer
 		return err
 	}
 	defer db.Close()
-	states, err := dpa.NewService(db, verwerker.SystemClock{}, nil).DecisionStates(ctx)
+	states, err := dpa.NewService(db, verwerker.SystemClock{}, nil, subprocessor.Lists{}).DecisionStates(ctx)
 	if err != nil {
 		return err
 	}

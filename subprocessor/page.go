@@ -1,4 +1,4 @@
-package dpa
+package subprocessor
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // PublicPage is the address of a customer's public subprocessor page, its
@@ -62,12 +63,8 @@ func scanPage(row pgx.Row) (PublicPage, error) {
 func (r *Registry) PublicPage(ctx context.Context, tenantID string) (PublicPage, error) {
 	var p PublicPage
 	err := r.tenantTx(ctx, "public page", tenantID, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)`, tenantID).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
+		if _, err := tenant.Read(ctx, tx, tenantID, r.clock.Now(), false); err != nil {
+			return err // ENOTFOUND for an unknown customer
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO subprocessor_pages (tenant_id, slug, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (tenant_id) DO NOTHING`, tenantID, newSlug(), r.clock.Now().UTC()); err != nil {

@@ -1,4 +1,4 @@
-package dpa
+package subprocessor
 
 import (
 	"context"

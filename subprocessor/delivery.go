@@ -1,4 +1,4 @@
-package dpa
+package subprocessor
 
 import (
 	"context"
@@ -53,16 +53,20 @@ func announceKey(key string) (changeID, channel string, ok bool) {
 
 // lockForDelivery locks a customer's notice with what its schedule needs:
 // the customer's time zone and the change's effective date and creation.
-func lockForDelivery(ctx context.Context, tx pgx.Tx, tenantID, changeID string) (n Notice, timezone, effectiveOn string, created time.Time, err error) {
-	err = tx.QueryRow(ctx, `SELECT `+noticeColumnsOf("n.")+`, t.timezone, c.effective_on::text, c.created_at
-		FROM subprocessor_notices n JOIN tenants t ON t.id = n.tenant_id JOIN subprocessor_changes c ON c.id = n.change_id
+func (r *Registry) lockForDelivery(ctx context.Context, tx pgx.Tx, tenantID, changeID string) (n Notice, timezone, effectiveOn string, created time.Time, err error) {
+	err = tx.QueryRow(ctx, `SELECT `+noticeColumnsOf("n.")+`, c.effective_on::text, c.created_at
+		FROM subprocessor_notices n JOIN subprocessor_changes c ON c.id = n.change_id
 		WHERE n.tenant_id = $1 AND n.change_id = $2 FOR UPDATE OF n`, tenantID, changeID).
-		Scan(append(noticeFields(&n), &timezone, &effectiveOn, &created)...)
+		Scan(append(noticeFields(&n), &effectiveOn, &created)...)
 	n.normalize()
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = errNoticeNotFound
+		return n, "", "", time.Time{}, errNoticeNotFound
 	}
-	return n, timezone, effectiveOn, created.UTC(), err
+	if err != nil {
+		return n, "", "", time.Time{}, err
+	}
+	t, err := tenant.Read(ctx, tx, tenantID, r.clock.Now(), false)
+	return n, t.Timezone, effectiveOn, created.UTC(), err
 }
 
 // observe is the outbox's observer of announcements: it keeps the channel
@@ -73,7 +77,7 @@ func (r *Registry) observe(ctx context.Context, tx pgx.Tx, o notify.Outcome) err
 	if !ok {
 		return nil
 	}
-	n, tz, effectiveOn, _, err := lockForDelivery(ctx, tx, o.TenantID, changeID)
+	n, tz, effectiveOn, _, err := r.lockForDelivery(ctx, tx, o.TenantID, changeID)
 	if errors.Is(err, errNoticeNotFound) {
 		return nil // not a notice of this registry's
 	}
@@ -173,7 +177,7 @@ func (r *Registry) RecordDelivery(ctx context.Context, tenantID, changeID string
 	now := r.clock.Now().UTC()
 	var n Notice
 	err = r.tenantTx(ctx, "record delivery", tenantID, func(tx pgx.Tx) error {
-		cur, tz, effectiveOn, created, err := lockForDelivery(ctx, tx, tenantID, changeID)
+		cur, tz, effectiveOn, created, err := r.lockForDelivery(ctx, tx, tenantID, changeID)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package dpa
+package subprocessor
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // Public is what anyone may read about a customer's subprocessors (seed
@@ -32,12 +34,12 @@ type Public struct {
 
 // PublicChange is an announced change as the public sees it.
 type PublicChange struct {
-	ID              string        `json:"id"`
-	Kind            string        `json:"kind"`
-	Description     string        `json:"description"`
-	NewSubprocessor *Subprocessor `json:"new_subprocessor,omitempty"`
-	OldSubprocessor *Subprocessor `json:"old_subprocessor,omitempty"`
-	AnnouncedAt     time.Time     `json:"announced_at"`
+	ID              string    `json:"id"`
+	Kind            string    `json:"kind"`
+	Description     string    `json:"description"`
+	NewSubprocessor *Entry    `json:"new_subprocessor,omitempty"`
+	OldSubprocessor *Entry    `json:"old_subprocessor,omitempty"`
+	AnnouncedAt     time.Time `json:"announced_at"`
 	// EffectiveAt is when the change takes effect for the customer, if it
 	// goes ahead; nil while the customer has not been told (it takes
 	// effect no earlier than the end of the objection window that starts
@@ -62,7 +64,9 @@ func (r *Registry) PublicListing(ctx context.Context, tenantID string) (Public, 
 	}
 	p := Public{TenantID: tenantID, Current: l.Current, Changes: []PublicChange{}}
 	err = r.tenantTx(ctx, "public", tenantID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT name, updated_at FROM tenants WHERE id = $1`, tenantID).Scan(&p.ControllerName, &p.Updated)
+		t, err := tenant.Read(ctx, tx, tenantID, r.clock.Now(), false)
+		p.ControllerName, p.Updated = t.Name, t.UpdatedAt
+		return err
 	})
 	if err != nil {
 		return Public{}, err
@@ -112,13 +116,13 @@ type publicText struct {
 }
 
 var publicTexts = map[string]publicText{
-	LangNL: {Lang: "nl", Title: "Subverwerkers", Intro: "Derden die persoonsgegevens verwerken in opdracht van de verwerker, voor",
+	dpa.LangNL: {Lang: "nl", Title: "Subverwerkers", Intro: "Derden die persoonsgegevens verwerken in opdracht van de verwerker, voor",
 		Current: "Huidige subverwerkers", None: "Geen.", Name: "Naam", Service: "Dienst", Locations: "Locaties", Transfer: "Doorgifte",
 		Categories: "Gegevens", Contract: "Overeenkomst", Since: "Sinds", Changes: "Aangekondigde wijzigingen", NoChanges: "Geen.",
 		Kind: "Wijziging", Effective: "Ingang", Status: "Status", Feed: "Volg wijzigingen via de Atom-feed",
 		Kinds:    map[string]string{ChangeAdd: "toevoegen", ChangeReplace: "vervangen", ChangeRemove: "beëindigen"},
 		Statuses: map[string]string{"announced": "aangekondigd", "effective": "van kracht", "withdrawn": "ingetrokken"}},
-	LangEN: {Lang: "en", Title: "Subprocessors", Intro: "Third parties that process personal data on the processor's behalf, for",
+	dpa.LangEN: {Lang: "en", Title: "Subprocessors", Intro: "Third parties that process personal data on the processor's behalf, for",
 		Current: "Current subprocessors", None: "None.", Name: "Name", Service: "Service", Locations: "Locations", Transfer: "Transfer",
 		Categories: "Data", Contract: "Contract", Since: "Since", Changes: "Announced changes", NoChanges: "None.",
 		Kind: "Change", Effective: "Effective", Status: "Status", Feed: "Follow changes with the Atom feed",
@@ -127,26 +131,26 @@ var publicTexts = map[string]publicText{
 }
 
 // RenderPublic returns the public page of a customer's subprocessors in
-// lang (LangNL or LangEN); feedURL is the address of its Atom feed.
+// lang (dpa.LangNL or dpa.LangEN); feedURL is the address of its Atom feed.
 func RenderPublic(p Public, lang, feedURL string) ([]byte, error) {
 	t, ok := publicTexts[lang]
 	if !ok {
 		return nil, verwerker.Invalid("unknown language", verwerker.FieldError{Field: "lang", Message: "must be nl or en"})
 	}
-	labels := func(ids []string, lookup func(string) (Term, bool)) string {
+	labels := func(ids []string, lookup func(string) (dpa.Term, bool)) string {
 		var out []string
 		for _, id := range ids {
 			if term, ok := lookup(id); ok {
-				out = append(out, label(term, lang))
+				out = append(out, dpa.Label(term, lang))
 			}
 		}
 		return strings.Join(out, ", ")
 	}
-	regionTerm := func(id string) (Term, bool) { r, ok := region(id); return r.Term, ok }
-	categoryTerm := func(id string) (Term, bool) { c, ok := category(id); return c.Term, ok }
+	regionTerm := func(id string) (dpa.Term, bool) { r, ok := dpa.RegionByID(id); return r.Term, ok }
+	categoryTerm := func(id string) (dpa.Term, bool) { c, ok := dpa.CategoryByID(id); return c.Term, ok }
 	transfer := func(m string) string {
-		if b, ok := term(TransferBases, m); ok {
-			return label(b, lang)
+		if b, ok := dpa.TermByID(dpa.TransferBases, m); ok {
+			return dpa.Label(b, lang)
 		}
 		return "—"
 	}
@@ -165,7 +169,7 @@ func RenderPublic(p Public, lang, feedURL string) ([]byte, error) {
 	}
 	for _, c := range p.Changes {
 		var who []string
-		for _, s := range []*Subprocessor{c.OldSubprocessor, c.NewSubprocessor} {
+		for _, s := range []*Entry{c.OldSubprocessor, c.NewSubprocessor} {
 			if s != nil {
 				who = append(who, s.Name+" ("+s.ID+")")
 			}
@@ -179,7 +183,7 @@ func RenderPublic(p Public, lang, feedURL string) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	if err := publicTemplate.Execute(&b, data); err != nil {
-		return nil, verwerker.Internal("dpa: render subprocessors", err)
+		return nil, verwerker.Internal("subprocessor: render public page", err)
 	}
 	return b.Bytes(), nil
 }
@@ -188,7 +192,7 @@ var publicTemplate = template.Must(template.New("public").Parse(`<!DOCTYPE html>
 <html lang="{{.T.Lang}}">
 <head><meta charset="utf-8"><title>{{.T.Title}} — {{.P.ControllerName}}</title>
 <link rel="alternate" type="application/atom+xml" href="{{.FeedURL}}">
-` + style + `</head>
+` + dpa.PageStyle + `</head>
 <body>
 <h1>{{.T.Title}}</h1>
 <p>{{.T.Intro}} {{.P.ControllerName}}.</p>
@@ -242,7 +246,7 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 		Links: []link{{Rel: "self", Type: "application/atom+xml", Href: selfURL}, {Rel: "alternate", Type: "text/html", Href: pageURL}}}
 	for _, c := range p.Changes {
 		var who []string
-		for _, s := range []*Subprocessor{c.OldSubprocessor, c.NewSubprocessor} {
+		for _, s := range []*Entry{c.OldSubprocessor, c.NewSubprocessor} {
 			if s != nil {
 				who = append(who, s.Name)
 			}
@@ -266,7 +270,7 @@ func Atom(p Public, selfURL, pageURL string) ([]byte, error) {
 	}
 	out, err := xml.MarshalIndent(f, "", "  ")
 	if err != nil {
-		return nil, verwerker.Internal("dpa: atom", err)
+		return nil, verwerker.Internal("subprocessor: atom", err)
 	}
 	return append([]byte(xml.Header), out...), nil
 }
