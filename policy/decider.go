@@ -262,8 +262,12 @@ func (d *Decider) Tenant(ctx context.Context, tenantID string, minVersion int64)
 }
 
 // DefaultReloadTimeout bounds one load and compilation of a tenant's state
-// unless DeciderOptions.ReloadTimeout says otherwise.
-const DefaultReloadTimeout = 10 * time.Second
+// unless DeciderOptions.ReloadTimeout says otherwise. Each caller waits only
+// as long as its own context (a request's), so this bound only ends a load
+// that nobody may wait for any more; it is generous because a broad
+// agreement compiled on a busy machine (or under the race detector) took
+// over 10 s, and a load cut short fails every caller that shared it.
+const DefaultReloadTimeout = time.Minute
 
 // reload loads the tenant's state until it is at version min or newer and
 // has not expired. Concurrent reloads of one tenant share one load.
