@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/demo"
@@ -23,7 +24,6 @@ import (
 	vkeys "github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
-	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/subject"
@@ -39,11 +39,18 @@ var testStart = time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)
 type credential struct{ role, domain string }
 
 // testBundle is everything a test of the HTTP API needs: a fresh database,
-// a clock that only moves when told, the domain services on that clock, a
-// running server, two tenants and an API key for every role.
+// a clock that only moves when told, the application wired on that clock
+// as `verwerker serve` wires it (app.New), its server over HTTP, two tenants
+// and an API key for every role.
 type testBundle struct {
-	db      *store.DB
-	clock   *verwerker.ManualClock
+	db    *store.DB
+	clock *verwerker.ManualClock
+	// ring seals records with the local keyring (the records tests use a
+	// real Vault); every app of the bundle shares it.
+	ring vkeys.Keyring
+	// app is the application the bundle serves; the fields below are its
+	// services.
+	app     *app.App
 	tenants *tenant.Service
 	dpa     *dpa.Service
 	subs    *subprocessor.Registry
@@ -57,15 +64,12 @@ type testBundle struct {
 
 	tenantA, tenantB tenant.Tenant
 
-	tokens map[credential]string
-	keyIDs map[credential]string
-	audit  *audit.Log
-	// subjects and decisions: decisions is the last server's service.
+	tokens    map[credential]string
+	keyIDs    map[credential]string
+	audit     *audit.Log
 	subjects  *subject.Service
 	decisions *decision.Service
-	// keyMgr seals records with the local keyring (the records tests
-	// use a real Vault).
-	keyMgr *vkeys.Manager
+	keyMgr    *vkeys.Manager
 
 	// sessions are the signed-in people of session, by role and domain.
 	mu       sync.Mutex
@@ -88,39 +92,14 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
-	var err error
 	clock := verwerker.NewManualClock(testStart)
-	log := audit.NewLog(db, clock)
-	t.Cleanup(log.Close)
-	b := &testBundle{
-		db:      db,
-		clock:   clock,
-		audit:   log,
-		tenants: tenant.NewService(db, clock, log),
-		dpa:     dpa.NewService(db, clock, log, subprocessor.Lists{}),
-		keys:    identity.NewKeys(db, clock, log),
-		people:  identity.NewPeople(db, clock, log),
-		tokens:  map[credential]string{},
-		keyIDs:  map[credential]string{},
-	}
-	b.subjects, err = subject.NewService(db, clock, log, make([]byte, subject.KeySize))
-	require.NoError(t, err)
 	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	b.keyMgr = vkeys.NewManager(db, ring, vkeys.ManagerOptions{Logger: slog.New(slog.DiscardHandler)})
-	t.Cleanup(b.keyMgr.Close)
-	// Cheap password hashing: the cost parameters are not under test here.
-	b.people.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
-	b.outbox, err = notify.New(db, clock, log, notify.Config{AllowPrivateNetworks: true, Keys: b.keyMgr})
-	require.NoError(t, err)
-	b.subs = subprocessor.NewRegistry(db, clock, log, b.outbox, nil)
+	t.Cleanup(ring.Close) // after the apps, which do not close it
+	b := &testBundle{db: db, clock: clock, ring: ring, tokens: map[credential]string{}, keyIDs: map[credential]string{}}
+	b.serve(t, b.newApp(t, app.Config{}))
 	// Seeded without audit events, so tests count only their own events.
 	require.NoError(t, demo.SeedSubprocessors(ctx, subprocessor.NewRegistry(db, clock, nil, nil, nil)))
-	b.authz, err = policy.NewAuthorizer(ctx, db, nil)
-	require.NoError(t, err)
-	b.server = b.newServer()
-	b.http = httptest.NewServer(b.server)
-	t.Cleanup(b.http.Close)
 
 	b.tenantA, err = b.tenants.Create(ctx, tenant.New{Name: "Tenant A B.V.", Country: "NL", ContactEmail: "privacy@a.example"})
 	require.NoError(t, err)
@@ -140,34 +119,33 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
-// newServer returns another server on the bundle's database, as a second
-// replica would be: its own authorizer, the same database.
-func (b *testBundle) newServer() *api.Server { return b.newServerWith(api.Config{Version: "test"}) }
+// newApp wires another application on the bundle's database, clock and
+// keyring, as another replica would run (its own caches and authorizer;
+// its watcher is not run), with cfg's settings; webhooks may go to this
+// machine. It is closed when the test ends.
+func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
+	t.Helper()
+	cfg.Version = "test"
+	cfg.WebhookAllowPrivate = true
+	a, err := app.New(context.Background(), cfg, app.Deps{DB: b.db, Clock: b.clock, Logger: slog.New(slog.DiscardHandler),
+		Keyring: b.ring, SubjectKey: make([]byte, subject.KeySize)})
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	// Cheap password hashing: the cost parameters are not under test here.
+	a.People.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
+	return a
+}
 
-// newServerWith is newServer with another configuration.
-func (b *testBundle) newServerWith(cfg api.Config) *api.Server {
-	var err error
-	b.decisions, err = decision.New(context.Background(), b.db, b.dpa, b.subjects, b.audit, b.clock, nil)
-	if err != nil {
-		panic(err)
-	}
-	return api.New(cfg, api.Deps{
-		Records:   records.New(b.db, b.keyMgr, b.decisions, b.subjects, b.audit, b.clock, slog.New(slog.DiscardHandler)),
-		Decisions: b.decisions,
-		Subjects:  b.subjects,
-		Ready:     b.db,
-		Authn:     identity.Authenticator{Keys: b.keys, People: b.people},
-		Authz:     b.authz,
-		Tenants:   b.tenants,
-		People:    b.people,
-		Keys:      b.keys,
-		Audit:     b.audit,
-		DPA:       b.dpa,
-
-		Subprocessors: b.subs,
-		Outbox:        b.outbox,
-		Mailbox:       b.mailbox,
-	})
+// serve makes a the bundle's application and serves it over HTTP.
+func (b *testBundle) serve(t *testing.T, a *app.App) {
+	t.Helper()
+	b.app = a
+	b.tenants, b.dpa, b.subs, b.outbox, b.mailbox = a.Tenants, a.DPA, a.Subprocessors, a.Outbox, a.Mailbox
+	b.keys, b.people, b.authz, b.audit = a.Keys, a.People, a.Authz, a.Audit
+	b.subjects, b.decisions, b.keyMgr = a.Subjects, a.Decisions, a.KeyManager
+	b.server = a.Server
+	b.http = httptest.NewServer(a.Server)
+	t.Cleanup(b.http.Close)
 }
 
 // issue issues a key without expiry and remembers its token and id.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/policy"
 )
 
@@ -28,7 +28,7 @@ func TestFastDecisionPathAnswersAsTheOperation(t *testing.T) {
 	b := setup(t)
 	A, B := b.tenantA.ID, b.tenantB.ID
 	activeDPA(t, b, A)
-	slow := httptest.NewServer(b.newServerWith(api.Config{Version: "test", DisableFastPath: true}))
+	slow := httptest.NewServer(b.newApp(t, app.Config{DisableFastPath: true}).Server)
 	t.Cleanup(slow.Close)
 	chat, chatB := b.token(t, policy.RoleChatService, A), b.token(t, policy.RoleChatService, B)
 	viewer := b.token(t, policy.RoleControllerViewer, A)

@@ -13,10 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/audit"
-	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
-	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -413,16 +412,9 @@ func TestDevMailbox(t *testing.T) {
 	r := b.do(t, http.MethodGet, "/v1/dev/mailbox", admin, nil)
 	require.Equal(t, http.StatusNotFound, r.status, "only in dev")
 
-	mb, err := notify.OpenMailbox(filepath.Join(t.TempDir(), "mailbox"))
-	require.NoError(t, err)
-	outbox, err := notify.New(b.db, b.clock, b.audit, notify.Config{Mailbox: mb, AllowPrivateNetworks: true, Keys: b.keyMgr})
-	require.NoError(t, err)
-	notifytest.Start(t, b.db, outbox)
-	b.outbox, b.mailbox = outbox, mb
-	b.subs = subprocessor.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
-	b.server = b.newServer()
-	b.http = httptest.NewServer(b.server)
-	t.Cleanup(b.http.Close)
+	a := b.newApp(t, app.Config{DevMailbox: filepath.Join(t.TempDir(), "mailbox")})
+	notifytest.Start(t, b.db, a.Outbox)
+	b.serve(t, a)
 
 	A := b.tenantA.ID
 	b.activeDPA(t, A, 30, "dpo@a.example")
@@ -433,7 +425,7 @@ func TestDevMailbox(t *testing.T) {
 
 	r = b.do(t, http.MethodGet, "/v1/dev/mailbox", admin, nil)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
-	require.Equal(t, mb.Dir(), r.json["dir"])
+	require.Equal(t, b.mailbox.Dir(), r.json["dir"])
 	items := r.json["items"].([]any)
 	require.Len(t, items, 1)
 	m := items[0].(map[string]any)

@@ -21,9 +21,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/dpa/dpatest"
-	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subprocessor"
@@ -38,14 +38,9 @@ func (b *testBundle) withNotices(t *testing.T) string {
 	if smtpURL == "" || mailpit == "" {
 		t.Fatal("set VERWERKER_TEST_SMTP_URL and VERWERKER_TEST_MAILPIT_URL to a running mailpit (run `make test`, which starts one)")
 	}
-	outbox, err := notify.New(b.db, b.clock, b.audit, notify.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example", AllowPrivateNetworks: true, Keys: b.keyMgr})
-	require.NoError(t, err)
-	notifytest.Start(t, b.db, outbox)
-	b.outbox = outbox
-	b.subs = subprocessor.NewRegistry(b.db, b.clock, b.audit, outbox, nil)
-	b.server = b.newServer()
-	b.http = httptest.NewServer(b.server)
-	t.Cleanup(b.http.Close)
+	a := b.newApp(t, app.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example"})
+	notifytest.Start(t, b.db, a.Outbox)
+	b.serve(t, a)
 	return mailpit
 }
 

@@ -55,12 +55,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
-	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
-	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
 
@@ -162,7 +161,7 @@ func run() error {
 	}
 	defer drop()
 	fmt.Printf("seeding %d customers...\n", *customers)
-	tokens, questions, err := seed(ctx, dbURL, *customers)
+	tokens, questions, err := seed(ctx, dbURL, dir, *customers)
 	if err != nil {
 		return err
 	}
@@ -374,8 +373,10 @@ type question struct {
 	req    policy.Request
 }
 
-// seed creates the customers with active agreements and chat service keys.
-func seed(ctx context.Context, dbURL string, n int) (map[string]string, []question, error) {
+// seed creates the customers with active agreements and chat service keys,
+// through the application as `verwerker serve` wires it; its local keys are
+// kept in dir (the subject key is the file the bench's server uses).
+func seed(ctx context.Context, dbURL, dir string, n int) (map[string]string, []question, error) {
 	db, err := store.Open(ctx, dbURL, store.Options{MaxConns: 4})
 	if err != nil {
 		return nil, nil, err
@@ -384,10 +385,15 @@ func seed(ctx context.Context, dbURL string, n int) (map[string]string, []questi
 	if _, err := db.Migrate(ctx, nil); err != nil {
 		return nil, nil, err
 	}
-	clock := verwerker.SystemClock{}
-	log := audit.NewLog(db, clock)
-	defer log.Close()
-	tenants, agreements, keys := tenant.NewService(db, clock, log), dpa.NewService(db, clock, log, subprocessor.Lists{}), identity.NewKeys(db, clock, log)
+	a, err := app.New(ctx, app.Config{KeyringFile: filepath.Join(dir, "keyring.key"), SubjectKeyFile: filepath.Join(dir, "subject.key")}, app.Deps{DB: db})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer a.Close()
+	tenants, agreements, keys := a.Tenants, a.DPA, a.Keys
+	// Keys are issued as operator tools issue them, without a caller: an
+	// API key may not mint keys (identity.ErrSessionRequired).
+	operator := ctx
 	ctx = verwerker.WithPrincipal(ctx, verwerker.Principal{ID: "bench-seed", Kind: verwerker.PrincipalAPIKey})
 	tokens := map[string]string{}
 	var qs []question
@@ -416,7 +422,7 @@ func seed(ctx context.Context, dbURL string, n int) (map[string]string, []questi
 		if err != nil {
 			return nil, nil, err
 		}
-		_, token, err := keys.Issue(ctx, identity.NewKey{Label: "bench chat service", Role: "chat_service", Domain: t.ID})
+		_, token, err := keys.Issue(operator, identity.NewKey{Label: "bench chat service", Role: "chat_service", Domain: t.ID})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -44,18 +44,18 @@ func TestAuditVerifyScript(t *testing.T) {
 	// 1,000.
 	const denials, head = 1050, 1052
 	type started struct {
-		a               *app
+		a               *running
 		addr, id, token string
 	}
 	ready := make(chan started, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a *app, addr string) error {
-			tn, err := a.tenants.Create(ctx, tenant.New{Name: "Long Chain B.V.", Country: "NL", ContactEmail: "privacy@chain.example"})
+		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a *running, addr string) error {
+			tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Long Chain B.V.", Country: "NL", ContactEmail: "privacy@chain.example"})
 			if err != nil {
 				return err
 			}
-			_, token, err := a.keys.Issue(ctx, identity.NewKey{Label: "auditor", Role: policy.RoleAuditor, Domain: tn.ID})
+			_, token, err := a.Keys.Issue(ctx, identity.NewKey{Label: "auditor", Role: policy.RoleAuditor, Domain: tn.ID})
 			if err != nil {
 				return err
 			}
@@ -66,7 +66,7 @@ func TestAuditVerifyScript(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < denials; i += 10 {
-						_, err := a.audit.Append(ctx, audit.Event{Chain: tn.ID, Actor: "key_chat", Action: "decision.deny", Resource: tn.ID,
+						_, err := a.Audit.Append(ctx, audit.Event{Chain: tn.ID, Actor: "key_chat", Action: "decision.deny", Resource: tn.ID,
 							Outcome: audit.Denied, Reason: "codes=purpose_not_in_scope"})
 						errs <- err
 					}
@@ -92,10 +92,10 @@ func TestAuditVerifyScript(t *testing.T) {
 		t.Fatal("serve did not start")
 	}
 	require.Eventually(t, func() bool {
-		cps, err := s.a.audit.Checkpoints(ctx, s.id, 0, 10)
+		cps, err := s.a.Audit.Checkpoints(ctx, s.id, 0, 10)
 		return err == nil && len(cps) == 1 && cps[0].Seq == head
 	}, 30*time.Second, 50*time.Millisecond, "the chain is signed at start")
-	events, err := s.a.audit.Events(ctx, s.id, 0, head)
+	events, err := s.a.Audit.Events(ctx, s.id, 0, head)
 	require.NoError(t, err)
 	require.Len(t, events, head)
 
@@ -117,7 +117,7 @@ func TestAuditVerifyScript(t *testing.T) {
 	require.Contains(t, out, "1 checkpoints verify (last: event 1052, signed at ")
 
 	// A superuser changes an event on the second page.
-	conn, err := s.a.db.Pool.Acquire(ctx)
+	conn, err := s.a.DB.Pool.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release() // when a check fails; released below before serve closes the pool, which waits for it
 	_, err = conn.Exec(ctx, `SET session_replication_role = replica`)

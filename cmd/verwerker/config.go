@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/app"
 )
 
 // Config is every setting of verwerker. Each has an environment variable and
@@ -133,7 +134,7 @@ func (c *Config) settings() []setting {
 		{"VERWERKER_VAULT_K8S_ROLE", "vault-k8s-role", "", "Kubernetes auth role (the pod's service-account token)", str(&c.VaultK8sRole)},
 		{"VERWERKER_VAULT_TRANSIT_MOUNT", "vault-transit-mount", "transit", "where the Transit engine is mounted", str(&c.VaultMount)},
 		{"VERWERKER_KEYRING_FILE", "keyring-file", "", "local keyring master key (32 bytes, mode 0600) used when VAULT_ADDR is empty; " +
-			"empty means " + defaultKeyringFile + ", or inside the throwaway cluster for `dev`", str(&c.KeyringFile)},
+			"empty means " + app.DefaultKeyringFile + ", or inside the throwaway cluster for `dev`", str(&c.KeyringFile)},
 		{"VERWERKER_KEY_ROTATION_INTERVAL", "key-rotation-interval", "336h", "tenant key rotation cycle: rotate, rewrap every data key, retire older versions; a database backup can reveal an erased subject for at most this long (plus Vault's snapshot retention)", func(v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < time.Hour {
@@ -163,7 +164,7 @@ func (c *Config) settings() []setting {
 			return nil
 		}},
 		{"VERWERKER_SUBJECT_KEY_FILE", "subject-key-file", "", "local 32-byte key (mode 0600) of the HMAC that pseudonymises subject references, created by serve when missing; " +
-			"empty means " + defaultSubjectKeyFile + ", or inside the throwaway cluster for `dev`", str(&c.SubjectKeyFile)},
+			"empty means " + app.DefaultSubjectKeyFile + ", or inside the throwaway cluster for `dev`", str(&c.SubjectKeyFile)},
 		{"VERWERKER_DECISION_FLUSH_INTERVAL", "decision-flush-interval", "1m", "how often the counts of allowed decisions are written to each tenant's audit chain", func(v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < time.Second {

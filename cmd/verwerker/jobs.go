@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/verwerker/verwerker/app"
 )
 
 // startJobs builds the River client that runs the background jobs on this
@@ -14,15 +15,15 @@ import (
 // deliveries, the periodic application of due subprocessor changes and
 // the purge of erased records' rows. The returned function stops it
 // gracefully.
-func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (func(), error) {
-	outbox := a.outbox
+func startJobs(ctx context.Context, a *app.App, cfg *Config, logger *slog.Logger) (func(), error) {
+	outbox := a.Outbox
 	workers := river.NewWorkers()
 	outbox.Register(workers)
-	a.subs.Register(workers)
-	a.records.Register(workers)
-	periodic := append(a.subs.PeriodicJobs(), a.records.PeriodicJobs()...)
-	periodic = append(periodic, a.records.RotationJobs(workers, cfg.KeyRotationInterval)...)
-	client, err := river.NewClient(riverpgxv5.New(a.db.Pool), &river.Config{
+	a.Subprocessors.Register(workers)
+	a.Records.Register(workers)
+	periodic := append(a.Subprocessors.PeriodicJobs(), a.Records.PeriodicJobs()...)
+	periodic = append(periodic, a.Records.RotationJobs(workers, cfg.KeyRotationInterval)...)
+	client, err := river.NewClient(riverpgxv5.New(a.DB.Pool), &river.Config{
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
 		Workers:      workers,
 		PeriodicJobs: periodic,
@@ -32,7 +33,7 @@ func startJobs(ctx context.Context, a *app, cfg *Config, logger *slog.Logger) (f
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	outbox.UseClient(client)
-	a.records.UseClient(client)
+	a.Records.UseClient(client)
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}

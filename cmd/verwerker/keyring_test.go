@@ -24,15 +24,15 @@ func TestAppKeysInVault(t *testing.T) {
 	a, err := newApp(ctx, db, cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer a.Close()
-	require.Equal(t, "vault-transit", a.keyring.Kind())
+	require.Equal(t, "vault-transit", a.Keyring.Kind())
 
 	tenantID := verwerker.NewID(verwerker.PrefixTenant, verwerker.SystemClock{}.Now())
 	_, err = db.Pool.Exec(ctx, `INSERT INTO tenants (id, name, country, contact_email, created_at, updated_at) VALUES ($1, 'Vault B.V.', 'NL', 'p@v.example', now(), now())`, tenantID)
 	require.NoError(t, err)
-	k, err := a.keyManager.CreateTenantKey(ctx, tenantID)
+	k, err := a.KeyManager.CreateTenantKey(ctx, tenantID)
 	require.NoError(t, err)
 	require.True(t, v.KeyExists(t, k.Name), "the tenant key is in Vault")
-	dk, err := a.keyManager.NewDataKey(ctx, tenantID)
+	dk, err := a.KeyManager.NewDataKey(ctx, tenantID)
 	require.NoError(t, err)
 	dk.Release()
 
@@ -50,5 +50,5 @@ func TestAppLocalKeyring(t *testing.T) {
 	a, err := newApp(context.Background(), db, cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer a.Close()
-	require.Equal(t, "local", a.keyring.Kind())
+	require.Equal(t, "local", a.Keyring.Kind())
 }

@@ -311,7 +311,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	defer db.Close()
 	a, err := newApp(ctx, db, &Config{SubjectKeyFile: os.Getenv("VERWERKER_SUBJECT_KEY_FILE"), KeyringFile: os.Getenv("VERWERKER_KEYRING_FILE")}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	tn, err := a.tenants.Create(ctx, tenant.New{Name: "Audit Me", Country: "NL", ContactEmail: "privacy@auditme.example"})
+	tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Audit Me", Country: "NL", ContactEmail: "privacy@auditme.example"})
 	require.NoError(t, err)
 	a.Close()
 

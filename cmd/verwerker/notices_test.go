@@ -49,9 +49,9 @@ func TestServeWithoutSMTPWarnsLoudly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var alarms, mailbox *http.Response
-	err = serve(ctx, cfg, logger, func(a *app, addr string) error {
+	err = serve(ctx, cfg, logger, func(a *running, addr string) error {
 		defer cancel()
-		_, token, err := a.keys.Issue(ctx, identity.NewKey{Label: "test dpo", Role: "dpo", Domain: verwerker.PlatformDomain})
+		_, token, err := a.Keys.Issue(ctx, identity.NewKey{Label: "test dpo", Role: "dpo", Domain: verwerker.PlatformDomain})
 		if err != nil {
 			return err
 		}

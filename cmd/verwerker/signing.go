@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/keys"
 )
@@ -20,18 +21,6 @@ import (
 // directory instead, and throws it away with the cluster.
 const defaultSigningKeyFile = ".verwerker/audit-signing.key"
 
-// defaultSubjectKeyFile is where serve keeps the local key that
-// pseudonymises subject references when VERWERKER_SUBJECT_KEY_FILE is
-// empty; dev with a throwaway cluster keeps it in the cluster's directory.
-const defaultSubjectKeyFile = ".verwerker/subject-ref.key"
-
-func subjectKeyFile(cfg *Config) string {
-	if cfg.SubjectKeyFile != "" {
-		return cfg.SubjectKeyFile
-	}
-	return defaultSubjectKeyFile
-}
-
 func signingKeyFile(cfg *Config) string {
 	if cfg.SigningKeyFile != "" {
 		return cfg.SigningKeyFile
@@ -41,19 +30,19 @@ func signingKeyFile(cfg *Config) string {
 
 // startSigning loads the local signing key, creating it when missing, makes
 // log trust it and returns a checkpointer that signs with it.
-func startSigning(cfg *Config, logger *slog.Logger, a *app) (*audit.Checkpointer, error) {
+func startSigning(cfg *Config, logger *slog.Logger, a *app.App) (*audit.Checkpointer, error) {
 	path := signingKeyFile(cfg)
 	signer, created, err := keys.LoadOrCreateLocalSigner(path)
 	if err != nil {
 		return nil, fmt.Errorf("VERWERKER_SIGNING_KEY_FILE: %w", err)
 	}
-	if err := trust(a.audit, signer); err != nil {
+	if err := trust(a.Audit, signer); err != nil {
 		return nil, err
 	}
 	logger.Warn("audit checkpoints are signed with a local Ed25519 key file, which is not for production: "+
 		"every replica must use the same file and it must be kept as long as the audit trail; Vault Transit replaces it",
 		"key_id", signer.KeyID(), "file", path, "created", created, "interval", cfg.CheckpointInterval.String())
-	return audit.NewCheckpointer(a.db, verwerker.SystemClock{}, signer), nil
+	return audit.NewCheckpointer(a.DB, verwerker.SystemClock{}, signer), nil
 }
 
 // trust makes log trust signer's public key.
@@ -80,25 +69,6 @@ func loadVerificationKeys(cfg *Config, log *audit.Log, stderr io.Writer) error {
 		return fmt.Errorf("VERWERKER_SIGNING_KEY_FILE: %w", err)
 	}
 	return trust(log, signer)
-}
-
-// auditCheckpoint signs a checkpoint of every chain whose head moved, with
-// the existing key file: creating a key here would sign with a key the
-// server does not trust.
-func auditCheckpoint(ctx context.Context, cfg *Config, stdout, _ io.Writer) error {
-	path := signingKeyFile(cfg)
-	signer, err := keys.LoadLocalSigner(path)
-	if err != nil {
-		return fmt.Errorf("VERWERKER_SIGNING_KEY_FILE: %w (the server creates the key on its first start)", err)
-	}
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := audit.NewCheckpointer(db, verwerker.SystemClock{}, signer).Checkpoint(ctx)
-	fmt.Fprintf(stdout, "signed %d checkpoints with key %s\n", n, signer.KeyID())
-	return err
 }
 
 // runCheckpoints runs cp every interval in the background; the function it

@@ -120,15 +120,15 @@ func TestServeSignsCheckpoints(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type started struct {
-		a    *app
+		a    *running
 		addr string
 		id   string
 	}
 	ready := make(chan started, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a *app, addr string) error {
-			tn, err := a.tenants.Create(ctx, tenant.New{Name: "Signed B.V.", Country: "NL", ContactEmail: "privacy@signed.example"})
+		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a *running, addr string) error {
+			tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Signed B.V.", Country: "NL", ContactEmail: "privacy@signed.example"})
 			if err != nil {
 				return err
 			}
@@ -152,10 +152,10 @@ func TestServeSignsCheckpoints(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Eventually(t, func() bool {
-		cps, err := s.a.audit.Checkpoints(ctx, s.id, 0, 10)
+		cps, err := s.a.Audit.Checkpoints(ctx, s.id, 0, 10)
 		return err == nil && len(cps) == 1
 	}, 30*time.Second, 50*time.Millisecond, "the new tenant's chain is signed at once")
-	r, err := s.a.audit.Verify(ctx, s.id)
+	r, err := s.a.Audit.Verify(ctx, s.id)
 	require.NoError(t, err)
 	require.True(t, r.OK, "%+v", r)
 	require.Equal(t, 1, r.Checkpoints)

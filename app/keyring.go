@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -8,18 +8,14 @@ import (
 	"github.com/verwerker/verwerker/keys"
 )
 
-// defaultKeyringFile is where serve keeps the local keyring's master key
-// when VAULT_ADDR and VERWERKER_KEYRING_FILE are unset.
-const defaultKeyringFile = ".verwerker/keyring.key"
-
 // openKeyring returns Vault Transit when VAULT_ADDR is set, logging in with
 // exactly one of a token, AppRole or Kubernetes; otherwise the local
 // keyring, which logs that it is not for production.
-func openKeyring(ctx context.Context, cfg *Config, logger *slog.Logger) (keys.Keyring, func(), error) {
+func openKeyring(ctx context.Context, cfg Config, logger *slog.Logger) (keys.Keyring, func(), error) {
 	if cfg.VaultAddr == "" {
 		file := cfg.KeyringFile
 		if file == "" {
-			file = defaultKeyringFile
+			file = DefaultKeyringFile
 		}
 		ring, err := keys.OpenLocalKeyring(file, logger)
 		if err != nil {

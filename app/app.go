@@ -1,0 +1,267 @@
+// Package app wires verwerker's domain packages into one application: the
+// database, the audit log, the keys, the domain services, the watcher that
+// keeps this replica's caches current and the HTTP API. It is the one
+// wiring, used by `verwerker serve` and `dev`, by cmd/decisionbench and by
+// the API tests; no domain package imports it.
+//
+// New builds the services without starting anything in the background: the
+// caller runs the watcher, the decision counters' flushing and the jobs (see
+// cmd/verwerker), or none of them (tests).
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/decision"
+	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/keys"
+	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/subprocessor"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+// DefaultKeyringFile is where the local keyring keeps its master key when
+// Config.VaultAddr and Config.KeyringFile are empty, relative to the
+// working directory.
+const DefaultKeyringFile = ".verwerker/keyring.key"
+
+// DefaultSubjectKeyFile is where the local key that pseudonymises subject
+// references is kept when Config.SubjectKeyFile is empty.
+const DefaultSubjectKeyFile = ".verwerker/subject-ref.key"
+
+// Config is the part of verwerker's settings the application is built
+// from (cmd/verwerker reads them from flags and the environment; README's
+// configuration lists them).
+type Config struct {
+	// Version is the version the API reports.
+	Version string
+
+	// Tenant keys: Vault Transit when VaultAddr is set, logging in with
+	// exactly one of a token, AppRole or Kubernetes; else the local keyring
+	// in KeyringFile (DefaultKeyringFile when empty).
+	VaultAddr, VaultToken, VaultRoleID, VaultSecretID, VaultSecretIDFile, VaultK8sRole, VaultMount string
+	KeyringFile                                                                                    string
+
+	// SubjectKeyFile holds the key that pseudonymises subject references,
+	// created when missing (DefaultSubjectKeyFile when empty).
+	SubjectKeyFile string
+
+	// SMTPURL and MailFrom are the e-mail relay; without SMTPURL e-mail is
+	// refused, or kept in DevMailbox when that is set.
+	SMTPURL, MailFrom string
+	// DevMailbox, when set and SMTPURL is empty, is the directory where
+	// e-mail is kept, read at GET /v1/dev/mailbox (development only).
+	DevMailbox string
+	// WebhookAllowPrivate lets webhook endpoints be on private networks
+	// (development only).
+	WebhookAllowPrivate bool
+
+	// ReplicaLease is how long this replica answers from its caches
+	// without hearing from the database (store.WatcherOptions.Lease);
+	// store.DefaultLease when zero.
+	ReplicaLease time.Duration
+
+	// SecureCookies, TrustedProxies and DisableFastPath are passed to the
+	// API (api.Config).
+	SecureCookies   bool
+	TrustedProxies  []netip.Prefix
+	DisableFastPath bool
+}
+
+// Deps are what the application runs on and does not own: the caller
+// closes them after App.Close.
+type Deps struct {
+	// DB is the migrated database (required).
+	DB *store.DB
+	// Clock gives "now"; the system clock when nil.
+	Clock verwerker.Clock
+	// Logger receives the application's logs; discarded when nil.
+	Logger *slog.Logger
+	// Keyring, when set, holds the tenant keys instead of the keyring
+	// Config names (tests).
+	Keyring keys.Keyring
+	// SubjectKey, when set, pseudonymises subject references instead of
+	// the key in Config.SubjectKeyFile (tests); subject.KeySize bytes.
+	SubjectKey []byte
+}
+
+// App is the wired application. Its fields are the services; they are set
+// by New and not changed after.
+type App struct {
+	DB     *store.DB
+	Clock  verwerker.Clock
+	Logger *slog.Logger
+
+	Audit    *audit.Log
+	Authz    *policy.Authorizer
+	Tenants  *tenant.Service
+	DPA      *dpa.Service
+	Keys     *identity.Keys
+	People   *identity.People
+	Calendar *deadline.Calendar
+	// Keyring holds the tenant keys (Vault Transit or the local keyring);
+	// KeyManager ties it to tenant_keys and the data-key cache.
+	Keyring    keys.Keyring
+	KeyManager *keys.Manager
+	Outbox     *notify.Outbox
+	// Mailbox is the development mailbox; nil unless Config.DevMailbox is
+	// used.
+	Mailbox       *notify.Mailbox
+	Subprocessors *subprocessor.Registry
+	Subjects      *subject.Service
+	Decisions     *decision.Service
+	Records       *records.Store
+
+	// Watcher keeps this replica's caches current once the caller runs it.
+	Watcher *store.Watcher
+	// Registry holds the metrics Server.MetricsHandler serves.
+	Registry *prometheus.Registry
+	// Server is the HTTP API.
+	Server *api.Server
+
+	closers   []func()
+	closeOnce sync.Once
+}
+
+// onClose adds fn to what Close runs, last added first.
+func (a *App) onClose(fn func()) { a.closers = append(a.closers, fn) }
+
+// Close releases what New opened, in the reverse order of opening. It is
+// safe to call more than once.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		for _, fn := range slices.Backward(a.closers) {
+			fn()
+		}
+		a.closers = nil
+	})
+}
+
+// New builds the application on deps.DB. On error it has released what it
+// opened.
+func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
+	if deps.DB == nil {
+		return nil, fmt.Errorf("app: no database")
+	}
+	a := &App{DB: deps.DB, Clock: deps.Clock, Logger: deps.Logger}
+	if a.Clock == nil {
+		a.Clock = verwerker.SystemClock{}
+	}
+	if a.Logger == nil {
+		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	db, clock, logger := a.DB, a.Clock, a.Logger
+
+	a.Audit = audit.NewLog(db, clock)
+	a.onClose(a.Audit.Close)
+	if a.Authz, err = policy.NewAuthorizer(ctx, db, logger); err != nil {
+		return nil, err
+	}
+	if a.Keyring = deps.Keyring; a.Keyring == nil {
+		var closeKeyring func()
+		if a.Keyring, closeKeyring, err = openKeyring(ctx, cfg, logger); err != nil {
+			return nil, err
+		}
+		a.onClose(closeKeyring)
+	}
+	a.KeyManager = keys.NewManager(db, a.Keyring, keys.ManagerOptions{Clock: clock, Logger: logger})
+	a.onClose(a.KeyManager.Close)
+	if cfg.SMTPURL == "" && cfg.DevMailbox != "" {
+		if a.Mailbox, err = notify.OpenMailbox(cfg.DevMailbox); err != nil {
+			return nil, err
+		}
+	}
+	if a.Outbox, err = notify.New(db, clock, a.Audit, notify.Config{SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom,
+		AllowPrivateNetworks: cfg.WebhookAllowPrivate, Keys: a.KeyManager, Mailbox: a.Mailbox}); err != nil {
+		return nil, err
+	}
+	a.Calendar = deadline.DefaultCalendar()
+	a.Tenants = tenant.NewService(db, clock, a.Audit)
+	a.DPA = dpa.NewService(db, clock, a.Audit, subprocessor.Lists{})
+	a.Keys = identity.NewKeys(db, clock, a.Audit)
+	a.People = identity.NewPeople(db, clock, a.Audit)
+	a.Subprocessors = subprocessor.NewRegistry(db, clock, a.Audit, a.Outbox, a.Calendar)
+
+	subjectKey := deps.SubjectKey
+	if subjectKey == nil {
+		file := cfg.SubjectKeyFile
+		if file == "" {
+			file = DefaultSubjectKeyFile
+		}
+		var created bool
+		if subjectKey, created, err = keys.LoadOrCreateSecretFile(file, subject.KeySize); err != nil {
+			return nil, fmt.Errorf("VERWERKER_SUBJECT_KEY_FILE: %w", err)
+		}
+		if created {
+			logger.Warn("created the local key that pseudonymises subject references; every replica must use the same file and keep it", "file", file)
+		}
+	}
+	if a.Subjects, err = subject.NewService(db, clock, a.Audit, subjectKey); err != nil {
+		return nil, err
+	}
+	if a.Decisions, err = decision.New(ctx, db, a.DPA, a.Subjects, a.Audit, clock, logger); err != nil {
+		return nil, err
+	}
+	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
+
+	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
+	a.Authz.Watch(a.Watcher)
+	a.Keys.Watch(a.Watcher)
+	a.Decisions.Watch(a.Watcher)
+	a.KeyManager.Watch(a.Watcher)
+
+	lease := cfg.ReplicaLease
+	if lease <= 0 {
+		lease = store.DefaultLease
+	}
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics())
+	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
+		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
+		Ready:         db,
+		Authn:         identity.Authenticator{Keys: a.Keys, People: a.People},
+		Authz:         a.Authz,
+		Tenants:       a.Tenants,
+		People:        a.People,
+		Keys:          a.Keys,
+		Audit:         a.Audit,
+		DPA:           a.DPA,
+		Calendar:      a.Calendar,
+		Decisions:     a.Decisions,
+		Subjects:      a.Subjects,
+		Records:       a.Records,
+		Subprocessors: a.Subprocessors,
+		Outbox:        a.Outbox,
+		Mailbox:       a.Mailbox,
+		// Bounded by the lease: a silent replica stops trusting its
+		// caches when its lease ends.
+		Sync: func(ctx context.Context) error {
+			c, cancel := context.WithTimeout(ctx, 2*lease+5*time.Second)
+			defer cancel()
+			return db.Sync(c)
+		},
+	})
+	return a, nil
+}
