@@ -152,14 +152,6 @@ func (s *Service) upsert(ctx context.Context, tx pgx.Tx, tenantID, ref string, n
 	return st, err
 }
 
-func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action, resource, reason string) error {
-	if s.audit == nil {
-		return nil
-	}
-	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success, Reason: reason})
-	return err
-}
-
 // Instruction is a controller's instruction about one subject: restrict
 // its processing (GDPR Art. 18) and the purposes it objected to (Art. 21).
 // It replaces the previous instruction; false and no purposes clear it.
@@ -205,7 +197,7 @@ func (s *Service) Instruct(ctx context.Context, tenantID, ref string, in Instruc
 			return err
 		}
 		reason := fmt.Sprintf("restricted=%t objected=%s", st.Restricted, joinOr(st.ObjectedPurposes, "none"))
-		return s.record(ctx, tx, tenantID, "subject.instruct", st.ID, reason)
+		return s.audit.Record(ctx, tx, tenantID, "subject.instruct", st.ID, reason)
 	})
 	return st, verwerker.Wrap("subject: instruct", err)
 }
@@ -245,7 +237,7 @@ func (s *Service) FlagMinor(ctx context.Context, tenantID, ref string) (string, 
 				tenantID, id, now); err != nil {
 				return err
 			}
-			if err := s.record(ctx, tx, tenantID, "subject.minor_flag", id, "seed-000-art-9.5"); err != nil {
+			if err := s.audit.Record(ctx, tx, tenantID, "subject.minor_flag", id, "seed-000-art-9.5"); err != nil {
 				return err
 			}
 			key = "minor/" + id
