@@ -88,6 +88,14 @@ type terminateInput struct {
 	}
 }
 
+// requireTenant answers 404 unless the tenant in the path exists: an
+// operation on a tenant's data first checks that the tenant is there, so an
+// unknown id is "not found" rather than an empty list or a change to nothing.
+func (s *Server) requireTenant(ctx context.Context, tenantID string) error {
+	_, err := s.deps.Tenants.Get(ctx, tenantID)
+	return err
+}
+
 func (s *Server) registerTenants() {
 	register(s, huma.Operation{
 		OperationID:   "createTenant",
