@@ -106,15 +106,13 @@ func EndOf(end deadline.Date, tz string) time.Time {
 }
 
 // PurgeDue returns the deadline by which all of the tenant's data must be
-// deleted, or nil while the contract runs.
-func (t *Tenant) PurgeDue(cal *deadline.Calendar) *deadline.Deadline {
+// deleted, or nil while the contract runs. It is counted in the customer's
+// calendar (Calendar) with base's holidays.
+func (t *Tenant) PurgeDue(base *deadline.Calendar) *deadline.Deadline {
 	if t.ContractEnd == nil {
 		return nil
 	}
-	loc, err := time.LoadLocation(t.Timezone)
-	if err == nil && loc.String() != cal.Location().String() {
-		cal = deadline.NewCalendar(deadline.WithLocation(loc))
-	}
+	cal := t.Calendar(base)
 	d := cal.Deadline(t.ContractEnd.In(cal.Location()), PurgePeriod)
 	return &d
 }
