@@ -38,10 +38,7 @@ func (s *Server) tenantOut(t tenant.Tenant) Tenant {
 	}
 	if t.ContractEndsAt != nil {
 		// Shown in the tenant's time zone: local midnight after the last day.
-		at := t.ContractEndsAt.UTC()
-		if loc, err := time.LoadLocation(t.Timezone); err == nil {
-			at = at.In(loc)
-		}
+		at := t.ContractEndsAt.In(tenant.Location(t.Timezone))
 		out.ContractEndsAt = &at
 	}
 	if d := t.PurgeDue(s.deps.Calendar); d != nil {

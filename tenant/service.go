@@ -236,10 +236,7 @@ func (s *Service) Terminate(ctx context.Context, id string, term Termination) (T
 			}
 			return verwerker.Internal("tenant: terminate", err)
 		}
-		loc, _ := time.LoadLocation(t.Timezone)
-		if loc == nil {
-			loc = time.UTC
-		}
+		loc := Location(t.Timezone)
 		if err := term.check(t.CreatedAt.In(loc), deadline.DateOf(now.In(loc))); err != nil {
 			return err
 		}
