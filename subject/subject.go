@@ -146,7 +146,14 @@ func (s *Service) upsert(ctx context.Context, tx pgx.Tx, tenantID, ref string, n
 	if err != nil {
 		return st, err
 	}
-	err = tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
+	return s.lock(ctx, tx, tenantID, ref)
+}
+
+// lock reads the subject of ref inside tx and locks its row until tx ends;
+// pgx.ErrNoRows when there is none.
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, tenantID, ref string) (State, error) {
+	var st State
+	err := tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
 		WHERE tenant_id = $1 AND ref = $2 FOR UPDATE`, tenantID, s.hash(tenantID, ref)).
 		Scan(&st.ID, &st.Restricted, &st.ObjectedPurposes, &st.MinorFlaggedAt, &st.UpdatedAt)
 	return st, err
@@ -278,10 +285,7 @@ func (s *Service) Find(ctx context.Context, tx pgx.Tx, tenantID, ref string) (St
 	if msg := CheckRef(ref); msg != "" {
 		return State{}, verwerker.Invalid("the subject reference is not valid", verwerker.FieldError{Field: "subject_ref", Message: msg})
 	}
-	var st State
-	err := tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
-		WHERE tenant_id = $1 AND ref = $2 FOR UPDATE`, tenantID, s.hash(tenantID, ref)).
-		Scan(&st.ID, &st.Restricted, &st.ObjectedPurposes, &st.MinorFlaggedAt, &st.UpdatedAt)
+	st, err := s.lock(ctx, tx, tenantID, ref)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return State{}, verwerker.Errorf(verwerker.ENOTFOUND, "no data about this subject is on record")
 	}
