@@ -67,7 +67,7 @@ func (s *Server) registerAudit() {
 		Description: "Returns the tenant's audit events in chain order, with their hashes and the exact canonical bytes hashed, so the chain can be verified without verwerker: for each event, SHA-256(prev_hash bytes || canonical) must equal hash, and prev_hash must equal the previous event's hash. Page with after_seq.",
 		Tags:        []string{"Audit"},
 	}, policy.PermAuditRead, tenantScope, func(ctx context.Context, in *auditEventsInput) (*auditEventsOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		events, err := s.deps.Audit.Events(ctx, in.TenantID, in.AfterSeq, in.Limit)
@@ -93,7 +93,7 @@ func (s *Server) registerAudit() {
 		Description: "Recomputes the tenant's hash chain from its first event: each event's hash must be SHA-256 over the previous event's hash and the event's canonical encoding, sequence numbers must be contiguous and the stored head must match the last event. It also checks every signed checkpoint: the signature must verify with a trusted signing key and the chain must still hold the signed hash at the signed event, so a chain rewritten with recomputed hashes, or cut short, fails at the first checkpoint after the change. On tampering it names the first bad event and, when a checkpoint reveals it, the checkpoint.",
 		Tags:        []string{"Audit"},
 	}, policy.PermAuditRead, tenantScope, func(ctx context.Context, in *tenantPath) (*auditReportOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		r, err := s.deps.Audit.Verify(ctx, in.TenantID)

@@ -65,7 +65,7 @@ func (s *Server) registerCheckpoints() {
 		Description: "Returns the signed checkpoints of the tenant's audit chain in order. Each is an Ed25519 signature, by a key listed at /v1/audit/signing-keys, over a five-line message naming the chain, an event's sequence number, that event's hash and the signing time. Since each event's hash covers every earlier event, a checkpoint vouches for the chain up to its event: check the signature, then check that event seq of the exported chain has the signed hash. Keep the checkpoints you fetch: a later export must still contain them. Page with after_seq.",
 		Tags:        []string{"Audit"},
 	}, policy.PermAuditRead, tenantScope, func(ctx context.Context, in *auditCheckpointsInput) (*auditCheckpointsOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		cps, err := s.deps.Audit.Checkpoints(ctx, in.TenantID, in.AfterSeq, in.Limit)

@@ -130,7 +130,7 @@ func (s *Server) registerKeys() {
 		Summary:     "List a tenant's machine API keys",
 		Tags:        []string{"API keys"},
 	}, policy.PermKeyRead, tenantScope, func(ctx context.Context, in *tenantPath) (*keysOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		return s.listKeys(ctx, identity.KeyOwner{Domain: in.TenantID})
@@ -156,7 +156,7 @@ func (s *Server) registerKeys() {
 		Tags:          []string{"API keys"},
 		DefaultStatus: http.StatusCreated,
 	}), policy.PermKeyManage, tenantScope, func(ctx context.Context, in *tenantKeyInput) (*issuedKeyOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		return s.issueKey(ctx, identity.NewKey{Label: in.Body.Label, Role: in.Body.Role, Domain: in.TenantID, ExpiresAt: in.Body.ExpiresAt})

@@ -131,7 +131,7 @@ func (s *Server) registerPeople() {
 		Tags:          []string{"People"},
 		DefaultStatus: http.StatusCreated,
 	}), policy.PermUserCreate, tenantScope, func(ctx context.Context, in *createTenantUserInput) (*newUserOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		return s.createUser(ctx, in.TenantID, in.Body)
@@ -169,7 +169,7 @@ func (s *Server) registerPeople() {
 		Summary:     "List the people with roles in a tenant",
 		Tags:        []string{"People"},
 	}, policy.PermMemberRead, tenantScope, func(ctx context.Context, in *tenantPath) (*membersOutput, error) {
-		if _, err := s.deps.Tenants.Get(ctx, in.TenantID); err != nil {
+		if err := s.requireTenant(ctx, in.TenantID); err != nil {
 			return nil, err
 		}
 		ms, err := s.deps.People.Members(ctx, in.TenantID)

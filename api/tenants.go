@@ -38,10 +38,7 @@ func (s *Server) tenantOut(t tenant.Tenant) Tenant {
 	}
 	if t.ContractEndsAt != nil {
 		// Shown in the tenant's time zone: local midnight after the last day.
-		at := t.ContractEndsAt.UTC()
-		if loc, err := time.LoadLocation(t.Timezone); err == nil {
-			at = at.In(loc)
-		}
+		at := t.ContractEndsAt.In(tenant.Location(t.Timezone))
 		out.ContractEndsAt = &at
 	}
 	if d := t.PurgeDue(s.deps.Calendar); d != nil {
@@ -86,6 +83,14 @@ type terminateInput struct {
 		ContractEnd deadline.Date `json:"contract_end" format:"date" doc:"Last day of the contract (YYYY-MM-DD, the controller's time zone): processing continues through this day."`
 		Reason      string        `json:"reason" enum:"customer_notice,processor_notice,mutual_agreement,breach_of_terms,other" doc:"Why the contract ends."`
 	}
+}
+
+// requireTenant answers 404 unless the tenant in the path exists: an
+// operation on a tenant's data first checks that the tenant is there, so an
+// unknown id is "not found" rather than an empty list or a change to nothing.
+func (s *Server) requireTenant(ctx context.Context, tenantID string) error {
+	_, err := s.deps.Tenants.Get(ctx, tenantID)
+	return err
 }
 
 func (s *Server) registerTenants() {

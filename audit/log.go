@@ -100,6 +100,26 @@ func (l *Log) Append(ctx context.Context, e Event) (Event, error) {
 	}
 }
 
+// Record appends a successful event to chain inside the caller's
+// transaction, so a change and its audit event commit together or not at
+// all: action on resource by the principal of ctx (Actor), with reason in
+// codes and ids, never personal data. It is what a domain service calls
+// after each change it makes. A nil Log records nothing, for services built
+// without a trail.
+func (l *Log) Record(ctx context.Context, tx pgx.Tx, chain, action, resource, reason string) error {
+	return l.RecordOutcome(ctx, tx, chain, action, resource, Success, reason)
+}
+
+// RecordOutcome is Record for an action that ended as outcome, e.g. a
+// denied sign-in.
+func (l *Log) RecordOutcome(ctx context.Context, tx pgx.Tx, chain, action, resource string, outcome Outcome, reason string) error {
+	if l == nil {
+		return nil
+	}
+	_, err := l.AppendTx(ctx, tx, Event{Chain: chain, Actor: Actor(ctx), Action: action, Resource: resource, Outcome: outcome, Reason: reason})
+	return err
+}
+
 // AppendTx adds e to its chain inside the caller's transaction, so a state
 // change and its audit event commit together or not at all.
 func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e Event) (Event, error) {

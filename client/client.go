@@ -1,6 +1,13 @@
 // Package client is the Go client the chat service uses to ask verwerker
 // before storing anything (POST /v1/decisions and /v1/decisions/batch).
 //
+// Asking first is how the chat service processes personal data only on the
+// controller's documented instructions (GDPR Art. 28(3)(a) and 29): it
+// stores only what the answer allows, and keeps the obligations the answer
+// carries (retention and deletion deadline, Art. 5(1)(e); the key to
+// encrypt under, Art. 32; deletion within 24 hours of a suspected minor's
+// data, company terms seed 000 art. 9.5).
+//
 // It has no dependencies beyond the standard library. A Client is safe for
 // concurrent use and keeps its connections alive.
 package client

@@ -429,14 +429,13 @@ func (s *Service) deletionDeadline(td *policy.TenantDecider, now time.Time, rule
 	return &d
 }
 
+// calendar returns the customer calendar of time zone tz (tenant.Calendar),
+// kept per zone so that a decision loads no zone data.
 func (s *Service) calendar(tz string) *deadline.Calendar {
 	if c, ok := s.calendars.Load(tz); ok {
 		return c.(*deadline.Calendar)
 	}
-	cal := deadline.DefaultCalendar()
-	if loc, err := time.LoadLocation(tz); err == nil && tz != "" && loc.String() != cal.Location().String() {
-		cal = deadline.NewCalendar(deadline.WithLocation(loc))
-	}
+	cal := tenant.Calendar(nil, tz)
 	s.calendars.Store(tz, cal)
 	return cal
 }

@@ -45,16 +45,6 @@ func NewService(db *store.DB, clock verwerker.Clock, log *audit.Log, subs Subpro
 
 var errNotFound = verwerker.Errorf(verwerker.ENOTFOUND, "processing agreement version not found")
 
-// record appends the audit event of a change to the tenant's chain inside tx.
-// Events carry ids only.
-func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action, resource, reason string) error {
-	if s.audit == nil {
-		return nil
-	}
-	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success, Reason: reason})
-	return err
-}
-
 const columns = `tenant_id, version, id, status, controller_name, scope, created_at, created_by, updated_at,
 	offered_at, coalesce(offered_by, ''), coalesce(sha256_nl, ''), coalesce(sha256_en, ''),
 	accepted_at, coalesce(accepted_by, ''), coalesce(accepted_sha256, ''), coalesce(accepted_lang, ''),
@@ -144,7 +134,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, sc Scope) (Versio
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "dpa.create", v.ID, "version="+strconv.Itoa(v.Number))
+		return s.audit.Record(ctx, tx, tenantID, "dpa.create", v.ID, "version="+strconv.Itoa(v.Number))
 	})
 	return v, err
 }
@@ -176,7 +166,7 @@ func (s *Service) Update(ctx context.Context, tenantID string, number int, sc Sc
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "dpa.update", v.ID, "")
+		return s.audit.Record(ctx, tx, tenantID, "dpa.update", v.ID, "")
 	})
 	return v, err
 }
@@ -279,7 +269,7 @@ func (s *Service) transition(ctx context.Context, tenantID string, number int, o
 				return err
 			}
 		}
-		return s.record(ctx, tx, tenantID, "dpa."+op, v.ID, "")
+		return s.audit.Record(ctx, tx, tenantID, "dpa."+op, v.ID, "")
 	})
 	return v, err
 }
@@ -313,7 +303,7 @@ func (s *Service) Offer(ctx context.Context, tenantID string, number int) (Versi
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "dpa.offer", v.ID, "")
+		return s.audit.Record(ctx, tx, tenantID, "dpa.offer", v.ID, "")
 	})
 	return v, err
 }
@@ -354,7 +344,7 @@ func (s *Service) Accept(ctx context.Context, tenantID string, number int, textS
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "dpa.accept", v.ID, "lang="+lang)
+		return s.audit.Record(ctx, tx, tenantID, "dpa.accept", v.ID, "lang="+lang)
 	})
 	return v, err
 }
@@ -385,7 +375,7 @@ func (s *Service) Activate(ctx context.Context, tenantID string, number int) (Ve
 		case prevNumber > number:
 			return verwerker.Errorf(verwerker.ECONFLICT, "a newer version is active")
 		default:
-			if err := s.record(ctx, tx, tenantID, "dpa.supersede", prevID, "by="+cur.ID); err != nil {
+			if err := s.audit.Record(ctx, tx, tenantID, "dpa.supersede", prevID, "by="+cur.ID); err != nil {
 				return err
 			}
 		}
@@ -405,7 +395,7 @@ func (s *Service) Activate(ctx context.Context, tenantID string, number int) (Ve
 		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "dpa.activate", v.ID, "")
+		return s.audit.Record(ctx, tx, tenantID, "dpa.activate", v.ID, "")
 	})
 	return v, err
 }

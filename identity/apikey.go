@@ -168,21 +168,12 @@ func (k *Keys) Issue(ctx context.Context, n NewKey) (Key, string, error) {
 				return err
 			}
 		}
-		return k.record(ctx, tx, chain, "apikey.issue", key.ID, key.Role)
+		return k.audit.Record(ctx, tx, chain, "apikey.issue", key.ID, key.Role)
 	})
 	if err != nil {
 		return Key{}, "", err
 	}
 	return key, TokenPrefix + prefix + "_" + secret, nil
-}
-
-func (k *Keys) record(ctx context.Context, tx pgx.Tx, chain, action, resource, reason string) error {
-	if k.audit == nil {
-		return nil
-	}
-	_, err := k.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: audit.Actor(ctx), Action: action, Resource: resource,
-		Outcome: audit.Success, Reason: reason})
-	return err
 }
 
 func nullable(s string) *string {
@@ -231,7 +222,7 @@ func (k *Keys) Revoke(ctx context.Context, owner KeyOwner, id string) (Key, erro
 				return verwerker.Internal("identity: revoke key", err)
 			}
 		}
-		return k.record(ctx, tx, chain, "apikey.revoke", id, "")
+		return k.audit.Record(ctx, tx, chain, "apikey.revoke", id, "")
 	})
 	return key, err
 }

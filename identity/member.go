@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
-	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/policy"
 )
 
@@ -67,7 +66,7 @@ func (p *People) SetRole(ctx context.Context, domain, userID, role string) error
 		if err := policy.AddGrant(ctx, tx, g); err != nil {
 			return err
 		}
-		return p.record(ctx, tx, domain, "member.set_role", userID, audit.Success, "role "+role)
+		return p.audit.Record(ctx, tx, domain, "member.set_role", userID, "role "+role)
 	})
 }
 
@@ -88,7 +87,7 @@ func (p *People) RemoveMember(ctx context.Context, domain, userID string) error 
 		if err != nil || n == 0 {
 			return err
 		}
-		return p.record(ctx, tx, domain, "member.remove", userID, audit.Success, "")
+		return p.audit.Record(ctx, tx, domain, "member.remove", userID, "")
 	})
 }
 

@@ -154,14 +154,6 @@ func scanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-func (p *People) record(ctx context.Context, tx pgx.Tx, chain, action, resource string, outcome audit.Outcome, reason string) error {
-	if p.audit == nil {
-		return nil
-	}
-	_, err := p.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: outcome, Reason: reason})
-	return err
-}
-
 // Create makes an account with its first role and returns it with a
 // one-time set-up token, with which the person chooses a password. The
 // token is not stored and cannot be shown again. Only a person's session
@@ -200,7 +192,7 @@ func (p *People) Create(ctx context.Context, n NewUser) (User, string, error) {
 		if err := policy.AddGrant(ctx, tx, policy.Grant{Subject: u.ID, Role: n.Role, Domain: n.Domain}); err != nil {
 			return err
 		}
-		return p.record(ctx, tx, n.Domain, "user.create", u.ID, audit.Success, "role "+n.Role)
+		return p.audit.Record(ctx, tx, n.Domain, "user.create", u.ID, "role "+n.Role)
 	})
 	if err != nil {
 		return User{}, "", err
@@ -239,7 +231,7 @@ func (p *People) SetUp(ctx context.Context, token, password string) error {
 		if err != nil {
 			return verwerker.Internal("identity: set up", err)
 		}
-		return p.record(ctx, tx, domain, "user.setup", id, audit.Success, "password set")
+		return p.audit.Record(ctx, tx, domain, "user.setup", id, "password set")
 	})
 }
 
@@ -311,7 +303,7 @@ func (p *People) Disable(ctx context.Context, id string, opts DisableOptions) (D
 		for _, k := range d.Keys {
 			counts[k.Outcome]++
 		}
-		return p.record(ctx, tx, d.User.HomeDomain, "user.disable", id, audit.Success,
+		return p.audit.Record(ctx, tx, d.User.HomeDomain, "user.disable", id,
 			fmt.Sprintf("keys revoked %d, already revoked %d, kept %d, expired %d",
 				counts[KeyRevoked], counts[KeyAlreadyRevoked], counts[KeyKept], counts[KeyExpired]))
 	})
@@ -357,7 +349,7 @@ func (p *People) disableKeys(ctx context.Context, tx pgx.Tx, u User, opts Disabl
 		} else if _, err := policy.RemoveGrants(ctx, tx, k.ID, ""); err != nil {
 			return nil, err
 		}
-		if err := p.record(ctx, tx, chain, "apikey.revoke", k.ID, audit.Success, reason); err != nil {
+		if err := p.audit.Record(ctx, tx, chain, "apikey.revoke", k.ID, reason); err != nil {
 			return nil, err
 		}
 		out = append(out, KeyOutcome{Key: k, Outcome: KeyRevoked})
@@ -423,7 +415,7 @@ func (p *People) Login(ctx context.Context, in Login) (Session, string, error) {
 			VALUES ($1, $2, $3, $4, $4, $5, $6)`, s.ID, tokenHash, id, now, s.ExpiresAt, s.MFA); err != nil {
 			return verwerker.Internal("identity: login", err)
 		}
-		return p.record(verwerker.WithPrincipal(ctx, verwerker.Principal{ID: id}), tx, domain, "auth.login", s.ID, audit.Success, mfaReason(s.MFA))
+		return p.audit.Record(verwerker.WithPrincipal(ctx, verwerker.Principal{ID: id}), tx, domain, "auth.login", s.ID, mfaReason(s.MFA))
 	})
 	if err != nil {
 		return Session{}, "", err
@@ -505,7 +497,7 @@ func (p *People) fail(ctx context.Context, keys [][]byte, now time.Time, userID 
 			resource = "unknown"
 		}
 		ctx := verwerker.WithPrincipal(ctx, verwerker.Principal{ID: "anonymous"})
-		return p.record(ctx, tx, audit.PlatformChain, "auth.login", resource, audit.Denied, "bad credentials")
+		return p.audit.RecordOutcome(ctx, tx, audit.PlatformChain, "auth.login", resource, audit.Denied, "bad credentials")
 	})
 }
 
@@ -575,7 +567,7 @@ func (p *People) RevokeSession(ctx context.Context, userID, sessionID string) er
 		if err != nil {
 			return verwerker.Internal("identity: revoke session", err)
 		}
-		return p.record(ctx, tx, domain, "auth.session.revoke", sessionID, audit.Success, "")
+		return p.audit.Record(ctx, tx, domain, "auth.session.revoke", sessionID, "")
 	})
 }
 
@@ -627,7 +619,7 @@ func (p *People) ConfirmTOTP(ctx context.Context, userID, sessionID, code string
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET mfa = true WHERE id = $1 AND user_id = $2`, sessionID, userID); err != nil {
 			return verwerker.Internal("identity: confirm totp", err)
 		}
-		return p.record(ctx, tx, domain, "auth.totp.enrol", userID, audit.Success, "")
+		return p.audit.Record(ctx, tx, domain, "auth.totp.enrol", userID, "")
 	})
 }
 

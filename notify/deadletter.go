@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
-	"github.com/verwerker/verwerker/audit"
 )
 
 // DeadLetter is a message whose attempts are exhausted, as the DPO sees it:
@@ -126,17 +125,8 @@ func (o *Outbox) Retry(ctx context.Context, id string) error {
 		if _, err := o.client.InsertTx(ctx, tx, DeliverArgs{MessageID: id}, nil); err != nil {
 			return fmt.Errorf("notify: retry: %w", err)
 		}
-		return o.recordOn(ctx, tx, tenantID, "outbox.retry", id)
+		return o.audit.Record(ctx, tx, tenantID, "outbox.retry", id, "")
 	})
-}
-
-// recordOn appends an audit event about resource in the tenant's chain.
-func (o *Outbox) recordOn(ctx context.Context, tx pgx.Tx, tenantID, action, resource string) error {
-	if o.audit == nil {
-		return nil
-	}
-	_, err := o.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success})
-	return err
 }
 
 // Summary is a message as its tenant sees it in its delivery log: ids,

@@ -137,7 +137,7 @@ func (o *Outbox) RemoveEndpoint(ctx context.Context, tenantID string) error {
 		if tag.RowsAffected() == 0 {
 			return nil
 		}
-		return o.record(ctx, tx, tenantID, "webhook.endpoint.remove")
+		return o.audit.Record(ctx, tx, tenantID, "webhook.endpoint.remove", tenantID, "")
 	})
 	if err != nil {
 		return fmt.Errorf("notify: remove endpoint: %w", err)
@@ -164,7 +164,7 @@ func (o *Outbox) SetEndpoint(ctx context.Context, tenantID, rawURL string) (Endp
 			return err
 		}
 		e.Rotating = n > 1
-		return o.record(ctx, tx, tenantID, "webhook.endpoint.set")
+		return o.audit.Record(ctx, tx, tenantID, "webhook.endpoint.set", tenantID, "")
 	})
 	if err == nil {
 		return e, "", nil
@@ -195,7 +195,7 @@ func (o *Outbox) SetEndpoint(ctx context.Context, tenantID, rawURL string) (Endp
 		if err != nil {
 			return err
 		}
-		return o.record(ctx, tx, tenantID, "webhook.endpoint.set")
+		return o.audit.Record(ctx, tx, tenantID, "webhook.endpoint.set", tenantID, "")
 	})
 	if err != nil {
 		return Endpoint{}, "", fmt.Errorf("notify: set endpoint: %w", err)
@@ -246,7 +246,7 @@ func (o *Outbox) RotateSecret(ctx context.Context, tenantID string) (string, err
 		if tag.RowsAffected() == 0 {
 			return verwerker.Errorf(verwerker.ECONFLICT, "the endpoint changed at the same time; try again")
 		}
-		return o.record(ctx, tx, tenantID, "webhook.secret.rotate")
+		return o.audit.Record(ctx, tx, tenantID, "webhook.secret.rotate", tenantID, "")
 	})
 	if err != nil {
 		return "", fmt.Errorf("notify: rotate secret: %w", err)
@@ -263,17 +263,12 @@ func (o *Outbox) FinishRotation(ctx context.Context, tenantID string) error {
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		return o.record(ctx, tx, tenantID, "webhook.secret.finish_rotation")
+		return o.audit.Record(ctx, tx, tenantID, "webhook.secret.finish_rotation", tenantID, "")
 	})
 	if err != nil {
 		return fmt.Errorf("notify: finish rotation: %w", err)
 	}
 	return nil
-}
-
-// record appends an audit event about the tenant's webhook endpoint inside tx.
-func (o *Outbox) record(ctx context.Context, tx pgx.Tx, tenantID, action string) error {
-	return o.recordOn(ctx, tx, tenantID, action, tenantID)
 }
 
 // sendWebhook POSTs one attempt of message id to the tenant's endpoint.

@@ -264,9 +264,8 @@ func (s *Store) EraseTenant(ctx context.Context, tenant string, req TenantErasur
 			}
 			early = true
 			// The instruction is on record before anything is destroyed.
-			_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenant, Actor: audit.Actor(ctx), Action: "tenant.erase_instruction", Resource: tenant,
-				Outcome: audit.Success, Reason: "confirm=" + ConfirmEraseBeforeContractEnd + " contract_end=" + t.ContractEnd.String()})
-			return err
+			return s.audit.Record(ctx, tx, tenant, "tenant.erase_instruction", tenant,
+				"confirm="+ConfirmEraseBeforeContractEnd+" contract_end="+t.ContractEnd.String())
 		default:
 			return verwerker.Errorf(verwerker.ECONFLICT, "only a terminated customer's data can be erased; terminate the contract first")
 		}

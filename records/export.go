@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
-	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/internal/jsonstr"
 	"github.com/verwerker/verwerker/keys"
 )
@@ -190,11 +189,8 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 		// Who exported whose records is audited (ids and a count only) in
 		// the export's transaction, before the document is terminated: an
 		// export that could not be audited stays incomplete.
-		if e.s.audit != nil {
-			if _, err := e.s.audit.AppendTx(ctx, tx, audit.Event{Chain: e.tenant, Actor: audit.Actor(ctx), Action: "records.export",
-				Resource: e.subjectID, Outcome: audit.Success, Reason: "records=" + strconv.Itoa(stats.Records)}); err != nil {
-				return err
-			}
+		if err := e.s.audit.Record(ctx, tx, e.tenant, "records.export", e.subjectID, "records="+strconv.Itoa(stats.Records)); err != nil {
+			return err
 		}
 		b = append(b, `],"count":`...)
 		b = strconv.AppendInt(b, int64(stats.Records), 10)

@@ -146,18 +146,17 @@ func (s *Service) upsert(ctx context.Context, tx pgx.Tx, tenantID, ref string, n
 	if err != nil {
 		return st, err
 	}
-	err = tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
+	return s.lock(ctx, tx, tenantID, ref)
+}
+
+// lock reads the subject of ref inside tx and locks its row until tx ends;
+// pgx.ErrNoRows when there is none.
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, tenantID, ref string) (State, error) {
+	var st State
+	err := tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
 		WHERE tenant_id = $1 AND ref = $2 FOR UPDATE`, tenantID, s.hash(tenantID, ref)).
 		Scan(&st.ID, &st.Restricted, &st.ObjectedPurposes, &st.MinorFlaggedAt, &st.UpdatedAt)
 	return st, err
-}
-
-func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action, resource, reason string) error {
-	if s.audit == nil {
-		return nil
-	}
-	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success, Reason: reason})
-	return err
 }
 
 // Instruction is a controller's instruction about one subject: restrict
@@ -205,7 +204,7 @@ func (s *Service) Instruct(ctx context.Context, tenantID, ref string, in Instruc
 			return err
 		}
 		reason := fmt.Sprintf("restricted=%t objected=%s", st.Restricted, joinOr(st.ObjectedPurposes, "none"))
-		return s.record(ctx, tx, tenantID, "subject.instruct", st.ID, reason)
+		return s.audit.Record(ctx, tx, tenantID, "subject.instruct", st.ID, reason)
 	})
 	return st, verwerker.Wrap("subject: instruct", err)
 }
@@ -245,7 +244,7 @@ func (s *Service) FlagMinor(ctx context.Context, tenantID, ref string) (string, 
 				tenantID, id, now); err != nil {
 				return err
 			}
-			if err := s.record(ctx, tx, tenantID, "subject.minor_flag", id, "seed-000-art-9.5"); err != nil {
+			if err := s.audit.Record(ctx, tx, tenantID, "subject.minor_flag", id, "seed-000-art-9.5"); err != nil {
 				return err
 			}
 			key = "minor/" + id
@@ -286,10 +285,7 @@ func (s *Service) Find(ctx context.Context, tx pgx.Tx, tenantID, ref string) (St
 	if msg := CheckRef(ref); msg != "" {
 		return State{}, verwerker.Invalid("the subject reference is not valid", verwerker.FieldError{Field: "subject_ref", Message: msg})
 	}
-	var st State
-	err := tx.QueryRow(ctx, `SELECT id, restricted, objected_purposes, minor_flagged_at, updated_at FROM subjects
-		WHERE tenant_id = $1 AND ref = $2 FOR UPDATE`, tenantID, s.hash(tenantID, ref)).
-		Scan(&st.ID, &st.Restricted, &st.ObjectedPurposes, &st.MinorFlaggedAt, &st.UpdatedAt)
+	st, err := s.lock(ctx, tx, tenantID, ref)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return State{}, verwerker.Errorf(verwerker.ENOTFOUND, "no data about this subject is on record")
 	}

@@ -55,7 +55,7 @@ func (r *Registry) ApplyDue(ctx context.Context) (int, error) {
 			if _, err := store.TouchDecisionState(ctx, tx, d.tenant); err != nil {
 				return err
 			}
-			if err := r.record(ctx, tx, d.tenant, "subprocessor.change.apply", d.change, "kind="+d.kind); err != nil {
+			if err := r.audit.Record(ctx, tx, d.tenant, "subprocessor.change.apply", d.change, "kind="+d.kind); err != nil {
 				return err
 			}
 			applied++

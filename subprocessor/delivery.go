@@ -33,12 +33,7 @@ func causes(channels []ChannelState) string {
 // recordUndelivered appends the alarm's audit event: the notice reached
 // nobody, and why per channel.
 func (r *Registry) recordUndelivered(ctx context.Context, tx pgx.Tx, n Notice) error {
-	if r.audit == nil {
-		return nil
-	}
-	_, err := r.audit.AppendTx(ctx, tx, audit.Event{Chain: n.TenantID, Actor: audit.Actor(ctx), Action: "subprocessor.notice.undelivered",
-		Resource: n.ChangeID, Outcome: audit.Failure, Reason: causes(n.Delivery.Channels)})
-	return err
+	return r.audit.RecordOutcome(ctx, tx, n.TenantID, "subprocessor.notice.undelivered", n.ChangeID, audit.Failure, causes(n.Delivery.Channels))
 }
 
 // announceKey parses the idempotency key of an announcement,
@@ -107,7 +102,7 @@ func (r *Registry) observe(ctx context.Context, tx pgx.Tx, o notify.Outcome) err
 			WHERE tenant_id = $1 AND change_id = $2`, n.TenantID, n.ChangeID, channel, told, end, eff, n.Delivery.Channels); err != nil {
 			return err
 		}
-		return r.recordSystem(ctx, tx, n.TenantID, "subprocessor.notice.delivered", n.ChangeID, audit.Success,
+		return r.audit.RecordOutcome(ctx, tx, n.TenantID, "subprocessor.notice.delivered", n.ChangeID, audit.Success,
 			"via="+channel+" window_ends_at="+end.Format(time.RFC3339))
 	case !o.Delivered && n.Delivery.State == DeliverySending && !slices.ContainsFunc(n.Delivery.Channels, func(c ChannelState) bool {
 		return c.State == ChannelSending || c.State == ChannelDelivered
@@ -124,15 +119,6 @@ func (r *Registry) observe(ctx context.Context, tx pgx.Tx, o notify.Outcome) err
 	}
 	_, err = tx.Exec(ctx, `UPDATE subprocessor_notices SET channels = $3 WHERE tenant_id = $1 AND change_id = $2`,
 		n.TenantID, n.ChangeID, n.Delivery.Channels)
-	return err
-}
-
-// recordSystem appends an audit event with the given outcome.
-func (r *Registry) recordSystem(ctx context.Context, tx pgx.Tx, chain, action, resource string, outcome audit.Outcome, reason string) error {
-	if r.audit == nil {
-		return nil
-	}
-	_, err := r.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: outcome, Reason: reason})
 	return err
 }
 
@@ -207,7 +193,7 @@ func (r *Registry) RecordDelivery(ctx context.Context, tenantID, changeID string
 		if err != nil {
 			return err
 		}
-		return r.record(ctx, tx, tenantID, "subprocessor.notice.out_of_band", changeID,
+		return r.audit.Record(ctx, tx, tenantID, "subprocessor.notice.out_of_band", changeID,
 			"channel="+d.Channel+" delivered_on="+day.String()+" window_ends_at="+end.Format(time.RFC3339))
 	})
 	if err != nil {

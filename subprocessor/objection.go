@@ -62,7 +62,7 @@ func (r *Registry) Object(ctx context.Context, tenantID, changeID, reason string
 		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		return r.record(ctx, tx, tenantID, "subprocessor.change.object", changeID, "")
+		return r.audit.Record(ctx, tx, tenantID, "subprocessor.change.object", changeID, "")
 	})
 	return n, err
 }
@@ -107,7 +107,7 @@ func (r *Registry) Resolve(ctx context.Context, tenantID, changeID, resolution, 
 		if _, err := store.TouchDecisionState(ctx, tx, tenantID); err != nil {
 			return err
 		}
-		return r.record(ctx, tx, tenantID, "subprocessor.change.resolve", changeID, "resolution="+resolution)
+		return r.audit.Record(ctx, tx, tenantID, "subprocessor.change.resolve", changeID, "resolution="+resolution)
 	})
 	if err == nil && n.Status == NoticePending {
 		_, err = r.ApplyDue(ctx)

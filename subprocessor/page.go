@@ -97,7 +97,7 @@ func (r *Registry) RotatePublicPage(ctx context.Context, tenantID string) (Publi
 		if err != nil {
 			return err
 		}
-		return r.record(ctx, tx, tenantID, "subprocessor.page.rotate", tenantID, "")
+		return r.audit.Record(ctx, tx, tenantID, "subprocessor.page.rotate", tenantID, "")
 	})
 	return p, err
 }

@@ -117,7 +117,7 @@ func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, e
 		if err != nil {
 			return err
 		}
-		if err := r.record(ctx, tx, audit.PlatformChain, "subprocessor.change.propose", c.ID,
+		if err := r.audit.Record(ctx, tx, audit.PlatformChain, "subprocessor.change.propose", c.ID,
 			fmt.Sprintf("kind=%s affected=%d", c.Kind, len(targets))); err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func (r *Registry) Propose(ctx context.Context, p Proposal) (Change, []Notice, e
 			if err != nil {
 				return err
 			}
-			if err := r.record(ctx, tx, t.tenantID, "subprocessor.change.notify", c.ID, "window_days="+fmt.Sprint(t.windowDays)); err != nil {
+			if err := r.audit.Record(ctx, tx, t.tenantID, "subprocessor.change.notify", c.ID, "window_days="+fmt.Sprint(t.windowDays)); err != nil {
 				return err
 			}
 			if delivery == DeliveryUndelivered {
@@ -398,14 +398,14 @@ func (r *Registry) Withdraw(ctx context.Context, changeID string) (Change, error
 		if err != nil {
 			return err
 		}
-		if err := r.record(ctx, tx, audit.PlatformChain, "subprocessor.change.withdraw", changeID, fmt.Sprintf("customers=%d", len(tenants))); err != nil {
+		if err := r.audit.Record(ctx, tx, audit.PlatformChain, "subprocessor.change.withdraw", changeID, fmt.Sprintf("customers=%d", len(tenants))); err != nil {
 			return err
 		}
 		for _, t := range tenants {
 			if _, err := store.TouchDecisionState(ctx, tx, t); err != nil {
 				return err
 			}
-			if err := r.record(ctx, tx, t, "subprocessor.change.withdraw", changeID, ""); err != nil {
+			if err := r.audit.Record(ctx, tx, t, "subprocessor.change.withdraw", changeID, ""); err != nil {
 				return err
 			}
 			if err := r.announceWithdrawal(ctx, tx, c, t); err != nil {

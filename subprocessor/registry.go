@@ -99,7 +99,7 @@ func (r *Registry) Add(ctx context.Context, s Entry) (Entry, error) {
 		if err != nil {
 			return err
 		}
-		return r.record(ctx, tx, audit.PlatformChain, "subprocessor.register", s.ID, "")
+		return r.audit.Record(ctx, tx, audit.PlatformChain, "subprocessor.register", s.ID, "")
 	})
 	return out, err
 }
@@ -127,18 +127,9 @@ func (r *Registry) Describe(ctx context.Context, id, name, service, contractDate
 		if err != nil {
 			return err
 		}
-		return r.record(ctx, tx, audit.PlatformChain, "subprocessor.describe", id, "")
+		return r.audit.Record(ctx, tx, audit.PlatformChain, "subprocessor.describe", id, "")
 	})
 	return out, err
-}
-
-// record appends an audit event inside tx. Events carry ids only.
-func (r *Registry) record(ctx context.Context, tx pgx.Tx, chain, action, resource, reason string) error {
-	if r.audit == nil {
-		return nil
-	}
-	_, err := r.audit.AppendTx(ctx, tx, audit.Event{Chain: chain, Actor: audit.Actor(ctx), Action: action, Resource: resource, Outcome: audit.Success, Reason: reason})
-	return err
 }
 
 // checkText checks a free-text field of at most max characters.

@@ -27,12 +27,6 @@ func NewService(db *store.DB, clock verwerker.Clock, log *audit.Log) *Service {
 	return &Service{db: db, clock: clock, audit: log}
 }
 
-// record appends the audit event of a change to the tenant's chain inside tx.
-func (s *Service) record(ctx context.Context, tx pgx.Tx, tenantID, action string) error {
-	_, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: tenantID, Actor: audit.Actor(ctx), Action: action, Resource: tenantID, Outcome: audit.Success})
-	return err
-}
-
 const columns = `id, name, country, contact_email, timezone, status, contract_end, contract_ends_at, termination_reason, terminated_at, erased_at, created_at, updated_at`
 
 // scan reads a row of columns; the status is computed at now.
@@ -128,7 +122,7 @@ func (s *Service) Create(ctx context.Context, n New) (Tenant, error) {
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, id, "tenant.create")
+		return s.audit.Record(ctx, tx, id, "tenant.create", id, "")
 	})
 	if store.IsUniqueViolation(err, "tenants_name_key") {
 		return Tenant{}, &verwerker.Error{Code: verwerker.ECONFLICT, Message: "a tenant with this name already exists",
@@ -259,10 +253,7 @@ func (s *Service) Terminate(ctx context.Context, id string, term Termination) (T
 			}
 			return verwerker.Internal("tenant: terminate", err)
 		}
-		loc, _ := time.LoadLocation(t.Timezone)
-		if loc == nil {
-			loc = time.UTC
-		}
+		loc := Location(t.Timezone)
 		if err := term.check(t.CreatedAt.In(loc), deadline.DateOf(now.In(loc))); err != nil {
 			return err
 		}
@@ -280,7 +271,7 @@ func (s *Service) Terminate(ctx context.Context, id string, term Termination) (T
 		if _, err := store.TouchDecisionState(ctx, tx, id); err != nil {
 			return verwerker.Internal("tenant: terminate", err)
 		}
-		return s.record(ctx, tx, id, "tenant.terminate")
+		return s.audit.Record(ctx, tx, id, "tenant.terminate", id, "")
 	})
 	return out, err
 }

@@ -98,23 +98,28 @@ func (t *Tenant) StatusAt(now time.Time) Status {
 // zone tz: the first instant of the next day there (local midnight, or the
 // first instant that exists on that day). An unknown zone counts as UTC.
 func EndOf(end deadline.Date, tz string) time.Time {
+	return end.AddDays(1).In(Location(tz))
+}
+
+// Location returns the time zone named tz (an IANA name, as a tenant's
+// Timezone), or UTC when the name is unknown: where a customer's contract
+// days begin and end, and how its times are shown.
+func Location(tz string) *time.Location {
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		loc = time.UTC
+		return time.UTC
 	}
-	return end.AddDays(1).In(loc)
+	return loc
 }
 
 // PurgeDue returns the deadline by which all of the tenant's data must be
-// deleted, or nil while the contract runs.
-func (t *Tenant) PurgeDue(cal *deadline.Calendar) *deadline.Deadline {
+// deleted, or nil while the contract runs. It is counted in the customer's
+// calendar (Calendar) with base's holidays.
+func (t *Tenant) PurgeDue(base *deadline.Calendar) *deadline.Deadline {
 	if t.ContractEnd == nil {
 		return nil
 	}
-	loc, err := time.LoadLocation(t.Timezone)
-	if err == nil && loc.String() != cal.Location().String() {
-		cal = deadline.NewCalendar(deadline.WithLocation(loc))
-	}
+	cal := t.Calendar(base)
 	d := cal.Deadline(t.ContractEnd.In(cal.Location()), PurgePeriod)
 	return &d
 }
