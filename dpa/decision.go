@@ -99,11 +99,8 @@ func (s *Service) DecisionState(ctx context.Context, tenantID string) (policy.Te
 func (s *Service) DecisionStates(ctx context.Context) ([]policy.TenantState, error) {
 	var ids []string
 	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM tenants ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		var err error
+		ids, err = tenant.IDs(ctx, tx)
 		return err
 	})
 	if err != nil {

@@ -3,13 +3,13 @@ package dpa
 import (
 	"bytes"
 	"context"
-	"errors"
 	"html/template"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // Record is the processor's record of processing activities carried out on
@@ -58,10 +58,8 @@ func (s *Service) Record(ctx context.Context, tenantID string) (Record, error) {
 	v, err := s.Active(ctx, tenantID)
 	if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
 		err = s.tx(ctx, "record", tenantID, func(tx pgx.Tx) error {
-			err := tx.QueryRow(ctx, `SELECT name FROM tenants WHERE id = $1`, tenantID).Scan(&rec.ControllerName)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-			}
+			t, err := tenant.Read(ctx, tx, tenantID, rec.GeneratedAt, false)
+			rec.ControllerName = t.Name
 			return err
 		})
 		return rec, err

@@ -12,6 +12,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/tenant"
 )
 
 // Service keeps the customers' processing agreements. It owns the
@@ -112,16 +113,13 @@ func (s *Service) Create(ctx context.Context, tenantID string, sc Scope) (Versio
 	now := s.clock.Now().UTC()
 	var v Version
 	err = s.tx(ctx, "create", tenantID, func(tx pgx.Tx) error {
-		var name, status string
 		// Locking the tenant row numbers the versions one at a time.
-		err := tx.QueryRow(ctx, `SELECT name, status FROM tenants WHERE id = $1 FOR UPDATE`, tenantID).Scan(&name, &status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-		}
+		t, err := tenant.Read(ctx, tx, tenantID, now, true)
 		if err != nil {
 			return err
 		}
-		if status != "active" {
+		name := t.Name
+		if t.Status != tenant.StatusActive {
 			return verwerker.Errorf(verwerker.ECONFLICT, "the tenant's contract has been terminated")
 		}
 		if err := s.checkRegistered(ctx, tx, sc.Subprocessors); err != nil {

@@ -19,20 +19,37 @@ type Member struct {
 func (p *People) Members(ctx context.Context, domain string) ([]Member, error) {
 	var ms []Member
 	err := p.db.InTenantTx(ctx, domain, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT u.id, u.email, u.display_name, u.home_domain, u.password_hash IS NOT NULL,
-			u.totp_enabled_at IS NOT NULL, u.created_at, u.disabled_at, r.v1 FROM casbin_rule r JOIN users u ON u.id = r.v0
-			WHERE r.ptype = 'g' AND r.v2 = $1 ORDER BY u.id, r.v1 LIMIT 5000`, domain)
+		ms = []Member{}
+		// The grants are policy's (casbin_rule), the accounts ours.
+		grants, err := policy.GrantsIn(ctx, tx, domain)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(grants))
+		for _, g := range grants {
+			ids = append(ids, g.Subject)
+		}
+		rows, err := tx.Query(ctx, `SELECT id, email, display_name, home_domain, password_hash IS NOT NULL,
+			totp_enabled_at IS NOT NULL, created_at, disabled_at FROM users WHERE id = ANY($1)`, ids)
 		if err != nil {
 			return verwerker.Internal("identity: list members", err)
 		}
-		ms, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) {
-			var m Member
-			u := &m.User
-			err := r.Scan(&u.ID, &u.Email, &u.DisplayName, &u.HomeDomain, &u.PasswordSet, &u.TOTPEnabled, &u.CreatedAt, &u.DisabledAt, &m.Role)
-			return m, err
+		users := map[string]User{}
+		_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+			var u User
+			err := r.Scan(&u.ID, &u.Email, &u.DisplayName, &u.HomeDomain, &u.PasswordSet, &u.TOTPEnabled, &u.CreatedAt, &u.DisabledAt)
+			users[u.ID] = u
+			return struct{}{}, err
 		})
 		if err != nil {
 			return verwerker.Internal("identity: list members", err)
+		}
+		// In the grants' order (account id, role); API keys' grants name
+		// no account and are left out.
+		for _, g := range grants {
+			if u, ok := users[g.Subject]; ok && len(ms) < 5000 {
+				ms = append(ms, Member{User: u, Role: g.Role})
+			}
 		}
 		return nil
 	})

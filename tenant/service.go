@@ -68,6 +68,20 @@ func Read(ctx context.Context, tx pgx.Tx, id string, now time.Time, lock bool) (
 	return t, nil
 }
 
+// IDs returns the ids of every tenant the transaction tx may see, in id
+// order.
+func IDs(ctx context.Context, tx pgx.Tx) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM tenants ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("tenant: ids: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("tenant: ids: %w", err)
+	}
+	return ids, nil
+}
+
 // Running returns, in the caller's transaction tx, the tenants whose
 // contract runs at now (a terminating tenant is still processed through
 // its contract's last day) and whose data was not erased, ordered by id,
