@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,54 +42,42 @@ func TestAuditVerifyScript(t *testing.T) {
 	// tenant.create, keys.issue and 1,050 denials: the export's pages hold
 	// 1,000.
 	const denials, head = 1050, 1052
-	type started struct {
+	type seeded struct{ id, token string }
+	srv := startServe(t, ctx, cfg, func(a *running) (seeded, error) {
+		tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Long Chain B.V.", Country: "NL", ContactEmail: "privacy@chain.example"})
+		if err != nil {
+			return seeded{}, err
+		}
+		_, token, err := a.Keys.Issue(ctx, identity.NewKey{Label: "auditor", Role: policy.RoleAuditor, Domain: tn.ID})
+		if err != nil {
+			return seeded{}, err
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, denials)
+		for w := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < denials; i += 10 {
+					_, err := a.Audit.Append(ctx, audit.Event{Chain: tn.ID, Actor: "key_chat", Action: "decision.deny", Resource: tn.ID,
+						Outcome: audit.Denied, Reason: "codes=purpose_not_in_scope"})
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return seeded{}, err
+			}
+		}
+		return seeded{tn.ID, token}, nil
+	})
+	s := struct {
 		a               *running
 		addr, id, token string
-	}
-	ready := make(chan started, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a *running, addr string) error {
-			tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Long Chain B.V.", Country: "NL", ContactEmail: "privacy@chain.example"})
-			if err != nil {
-				return err
-			}
-			_, token, err := a.Keys.Issue(ctx, identity.NewKey{Label: "auditor", Role: policy.RoleAuditor, Domain: tn.ID})
-			if err != nil {
-				return err
-			}
-			var wg sync.WaitGroup
-			errs := make(chan error, denials)
-			for w := range 10 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := w; i < denials; i += 10 {
-						_, err := a.Audit.Append(ctx, audit.Event{Chain: tn.ID, Actor: "key_chat", Action: "decision.deny", Resource: tn.ID,
-							Outcome: audit.Denied, Reason: "codes=purpose_not_in_scope"})
-						errs <- err
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					return err
-				}
-			}
-			ready <- started{a, addr, tn.ID, token}
-			return nil
-		})
-	}()
-	var s started
-	select {
-	case s = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	}{srv.a, srv.addr, srv.seed.id, srv.seed.token}
 	require.Eventually(t, func() bool {
 		cps, err := s.a.Audit.Checkpoints(ctx, s.id, 0, 10)
 		return err == nil && len(cps) == 1 && cps[0].Seq == head
@@ -154,7 +141,7 @@ func TestAuditVerifyScript(t *testing.T) {
 
 	cancel()
 	select {
-	case err := <-done:
+	case err := <-srv.done:
 		require.NoError(t, err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not stop")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,31 +118,17 @@ func TestServeSignsCheckpoints(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type started struct {
-		a    *running
-		addr string
-		id   string
-	}
-	ready := make(chan started, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a *running, addr string) error {
-			tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Signed B.V.", Country: "NL", ContactEmail: "privacy@signed.example"})
-			if err != nil {
-				return err
-			}
-			ready <- started{a, addr, tn.ID}
-			return nil
-		})
-	}()
-	var s started
-	select {
-	case s = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	srv := startServe(t, ctx, cfg, func(a *running) (string, error) {
+		tn, err := a.Tenants.Create(ctx, tenant.New{Name: "Signed B.V.", Country: "NL", ContactEmail: "privacy@signed.example"})
+		if err != nil {
+			return "", err
+		}
+		return tn.ID, nil
+	})
+	s := struct {
+		a        *running
+		addr, id string
+	}{srv.a, srv.addr, srv.seed}
 
 	st, err := os.Stat(keyFile)
 	require.NoError(t, err)
@@ -174,7 +159,7 @@ func TestServeSignsCheckpoints(t *testing.T) {
 
 	cancel()
 	select {
-	case err := <-done:
+	case err := <-srv.done:
 		require.NoError(t, err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not stop")
