@@ -33,7 +33,7 @@ func TestAuditVerifyScript(t *testing.T) {
 	script, err := filepath.Abs(filepath.Join("..", "..", "deploy", "audit-verify.sh"))
 	require.NoError(t, err)
 	url := storetest.NewURL(t)
-	cfg, _, err := parseConfig("test", []string{"-database-url", url, "-addr", "127.0.0.1:0",
+	cfg, _, err := parseConfig("test", []string{"-database-url", url, "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-signing-key-file", filepath.Join(t.TempDir(), "audit-signing.key"), "-checkpoint-interval", "1h"}, io.Discard)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -41,7 +41,7 @@ func (l *lockedBuffer) String() string {
 // has no development mailbox.
 func TestServeWithoutSMTPWarnsLoudly(t *testing.T) {
 	t.Setenv("SMTP_URL", "")
-	cfg, _, err := parseConfig("verwerker serve", []string{"-database-url", storetest.NewURL(t), "-addr", "127.0.0.1:0",
+	cfg, _, err := parseConfig("verwerker serve", []string{"-database-url", storetest.NewURL(t), "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-signing-key-file", filepath.Join(t.TempDir(), "signing.key")}, io.Discard)
 	require.NoError(t, err)
 	var logs lockedBuffer

@@ -113,7 +113,7 @@ func TestCheckpointIntervalSetting(t *testing.T) {
 func TestServeSignsCheckpoints(t *testing.T) {
 	url := storetest.NewURL(t)
 	keyFile := filepath.Join(t.TempDir(), "keys", "audit-signing.key")
-	cfg, _, err := parseConfig("test", []string{"-database-url", url, "-addr", "127.0.0.1:0",
+	cfg, _, err := parseConfig("test", []string{"-database-url", url, "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-signing-key-file", keyFile, "-checkpoint-interval", "1s"}, io.Discard)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
