@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -35,6 +36,7 @@ import (
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
+	"github.com/verwerker/verwerker/web"
 )
 
 // DefaultKeyringFile is where the local keyring keeps its master key when
@@ -135,6 +137,11 @@ type App struct {
 	Registry *prometheus.Registry
 	// Server is the HTTP API.
 	Server *api.Server
+	// Web is the dashboard (web.Prefix).
+	Web *web.Server
+	// Handler serves both: the dashboard under web.Prefix, the API
+	// everywhere else. It is what the HTTP server runs.
+	Handler http.Handler
 
 	closers   []func()
 	closeOnce sync.Once
@@ -263,5 +270,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 			return db.Sync(c)
 		},
 	})
+	a.Web = web.New(web.Config{Logger: logger, SecureCookies: cfg.SecureCookies}, web.Deps{
+		Clock: clock, Authn: identity.Authenticator{Keys: a.Keys, People: a.People}, Authz: a.Authz,
+		People: a.People, Keys: a.Keys, Audit: a.Audit, Tenants: a.Tenants, DPA: a.DPA,
+		Subprocessors: a.Subprocessors, Outbox: a.Outbox, Decisions: a.Decisions, Records: a.Records, Calendar: a.Calendar,
+	})
+	mux := http.NewServeMux()
+	mux.Handle(web.Prefix, a.Web)
+	mux.Handle("/", a.Server)
+	a.Handler = mux
 	return a, nil
 }

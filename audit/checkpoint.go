@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -227,4 +228,25 @@ func (l *Log) Checkpoints(ctx context.Context, chain string, after int64, limit 
 		return nil
 	})
 	return cps, err
+}
+
+// LastCheckpoint returns chain's newest checkpoint, or nil when it has
+// none: the dashboard's sign of the chain's health.
+func (l *Log) LastCheckpoint(ctx context.Context, chain string) (*Checkpoint, error) {
+	var out *Checkpoint
+	err := l.db.InTenantTx(ctx, chain, func(tx pgx.Tx) error {
+		var c Checkpoint
+		err := tx.QueryRow(ctx, `SELECT chain, seq, hash, signed_at, key_id, signature FROM audit_checkpoints
+			WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain).Scan(&c.Chain, &c.Seq, &c.Hash, &c.SignedAt, &c.KeyID, &c.Signature)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return verwerker.Internal("audit: last checkpoint", err)
+		}
+		c.SignedAt = c.SignedAt.UTC()
+		out = &c
+		return nil
+	})
+	return out, err
 }

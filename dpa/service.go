@@ -406,3 +406,18 @@ func (s *Service) Terminate(ctx context.Context, tenantID string, number int) (V
 	return s.transition(ctx, tenantID, number, "terminate", []Status{StatusOffered, StatusAccepted, StatusActive}, StatusTerminated,
 		`terminated_at = $4, updated_at = $4`, now)
 }
+
+// Offered returns every customer's versions offered but not yet accepted,
+// oldest offer first: what the DPO follows up.
+func (s *Service) Offered(ctx context.Context) ([]Version, error) {
+	var out []Version
+	err := verwerker.Wrap("dpa: offered", s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM dpa_versions WHERE status = 'offered' ORDER BY offered_at, tenant_id LIMIT 1000`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scan(r) })
+		return err
+	}))
+	return out, err
+}

@@ -1,0 +1,58 @@
+package decision
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/deadline"
+)
+
+// PurposeDay are the decisions of one day for one purpose, over every
+// customer.
+type PurposeDay struct {
+	Day             deadline.Date
+	Purpose         string
+	Allowed, Denied uint64
+}
+
+// PlatformStats returns every customer's stored decisions on the days from
+// through to (each customer's own calendar days), per day and purpose,
+// oldest first: the DPO's picture of the platform (counts only). Decisions
+// not yet flushed by Run are not in it. The range is checked as in Stats.
+func (s *Service) PlatformStats(ctx context.Context, from, to deadline.Date) ([]PurposeDay, error) {
+	if to.Before(from) || from.AddDays(MaxStatsDays-1).Before(to) {
+		return nil, verwerker.Invalid("the range of days is not valid",
+			verwerker.FieldError{Field: "from", Message: fmt.Sprintf("must be at most %d days before to, and not after it", MaxStatsDays-1)})
+	}
+	out := []PurposeDay{}
+	if s.db == nil {
+		return out, nil
+	}
+	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT day::text, purpose, sum(allowed)::bigint, sum(denied)::bigint FROM decision_counts
+			WHERE day BETWEEN $1::date AND $2::date GROUP BY day, purpose ORDER BY day, purpose`, from.String(), to.String())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var day, purpose string
+			var a, d int64
+			if err := rows.Scan(&day, &purpose, &a, &d); err != nil {
+				return err
+			}
+			dd, err := deadline.ParseDate(day)
+			if err != nil {
+				return err
+			}
+			out = append(out, PurposeDay{Day: dd, Purpose: purpose, Allowed: uint64(a), Denied: uint64(d)})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, verwerker.Wrap("decision: platform stats", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,49 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/policy"
+)
+
+// The audit page: the platform chain's last signed checkpoint and a
+// "verify now" that re-hashes the whole chain and checks every checkpoint
+// (audit.Log.Verify), the same check `verwerker audit verify` makes.
+
+type auditData struct {
+	Chain      string
+	Checkpoint *audit.Checkpoint
+	Report     *audit.Report
+}
+
+func (s *Server) auditPage() Page {
+	return Page{Method: http.MethodGet, Path: "audit", Permission: policy.PermAuditRead, Scope: Platform,
+		Handle: func(w http.ResponseWriter, r *http.Request, v *view) error {
+			return s.renderAudit(w, r, v, nil)
+		}}
+}
+
+func (s *Server) renderAudit(w http.ResponseWriter, r *http.Request, v *view, rep *audit.Report) error {
+	cp, err := s.deps.Audit.LastCheckpoint(r.Context(), audit.PlatformChain)
+	if err != nil {
+		return err
+	}
+	v.Title = translate(v.Lang, "audit.title")
+	v.Data = auditData{Chain: audit.PlatformChain, Checkpoint: cp, Report: rep}
+	s.render(w, v, http.StatusOK, "audit")
+	return nil
+}
+
+// verifySubmit verifies the platform chain now and shows the report. It
+// changes nothing, but it is a form (POST) because it is costly.
+func (s *Server) verifySubmit() Page {
+	return Page{Method: http.MethodPost, Path: "audit/verify", Permission: policy.PermAuditRead, Scope: Platform,
+		Handle: func(w http.ResponseWriter, r *http.Request, v *view) error {
+			rep, err := s.deps.Audit.Verify(r.Context(), audit.PlatformChain)
+			if err != nil {
+				return err
+			}
+			return s.renderAudit(w, r, v, &rep)
+		}}
+}

@@ -1,0 +1,30 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+// The customers page: every customer with its contract state; the
+// processor's people only.
+
+type customerRow struct {
+	tenant.Tenant
+	Zone string
+}
+
+func (s *Server) customersPage() Page {
+	return Page{Method: http.MethodGet, Path: "customers", Permission: policy.PermTenantList, Scope: Platform,
+		Handle: func(w http.ResponseWriter, r *http.Request, v *view) error {
+			ts, err := s.allTenants(r)
+			if err != nil {
+				return err
+			}
+			v.Title = translate(v.Lang, "customers.title")
+			v.Data = ts
+			s.render(w, v, http.StatusOK, "customers")
+			return nil
+		}}
+}

@@ -1,0 +1,200 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/subprocessor"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+// The overview: what the DPO opens every morning. What needs action today
+// comes first (undelivered notices, dead letters, open objections,
+// contracts about to end), then the state of things.
+
+// action is one thing to do today; Critical ones are shown in red.
+type action struct {
+	Critical bool
+	Key      string
+	Args     []any
+	Href     string
+}
+
+type windowRow struct {
+	Change     subprocessor.Change
+	InWindow   int
+	Objections int
+	// Closes is the earliest end of an open window.
+	Closes *time.Time
+}
+
+type overviewData struct {
+	Actions     []action
+	Counts      map[tenant.Status]int
+	Terminating []tenant.Tenant
+	Names       map[string]string
+	Offered     []dpa.Version
+	Windows     []windowRow
+	Undelivered []subprocessor.Notice
+	Dead        []notify.DeadLetter
+	Checkpoint  *audit.Checkpoint
+	Decisions   chart
+	Allowed     uint64
+	Denied      uint64
+}
+
+func (s *Server) overviewPage() Page {
+	return Page{Method: http.MethodGet, Path: "overview", Permission: policy.PermTenantList, Scope: Platform,
+		Handle: func(w http.ResponseWriter, r *http.Request, v *view) error {
+			ctx := r.Context()
+			d := overviewData{Counts: map[tenant.Status]int{}, Names: map[string]string{}}
+			tenants, err := s.allTenants(r)
+			if err != nil {
+				return err
+			}
+			for _, t := range tenants {
+				d.Counts[t.Status]++
+				d.Names[t.ID] = t.Name
+				if t.Status == tenant.StatusTerminating {
+					d.Terminating = append(d.Terminating, t)
+				}
+			}
+			sort.Slice(d.Terminating, func(i, j int) bool { return d.Terminating[i].ContractEndsAt.Before(*d.Terminating[j].ContractEndsAt) })
+			if d.Undelivered, err = s.deps.Subprocessors.Undelivered(ctx); err != nil {
+				return err
+			}
+			for _, n := range d.Undelivered {
+				d.Actions = append(d.Actions, action{Critical: true, Key: "alarm.undelivered", Args: []any{n.ChangeID, d.name(n.TenantID)}, Href: Prefix + "notices"})
+			}
+			if d.Dead, err = s.deps.Outbox.DeadLetters(ctx, 50); err != nil {
+				return err
+			}
+			for _, m := range d.Dead {
+				d.Actions = append(d.Actions, action{Critical: true, Key: "alarm.dead", Args: []any{m.ID, m.EventType, d.name(m.TenantID), m.Attempts, m.LastError}, Href: Prefix + "notices"})
+			}
+			objections, err := s.deps.Subprocessors.Objections(ctx)
+			if err != nil {
+				return err
+			}
+			for _, n := range objections {
+				d.Actions = append(d.Actions, action{Key: "alarm.objection", Args: []any{d.name(n.TenantID), n.ChangeID}, Href: Prefix + "subprocessors#objections"})
+			}
+			soon := v.Now.Add(14 * 24 * time.Hour)
+			for _, t := range d.Terminating {
+				if t.ContractEndsAt.Before(soon) {
+					d.Actions = append(d.Actions, action{Key: "alarm.terminating", Args: []any{t.Name, formatTime(v.Lang, *t.ContractEndsAt, v.Loc), timeLeft(v.Lang, v.Now, *t.ContractEndsAt)}, Href: Prefix + "customers/" + t.ID})
+				}
+			}
+			if d.Offered, err = s.deps.DPA.Offered(ctx); err != nil {
+				return err
+			}
+			if d.Windows, err = s.windows(r, v.Now); err != nil {
+				return err
+			}
+			if d.Checkpoint, err = s.deps.Audit.LastCheckpoint(ctx, audit.PlatformChain); err != nil {
+				return err
+			}
+			if d.Decisions, d.Allowed, d.Denied, err = s.decisionChart(r, v, 30); err != nil {
+				return err
+			}
+			v.Title = translate(v.Lang, "overview.title")
+			v.Data = d
+			s.render(w, v, http.StatusOK, "overview")
+			return nil
+		}}
+}
+
+func (d overviewData) name(id string) string {
+	if n, ok := d.Names[id]; ok {
+		return n
+	}
+	return id
+}
+
+// allTenants reads every customer, a page of tenant.MaxLimit at a time.
+func (s *Server) allTenants(r *http.Request) ([]tenant.Tenant, error) {
+	var out []tenant.Tenant
+	f := tenant.Filter{Limit: tenant.MaxLimit}
+	for {
+		p, err := s.deps.Tenants.List(r.Context(), f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Tenants...)
+		if p.Next == "" {
+			return out, nil
+		}
+		f.Cursor = p.Next
+	}
+}
+
+// windows returns the changes with customers in their objection windows
+// now, with the open objections.
+func (s *Server) windows(r *http.Request, now time.Time) ([]windowRow, error) {
+	changes, err := s.deps.Subprocessors.Changes(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var out []windowRow
+	for _, c := range changes {
+		if c.WithdrawnAt != nil {
+			continue
+		}
+		_, notices, err := s.deps.Subprocessors.Change(r.Context(), c.ID)
+		if err != nil {
+			return nil, err
+		}
+		row := windowRow{Change: c}
+		for _, n := range notices {
+			if n.Status == subprocessor.NoticeObjected {
+				row.Objections++
+			}
+			if n.WindowEndsAt != nil && now.Before(*n.WindowEndsAt) && (n.Status == subprocessor.NoticePending || n.Status == subprocessor.NoticeObjected) {
+				row.InWindow++
+				if row.Closes == nil || n.WindowEndsAt.Before(*row.Closes) {
+					row.Closes = n.WindowEndsAt
+				}
+			}
+		}
+		if row.InWindow > 0 || row.Objections > 0 {
+			out = append(out, row)
+		}
+	}
+	return out, nil
+}
+
+// decisionChart draws the platform's decisions allowed and denied per day
+// over the last days, with the totals.
+func (s *Server) decisionChart(r *http.Request, v *view, days int) (chart, uint64, uint64, error) {
+	today := deadline.DateOf(v.Now.In(v.Loc))
+	from := today.AddDays(-(days - 1))
+	rows, err := s.deps.Decisions.PlatformStats(r.Context(), from, today)
+	if err != nil {
+		return chart{}, 0, 0, err
+	}
+	labels := make([]string, days)
+	idx := map[deadline.Date]int{}
+	for i := range days {
+		d := from.AddDays(i)
+		idx[d] = i
+		labels[i] = d.String()[5:]
+	}
+	allowed := series{Name: translate(v.Lang, "chart.allowed"), Color: colorGreen, Values: make([]uint64, days)}
+	denied := series{Name: translate(v.Lang, "chart.denied"), Color: colorRed, Values: make([]uint64, days)}
+	var ta, td uint64
+	for _, row := range rows {
+		if i, ok := idx[row.Day]; ok {
+			allowed.Values[i] += row.Allowed
+			denied.Values[i] += row.Denied
+			ta += row.Allowed
+			td += row.Denied
+		}
+	}
+	return stackedBars("decisions", translate(v.Lang, "overview.decisions"), labels, []series{allowed, denied}), ta, td, nil
+}
