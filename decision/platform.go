@@ -56,3 +56,42 @@ func (s *Service) PlatformStats(ctx context.Context, from, to deadline.Date) ([]
 	}
 	return out, nil
 }
+
+// Count is one customer's decisions on one day for one data category and
+// purpose, as stored by the counters' flush.
+type Count struct {
+	TenantID          string
+	Day               deadline.Date
+	Category, Purpose string
+	Allowed, Denied   uint64
+}
+
+// ImportCounts adds counts of past days to the stored statistics, as the
+// counters' flush would have: for demo data and the benchmarks' year of
+// activity. Decisions themselves are not made or audited.
+func (s *Service) ImportCounts(ctx context.Context, counts []Count) error {
+	if s.db == nil || len(counts) == 0 {
+		return nil
+	}
+	ids, days, cats, purposes := make([]string, len(counts)), make([]string, len(counts)), make([]string, len(counts)), make([]string, len(counts))
+	allowed, denied := make([]int64, len(counts)), make([]int64, len(counts))
+	for i, c := range counts {
+		ids[i], days[i], cats[i], purposes[i] = c.TenantID, c.Day.String(), c.Category, c.Purpose
+		allowed[i], denied[i] = int64(c.Allowed), int64(c.Denied)
+	}
+	return verwerker.Wrap("decision: import counts", s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied))
+}
+
+// insertCounts adds day counts to decision_counts in one statement.
+func (s *Service) insertCounts(ctx context.Context, ids, days, cats, purposes []string, allowed, denied []int64) error {
+	return s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO decision_counts AS dc (tenant_id, day, category, purpose, allowed, denied)
+			SELECT u.tenant_id, u.day::date, u.category, u.purpose, u.allowed, u.denied
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+				AS u(tenant_id, day, category, purpose, allowed, denied)
+			ON CONFLICT (tenant_id, day, category, purpose)
+			DO UPDATE SET allowed = dc.allowed + excluded.allowed, denied = dc.denied + excluded.denied`,
+			ids, days, cats, purposes, allowed, denied)
+		return err
+	})
+}

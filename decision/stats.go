@@ -185,16 +185,7 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*tenantEntry) error
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO decision_counts AS dc (tenant_id, day, category, purpose, allowed, denied)
-			SELECT u.tenant_id, u.day::date, u.category, u.purpose, u.allowed, u.denied
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-				AS u(tenant_id, day, category, purpose, allowed, denied)
-			ON CONFLICT (tenant_id, day, category, purpose)
-			DO UPDATE SET allowed = dc.allowed + excluded.allowed, denied = dc.denied + excluded.denied`,
-			ids, days, cats, purposes, allowed, denied)
-		return err
-	})
+	err := s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied)
 	if err != nil {
 		return verwerker.Wrap("decision: store counts", err)
 	}

@@ -15,13 +15,13 @@ import (
 // a viewer holding its own permission in the customer.
 
 type customerData struct {
-	Tenant    tenant.Tenant
-	Versions  []dpa.Version
-	Record    *dpa.Record
-	People    []identity.Member
-	Keys      []identity.Key
+	Tenant                          tenant.Tenant
+	Versions                        []dpa.Version
+	Record                          *dpa.Record
+	People                          []identity.Member
+	Keys                            []identity.Key
 	ShowPeople, ShowKeys, ShowCerts bool
-	Decisions *chart
+	Decisions                       *chart
 }
 
 func (s *Server) customerPage() Page {

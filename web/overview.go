@@ -36,7 +36,7 @@ type windowRow struct {
 
 type overviewData struct {
 	Actions     []action
-	Counts      map[tenant.Status]int
+	Counts      map[string]int
 	Terminating []tenant.Tenant
 	Names       map[string]string
 	Offered     []dpa.Version
@@ -53,13 +53,13 @@ func (s *Server) overviewPage() Page {
 	return Page{Method: http.MethodGet, Path: "overview", Permission: policy.PermTenantList, Scope: Platform,
 		Handle: func(w http.ResponseWriter, r *http.Request, v *view) error {
 			ctx := r.Context()
-			d := overviewData{Counts: map[tenant.Status]int{}, Names: map[string]string{}}
+			d := overviewData{Counts: map[string]int{}, Names: map[string]string{}}
 			tenants, err := s.allTenants(r)
 			if err != nil {
 				return err
 			}
 			for _, t := range tenants {
-				d.Counts[t.Status]++
+				d.Counts[string(t.Status)]++
 				d.Names[t.ID] = t.Name
 				if t.Status == tenant.StatusTerminating {
 					d.Terminating = append(d.Terminating, t)

@@ -177,9 +177,9 @@ func (s *Server) cookie(r *http.Request, name, value string, maxAge int) *http.C
 // funcs are the templates' helpers.
 func funcs() template.FuncMap {
 	return template.FuncMap{
-		"t": func(v *view, key string, args ...any) string { return translate(v.Lang, key, args...) },
+		"t":    func(v *view, key string, args ...any) string { return translate(v.Lang, key, args...) },
 		"list": func(xs ...any) []any { return xs },
-		"tr": func(v *view, key string, args []any) string { return translate(v.Lang, key, args...) },
+		"tr":   func(v *view, key string, args []any) string { return translate(v.Lang, key, args...) },
 		"when": func(v *view, t any) string {
 			switch x := t.(type) {
 			case time.Time:
