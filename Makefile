@@ -16,12 +16,13 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/verwerker ./cmd/verwerker
 
-## test: install/start what the tests need (PostgreSQL, mailpit, Vault), then run every test against real services
+## test: install/start what the tests need (PostgreSQL, mailpit, Vault, Chromium, axe-core), then run every test against real services
 test:
 	@url=$$(deploy/postgres.sh server) && mail=$$(deploy/mailpit.sh env) && eval "$$mail" && \
 	  vault=$$(deploy/vault.sh env) && eval "$$vault" && \
-	  echo "tests use PostgreSQL at $${url%%\?*}, SMTP at $$VERWERKER_TEST_SMTP_URL and Vault at $$VERWERKER_TEST_VAULT_ADDR" && \
-	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+	  chromium=$$(deploy/chromium.sh env) && eval "$$chromium" && axe=$$(deploy/axe.sh env) && eval "$$axe" && \
+	  echo "tests use PostgreSQL at $${url%%\?*}, SMTP at $$VERWERKER_TEST_SMTP_URL, Vault at $$VERWERKER_TEST_VAULT_ADDR and $$VERWERKER_TEST_CHROMIUM" && \
+	  VERWERKER_TEST_BROWSER=required VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
 
 ## bench: run the benchmarks and the side-by-side comparisons
 bench:

@@ -50,7 +50,8 @@ func SeedDashboard(ctx context.Context, d DashboardDeps, data Data) (Dashboard, 
 	var out Dashboard
 	a, b := data.Tenants[0], data.Tenants[1]
 	if _, err := ActivateDPA(ctx, d.DPA, b.ID, dpa.Scope{
-		Categories:    []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction}},
+		Categories: []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction},
+			{ID: "contact.email", Retention: dpa.RetentionContractEndPlus30Days}},
 		Purposes:      []string{"service.delivery"},
 		Subprocessors: []string{"hosting-eu"},
 		BreachContact: dpa.Contact{Name: "Jan Jansen", Email: "dpo@fietsen-jansen.example"},
