@@ -121,7 +121,7 @@ func (b *browser) check(t *testing.T, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	file := filepath.Join(b.shots, name+".png")
 	require.NoError(t, os.WriteFile(file, png, 0o644))

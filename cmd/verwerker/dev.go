@@ -60,6 +60,10 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if _, err := demo.SeedDPA(ctx, a.DPA, data.Tenants[0].ID); err != nil {
 			return err
 		}
+		if _, err := demo.SeedDashboard(ctx, demo.DashboardDeps{DB: a.DB, Clock: a.Clock, Audit: a.Audit, Calendar: a.Calendar,
+			Tenants: a.Tenants, DPA: a.DPA, Decisions: a.Decisions, Subprocessors: a.Subprocessors}, data); err != nil {
+			return err
+		}
 		page, err := a.Subprocessors.PublicPage(ctx, data.Tenants[0].ID)
 		if err != nil {
 			return err
@@ -79,6 +83,7 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 	base := "http://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nverwerker %s is running on embedded defaults (NOT for production).\n\n", version)
+	fmt.Fprintf(&b, "  Dashboard     %s/dashboard/ (sign in as a demo person below)\n", base)
 	fmt.Fprintf(&b, "  API docs      %s/docs\n", base)
 	fmt.Fprintf(&b, "  OpenAPI       %s/openapi.json\n", base)
 	fmt.Fprintf(&b, "  Health        %s/healthz   %s/readyz\n", base, base)
@@ -126,7 +131,7 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 		}
 		fmt.Fprintf(&b, "  %-18s %-30s %s\n  %-18s %-30s   of %s%s\n", c.Role, c.Domain, c.Token, "", "", names[c.Domain], expiry)
 	}
-	fmt.Fprintf(&b, "\nDemo people (sign in at POST /v1/auth/login with email, password and otp, the current TOTP code;\n  codes: oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
+	fmt.Fprintf(&b, "\nDemo people (sign in on the dashboard, or at POST /v1/auth/login, with email, password and the current TOTP code;\n  the code: bin/verwerker totp -secret SECRET, oathtool --totp -b SECRET, or add the secret to an authenticator app):\n")
 	for _, p := range data.People {
 		fmt.Fprintf(&b, "  %-34s %-18s %-30s of %s\n  %-34s password %-24s TOTP secret %s\n", p.Email, p.Role, p.Domain, names[p.Domain], "", p.Password, p.TOTPSecret)
 	}

@@ -14,7 +14,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/store"
 )
 
@@ -93,6 +95,23 @@ var commands = []command{
 	{name: "openapi", short: "print the OpenAPI 3.1 document", about: "Prints the OpenAPI 3.1 document of the API.",
 		define: func(*flag.FlagSet) func(context.Context, *Config, io.Writer, io.Writer) error {
 			return func(_ context.Context, _ *Config, stdout, _ io.Writer) error { return printOpenAPI(stdout) }
+		}},
+	{name: "totp", args: "-secret SECRET", short: "print the current TOTP code of a base32 secret (demo people, tests)",
+		about: "Prints the code an authenticator app shows now for the base32 TOTP SECRET, such as a demo person's from the `dev` banner. " +
+			"It reads nothing else and changes nothing; in production people use their own app.",
+		define: func(fs *flag.FlagSet) func(context.Context, *Config, io.Writer, io.Writer) error {
+			secret := fs.String("secret", "", "the base32 TOTP `SECRET`")
+			return func(_ context.Context, _ *Config, stdout, _ io.Writer) error {
+				if *secret == "" {
+					return fmt.Errorf("-secret is required (\"verwerker totp -h\" lists its flags)")
+				}
+				code, err := identity.TOTPCode(strings.ToUpper(strings.TrimSpace(*secret)), time.Now())
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(stdout, code)
+				return err
+			}
 		}},
 	{name: "version", short: "print the version", about: "Prints the version.",
 		define: func(*flag.FlagSet) func(context.Context, *Config, io.Writer, io.Writer) error {

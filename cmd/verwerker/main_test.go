@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/demo"
+	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/tenant"
@@ -236,7 +237,14 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	var list struct{ Items []map[string]any }
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&list))
 	res.Body.Close()
-	require.Len(t, list.Items, 2, "two demo customers")
+	require.Len(t, list.Items, 4, "two demo customers with people and keys, and two more for the dashboard (demo.SeedDashboard)")
+
+	// The dashboard is on the same address.
+	res, err = http.Get(base + "/dashboard/signin")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, res.Header.Get("Content-Security-Policy"), "default-src 'none'")
 
 	// Metrics are on their own listener, not on the API's address, and
 	// name no customer.
@@ -383,4 +391,15 @@ func TestBannerNamesEachCustomer(t *testing.T) {
 	require.Regexp(t, `tnt_01M8Y2VYQYGBXHV6FWM99GPP5X\s+of Bakkerij De Vries B.V.$`, lines[i])
 	require.Contains(t, lines[i+1], "TOTP secret SECRET")
 	require.NotContains(t, banner, "…", "no shortened ids")
+}
+
+// verwerker totp prints the code an authenticator app shows for a secret.
+func TestTOTPCommand(t *testing.T) {
+	var out, errOut strings.Builder
+	require.NoError(t, run(context.Background(), []string{"totp", "-secret", "JBSWY3DPEHPK3PXP"}, &out, &errOut))
+	want, err := identity.TOTPCode("JBSWY3DPEHPK3PXP", time.Now())
+	require.NoError(t, err)
+	prev, _ := identity.TOTPCode("JBSWY3DPEHPK3PXP", time.Now().Add(-30*time.Second))
+	require.Contains(t, []string{want, prev}, strings.TrimSpace(out.String()))
+	require.Error(t, run(context.Background(), []string{"totp"}, &out, &errOut))
 }
