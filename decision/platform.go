@@ -31,8 +31,8 @@ func (s *Service) PlatformStats(ctx context.Context, from, to deadline.Date) ([]
 		return out, nil
 	}
 	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT day::text, purpose, sum(allowed)::bigint, sum(denied)::bigint FROM decision_counts
-			WHERE day BETWEEN $1::date AND $2::date GROUP BY day, purpose ORDER BY day, purpose`, from.String(), to.String())
+		rows, err := tx.Query(ctx, `SELECT day::text, purpose, allowed, denied FROM decision_counts_platform
+			WHERE day BETWEEN $1::date AND $2::date ORDER BY day, purpose`, from.String(), to.String())
 		if err != nil {
 			return err
 		}
@@ -82,9 +82,19 @@ func (s *Service) ImportCounts(ctx context.Context, counts []Count) error {
 	return verwerker.Wrap("decision: import counts", s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied))
 }
 
-// insertCounts adds day counts to decision_counts in one statement.
+// insertCounts adds day counts to decision_counts, and their sums per day
+// and purpose to decision_counts_platform, in one transaction.
 func (s *Service) insertCounts(ctx context.Context, ids, days, cats, purposes []string, allowed, denied []int64) error {
 	return s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO decision_counts_platform AS dp (day, purpose, allowed, denied)
+			SELECT u.day::date, u.purpose, sum(u.allowed), sum(u.denied)
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(day, purpose, allowed, denied)
+			GROUP BY u.day, u.purpose
+			ON CONFLICT (day, purpose)
+			DO UPDATE SET allowed = dp.allowed + excluded.allowed, denied = dp.denied + excluded.denied`,
+			days, purposes, allowed, denied); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO decision_counts AS dc (tenant_id, day, category, purpose, allowed, denied)
 			SELECT u.tenant_id, u.day::date, u.category, u.purpose, u.allowed, u.denied
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])

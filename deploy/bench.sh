@@ -40,6 +40,13 @@ rego=$(metric BenchmarkRego ns/op)
 printf 'in-process decision: p50 %.0f ns at 10 customers, %.0f ns at 10,000 customers = %sx; interleaved (both asked in alternating blocks, so noise falls on both alike): %.0f vs %.0f ns = %sx (goal p50 <= 2000 ns and <= 1.2x); Rego without the table %.0f ns/op\n' \
   "${p10:-0}" "${p10k:-0}" "$(ratio "${p10k:-0}" "${p10:-0}")" "${i10:-0}" "${i10k:-0}" "$(awk -v a="${i10k:-0}" -v b="${i10:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" "${rego:-0}"
 
+ov=$(metric BenchmarkOverview p50-ms)
+ov95=$(metric BenchmarkOverview p95-ms)
+printf 'dashboard overview, server time at 1,000 customers and a year of decisions: p50 %s ms, p95 %s ms (goal p50 <= 50 ms)\n' "${ov:-n/a}" "${ov95:-n/a}"
+for pg in overview customers customer agreement subprocessors notices audit signin; do
+  printf 'dashboard page %s with its assets: %s KB, %s references to other sites (goal <= 150 KB, 0)\n' "$pg" "$(metric BenchmarkPageWeight "KB-$pg")" "$(metric BenchmarkPageWeight "external-$pg")"
+done
+
 # Decision API against an OPA server answering the same questions
 # (cmd/decisionbench): the OPA server is built from source, wrk comes from
 # Debian.
