@@ -235,6 +235,11 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return client.String()
 }
 
+// ClientAddr is the client's address as the API sees it, behind the
+// trusted proxies of Config.TrustedProxies: for the dashboard's sign-in
+// throttling.
+func (s *Server) ClientAddr(r *http.Request) string { return s.clientAddr(r) }
+
 // parseHop parses one X-Forwarded-For entry: an IP address, possibly with a
 // port ("192.0.2.1:4711", "[2001:db8::1]:4711").
 func parseHop(s string) (netip.Addr, bool) {

@@ -274,6 +274,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Clock: clock, Authn: identity.Authenticator{Keys: a.Keys, People: a.People}, Authz: a.Authz,
 		People: a.People, Keys: a.Keys, Audit: a.Audit, Tenants: a.Tenants, DPA: a.DPA,
 		Subprocessors: a.Subprocessors, Outbox: a.Outbox, Decisions: a.Decisions, Records: a.Records, Calendar: a.Calendar,
+		ClientAddr: a.Server.ClientAddr,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(web.Prefix, a.Web)

@@ -45,6 +45,7 @@ type overviewData struct {
 	Dead        []notify.DeadLetter
 	Checkpoint  *audit.Checkpoint
 	Decisions   chart
+	ByPurpose   chart
 	Allowed     uint64
 	Denied      uint64
 }
@@ -100,7 +101,7 @@ func (s *Server) overviewPage() Page {
 			if d.Checkpoint, err = s.deps.Audit.LastCheckpoint(ctx, audit.PlatformChain); err != nil {
 				return err
 			}
-			if d.Decisions, d.Allowed, d.Denied, err = s.decisionChart(r, v, 30); err != nil {
+			if d.Decisions, d.ByPurpose, d.Allowed, d.Denied, err = s.decisionCharts(r, v, 30); err != nil {
 				return err
 			}
 			v.Title = translate(v.Lang, "overview.title")
@@ -169,14 +170,19 @@ func (s *Server) windows(r *http.Request, now time.Time) ([]windowRow, error) {
 	return out, nil
 }
 
-// decisionChart draws the platform's decisions allowed and denied per day
-// over the last days, with the totals.
-func (s *Server) decisionChart(r *http.Request, v *view, days int) (chart, uint64, uint64, error) {
+// purposeColors tell purposes apart, each with at least 3:1 contrast on
+// white.
+var purposeColors = []string{colorBlue, colorRed, colorAmber, colorGreen, "#6a3d9a", "#00727a", "#8c2d5a", "#4d4d4d"}
+
+// decisionCharts draw the platform's decisions over the last days:
+// allowed and denied per day, and the denials per day by purpose; with the
+// totals.
+func (s *Server) decisionCharts(r *http.Request, v *view, days int) (chart, chart, uint64, uint64, error) {
 	today := deadline.DateOf(v.Now.In(v.Loc))
 	from := today.AddDays(-(days - 1))
 	rows, err := s.deps.Decisions.PlatformStats(r.Context(), from, today)
 	if err != nil {
-		return chart{}, 0, 0, err
+		return chart{}, chart{}, 0, 0, err
 	}
 	labels := make([]string, days)
 	idx := map[deadline.Date]int{}
@@ -187,14 +193,29 @@ func (s *Server) decisionChart(r *http.Request, v *view, days int) (chart, uint6
 	}
 	allowed := series{Name: translate(v.Lang, "chart.allowed"), Color: colorGreen, Values: make([]uint64, days)}
 	denied := series{Name: translate(v.Lang, "chart.denied"), Color: colorRed, Values: make([]uint64, days)}
+	var byPurpose []series
+	purpose := map[string]int{}
 	var ta, td uint64
 	for _, row := range rows {
-		if i, ok := idx[row.Day]; ok {
-			allowed.Values[i] += row.Allowed
-			denied.Values[i] += row.Denied
-			ta += row.Allowed
-			td += row.Denied
+		i, ok := idx[row.Day]
+		if !ok {
+			continue
 		}
+		allowed.Values[i] += row.Allowed
+		denied.Values[i] += row.Denied
+		ta += row.Allowed
+		td += row.Denied
+		if row.Denied == 0 {
+			continue
+		}
+		k, ok := purpose[row.Purpose]
+		if !ok {
+			k = len(byPurpose)
+			purpose[row.Purpose] = k
+			byPurpose = append(byPurpose, series{Name: row.Purpose, Color: purposeColors[k%len(purposeColors)], Values: make([]uint64, days)})
+		}
+		byPurpose[k].Values[i] += row.Denied
 	}
-	return stackedBars("decisions", translate(v.Lang, "overview.decisions"), labels, []series{allowed, denied}), ta, td, nil
+	return stackedBars("decisions", translate(v.Lang, "overview.decisions"), labels, []series{allowed, denied}),
+		stackedBars("denials", translate(v.Lang, "chart.denials"), labels, byPurpose), ta, td, nil
 }

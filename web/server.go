@@ -61,6 +61,10 @@ type Deps struct {
 	Decisions     *decision.Service
 	Records       *records.Store
 	Calendar      *deadline.Calendar
+	// ClientAddr is the client's address behind trusted proxies (the
+	// API's, api.Server.ClientAddr), which keys sign-in throttling; the
+	// connection's peer when nil.
+	ClientAddr func(*http.Request) string
 }
 
 // Config configures the Server.

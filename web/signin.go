@@ -31,6 +31,9 @@ func (s *Server) signinSubmit() Page {
 			if err != nil {
 				client = r.RemoteAddr
 			}
+			if s.deps.ClientAddr != nil {
+				client = s.deps.ClientAddr(r)
+			}
 			sess, token, err := s.deps.People.Login(r.Context(), identity.Login{Email: r.PostFormValue("email"),
 				Password: r.PostFormValue("password"), OTP: r.PostFormValue("otp"), ClientAddr: client})
 			if err != nil {
