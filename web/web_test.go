@@ -3,10 +3,13 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/web"
@@ -200,4 +203,48 @@ func TestSignOut(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, status)
 	status, _ = e.get(t, c, "/dashboard/overview")
 	require.Equal(t, http.StatusSeeOther, status)
+}
+
+// A new account: the set-up token and a password, the first sign-in
+// without a second factor goes to enrolment only, the QR code and secret
+// are shown, and the confirmed code completes the session.
+func TestSetUpAccountAndEnrolTOTP(t *testing.T) {
+	e := newEnv(t)
+	u, token, err := e.app.People.Create(t.Context(), identity.NewUser{Email: "new.dpo@verwerker.example", DisplayName: "New DPO",
+		Role: policy.RoleDPO, Domain: verwerker.PlatformDomain})
+	require.NoError(t, err)
+	c := e.client(t)
+	status, body, _ := e.post(t, c, "/dashboard/setup", "/dashboard/setup", url.Values{"token": {"wrong"}, "password": {"a long enough password"}})
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	require.NotContains(t, body, "a long enough password")
+	status, _, res := e.post(t, c, "/dashboard/setup", "/dashboard/setup", url.Values{"token": {token}, "password": {"a long enough password"}})
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, "/dashboard/signin?setup=done", res.Header.Get("Location"))
+
+	status, _, res = e.post(t, c, "/dashboard/signin", "/dashboard/signin", url.Values{"email": {u.Email}, "password": {"a long enough password"}})
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, "/dashboard/totp", res.Header.Get("Location"))
+	// Until enrolled, every page leads to enrolment.
+	status, _ = e.get(t, c, "/dashboard/overview")
+	require.Equal(t, http.StatusSeeOther, status)
+
+	status, _, _ = e.post(t, c, "/dashboard/totp", "/dashboard/totp", url.Values{"code": {"000000"}})
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	// Each visit offers a new secret; the last one offered counts.
+	status, body = e.get(t, c, "/dashboard/totp")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `src="data:image/png;base64,`)
+	secret := regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`).FindStringSubmatch(body)
+	require.NotNil(t, secret)
+	code, err := identity.TOTPCode(secret[1], e.clock.Now())
+	require.NoError(t, err)
+	m := csrfInput.FindStringSubmatch(body)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/dashboard/totp", strings.NewReader(url.Values{"code": {code}, "csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err = c.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	status, _ = e.get(t, c, "/dashboard/overview")
+	require.Equal(t, http.StatusOK, status)
 }
