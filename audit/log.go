@@ -480,3 +480,27 @@ func scanEvent(row pgx.Row) (Event, error) {
 	e.At = e.At.UTC()
 	return e, err
 }
+
+// LastEvent returns chain's newest event of action, or nil when there is
+// none: for example the last verification (ActionVerify) the dashboard
+// shows.
+func (l *Log) LastEvent(ctx context.Context, chain, action string) (*Event, error) {
+	var out *Event
+	err := l.db.InTenantTx(ctx, chain, func(tx pgx.Tx) error {
+		e, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE chain = $1 AND action = $2
+			ORDER BY seq DESC LIMIT 1`, chain, action))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return verwerker.Internal("audit: last event", err)
+		}
+		out = &e
+		return nil
+	})
+	return out, err
+}
+
+// ActionVerify is the action of the event that records a verification of
+// a chain asked for by a person (its outcome and figures in the reason).
+const ActionVerify = "audit.verify"

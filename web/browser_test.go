@@ -194,6 +194,9 @@ func TestBrowser(t *testing.T) {
 		b.open(t, "/dashboard/audit")
 		b.do(t, chromedp.Click(chromedp.CSS("#verify")), chromedp.WaitVisible(chromedp.CSS("#verify-result")))
 		require.Contains(t, b.text(t, "#verify-result"), "The chain verifies")
+		// The verification is recorded and shown as the last one.
+		require.Equal(t, http.StatusOK, b.open(t, "/dashboard/overview"))
+		require.Contains(t, b.text(t, "#last-verification"), "success")
 	})
 
 	t.Run("a cross-site form post is refused", func(t *testing.T) {

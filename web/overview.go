@@ -44,6 +44,7 @@ type overviewData struct {
 	Undelivered []subprocessor.Notice
 	Dead        []notify.DeadLetter
 	Checkpoint  *audit.Checkpoint
+	Verified    *audit.Event
 	Decisions   chart
 	ByPurpose   chart
 	Allowed     uint64
@@ -99,6 +100,9 @@ func (s *Server) overviewPage() Page {
 				return err
 			}
 			if d.Checkpoint, err = s.deps.Audit.LastCheckpoint(ctx, audit.PlatformChain); err != nil {
+				return err
+			}
+			if d.Verified, err = s.deps.Audit.LastEvent(ctx, audit.PlatformChain, audit.ActionVerify); err != nil {
 				return err
 			}
 			if d.Decisions, d.ByPurpose, d.Allowed, d.Denied, err = s.decisionCharts(r, v, 30); err != nil {
