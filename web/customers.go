@@ -4,16 +4,10 @@ import (
 	"net/http"
 
 	"github.com/verwerker/verwerker/policy"
-	"github.com/verwerker/verwerker/tenant"
 )
 
 // The customers page: every customer with its contract state; the
 // processor's people only.
-
-type customerRow struct {
-	tenant.Tenant
-	Zone string
-}
 
 func (s *Server) customersPage() Page {
 	return Page{Method: http.MethodGet, Path: "customers", Permission: policy.PermTenantList, Scope: Platform,
