@@ -6,9 +6,6 @@ import (
 	"time"
 )
 
-// Languages the dashboard speaks; the first is the default.
-var languages = []string{"en", "nl"}
-
 // langCookie remembers the viewer's language.
 const langCookie = "verwerker_lang"
 
