@@ -16,9 +16,6 @@ func (s *Server) customersPage() Page {
 			if err != nil {
 				return err
 			}
-			v.Title = translate(v.Lang, "customers.title")
-			v.Data = ts
-			s.render(w, v, http.StatusOK, "customers")
-			return nil
+			return s.show(w, v, "customers", "customers.title", ts)
 		}}
 }

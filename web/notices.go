@@ -57,10 +57,7 @@ func (s *Server) noticesPage() Page {
 			if r.URL.Query().Get("done") == "retried" {
 				v.Flash = "notices.retried"
 			}
-			v.Title = translate(v.Lang, "notices.title")
-			v.Data = d
-			s.render(w, v, http.StatusOK, "notices")
-			return nil
+			return s.show(w, v, "notices", "notices.title", d)
 		}}
 }
 

@@ -108,10 +108,7 @@ func (s *Server) overviewPage() Page {
 			if d.Decisions, d.ByPurpose, d.Allowed, d.Denied, err = s.decisionCharts(r, v, 30); err != nil {
 				return err
 			}
-			v.Title = translate(v.Lang, "overview.title")
-			v.Data = d
-			s.render(w, v, http.StatusOK, "overview")
-			return nil
+			return s.show(w, v, "overview", "overview.title", d)
 		}}
 }
 

@@ -48,10 +48,7 @@ func (s *Server) subprocessorsPage() Page {
 			if r.URL.Query().Get("done") == "resolved" {
 				v.Flash = "resolved"
 			}
-			v.Title = translate(v.Lang, "subprocessors.title")
-			v.Data = d
-			s.render(w, v, http.StatusOK, "subprocessors")
-			return nil
+			return s.show(w, v, "subprocessors", "subprocessors.title", d)
 		}}
 }
 

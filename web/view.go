@@ -109,6 +109,15 @@ func (s *Server) render(w http.ResponseWriter, v *view, status int, name string)
 	_, _ = w.Write(buf.Bytes())
 }
 
+// show renders the page template name with data, titled by the message
+// titleKey: the end of every page's handler.
+func (s *Server) show(w http.ResponseWriter, v *view, name, titleKey string, data any) error {
+	v.Title = translate(v.Lang, titleKey)
+	v.Data = data
+	s.render(w, v, http.StatusOK, name)
+	return nil
+}
+
 type errorData struct {
 	Status  int
 	Message string
