@@ -241,7 +241,7 @@ func (s *Store) Write(ctx context.Context, tenant string, version int64, items [
 	// this replica has heard of: start from the newest known, so that the
 	// write does not decide twice.
 	if version >= 0 {
-		version = max(version, s.decisions.Engine().Known(tenant))
+		version = max(version, s.decisions.Known(tenant))
 	}
 	for attempt := range 3 {
 		if version < 0 {
