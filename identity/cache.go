@@ -86,8 +86,8 @@ func (k *Keys) Watch(w *store.Watcher) {
 	k.cache.watcher = w
 	w.Handle(policy.NotifyChannel, func(ctx context.Context) error {
 		// Announcements may have been missed while disconnected.
-		var v int64
-		if err := k.db.Pool.QueryRow(ctx, `SELECT version FROM authz_version`).Scan(&v); err != nil {
+		v, err := policy.Version(ctx, k.db.Pool)
+		if err != nil {
 			return err
 		}
 		k.cache.heardOf(v)
