@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,9 @@ func (c *tenants) get(id string) *customer {
 	if t := c.byID[id]; t != nil {
 		return t
 	}
+	// The entry keeps its own copy of the id: the caller's may be part of
+	// a request's buffer.
+	id = strings.Clone(id)
 	t := &customer{id: id, keyRef: keys.TenantKeyRef(id), counts: newCounts(c.cells)}
 	c.byID[id] = t
 	return t

@@ -43,6 +43,9 @@ type Compiler struct {
 
 	mu      sync.Mutex
 	answers map[[32]byte]weak.Pointer[answers]
+	// zones interns the tenants' time zone names, so that the decisions of
+	// many tenants in one zone read one string.
+	zones map[string]string
 
 	builds atomic.Int64
 }
@@ -57,7 +60,7 @@ func NewCompiler(ctx context.Context, tax Taxonomy, logger *slog.Logger) (*Compi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Compiler{eval: e, taxonomy: tax, logger: logger, answers: map[[32]byte]weak.Pointer[answers]{},
+	c := &Compiler{eval: e, taxonomy: tax, logger: logger, answers: map[[32]byte]weak.Pointer[answers]{}, zones: map[string]string{},
 		catIdx: map[string]int{}, purIdx: map[string]int{}, regIdx: map[string]int{}}
 	for i, x := range tax.Categories {
 		c.catIdx[x.ID] = i
@@ -197,6 +200,11 @@ func (c *Compiler) Compile(ctx context.Context, st TenantState) (*Table, error) 
 	}
 	key := sha256.Sum256(doc)
 	c.mu.Lock()
+	if z, ok := c.zones[t.timezone]; ok {
+		t.timezone = z
+	} else {
+		c.zones[t.timezone] = t.timezone
+	}
 	if w, ok := c.answers[key]; ok {
 		t.answers = w.Value()
 	}
