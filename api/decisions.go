@@ -143,7 +143,7 @@ func (s *Server) registerDecisions() {
 			"Deny by default; every denial is audited, allows are counted per tenant, category and purpose. " +
 			"The answer names its reasons with their legal ground, the obligations (retention rule, deletion deadline, key), the agreement version and a decision id.",
 		Tags:         []string{tag},
-		MaxBodyBytes: 8 << 10,
+		MaxBodyBytes: decideMaxBody,
 		RequestBody:  exampleBody(single),
 		Errors:       []int{http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable},
 	}, policy.PermDecide, bodyTenantScope, func(ctx context.Context, in *decideInput) (*decideOutput, error) {

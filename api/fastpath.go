@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -148,29 +150,54 @@ type fastQuestion struct {
 	req    decision.Request
 }
 
-// fastField returns the index of a body field and its length limit (the
-// maxLength of DecisionItem and decideInput; 0 for the boolean).
-func fastField(key string) (index, limit int, ok bool) {
-	switch key {
-	case "tenant_id":
-		return 0, 64, true
-	case "category":
-		return 1, 64, true
-	case "purpose":
-		return 2, 64, true
-	case "region":
-		return 3, 16, true
-	case "subprocessor":
-		return 4, 64, true
-	case "special_category":
-		return 5, 64, true
-	case "subject_ref":
-		return 6, 128, true
-	case "suspected_minor":
-		return 7, 0, true
+// fastField is a body field of POST /v1/decisions as the fast path reads
+// it: its index (for the seen flags) and its length limit (0 for the
+// boolean).
+type fastField struct{ index, limit int }
+
+// fastFields are the body's fields by JSON name, with the limits the Huma
+// operation declares (decideInput's maxLength tags): one declaration for
+// both paths.
+var fastFields = fieldsOf(reflect.TypeFor[decideInput]().Field(0).Type)
+
+// fieldsOf lists the JSON fields of struct type t, those of embedded
+// structs included, with their maxLength; it panics on a string without
+// one or a field the fast path cannot read (a programming error caught by
+// any test).
+func fieldsOf(t reflect.Type) map[string]fastField {
+	out := map[string]fastField{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for f := range t.Fields() {
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			ff := fastField{index: len(out)}
+			switch f.Type.Kind() {
+			case reflect.String:
+				n, err := strconv.Atoi(f.Tag.Get("maxLength"))
+				if err != nil || n <= 0 {
+					panic("api: " + name + " needs a maxLength")
+				}
+				ff.limit = n
+			case reflect.Bool:
+			default:
+				panic("api: the fast path cannot read " + name)
+			}
+			out[name] = ff
+		}
 	}
-	return 0, 0, false
+	walk(t)
+	if len(out) > maxFastFields {
+		panic("api: the fast path reads at most " + strconv.Itoa(maxFastFields) + " fields")
+	}
+	return out
 }
+
+// maxFastFields is how many body fields the fast path can tell apart.
+const maxFastFields = 8
 
 // parse reads a flat JSON object of the body's fields whose strings are
 // printable ASCII without escapes, each field at most once, and tenant_id,
@@ -181,7 +208,7 @@ func (q *fastQuestion) parse(b []byte) bool {
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	var seen [8]bool
+	var seen [maxFastFields]bool
 	for first := true; ; first = false {
 		i = skipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' && first {
@@ -191,11 +218,12 @@ func (q *fastQuestion) parse(b []byte) bool {
 		if !ok {
 			return false
 		}
-		k, limit, known := fastField(key)
-		if !known || seen[k] {
+		f, known := fastFields[key]
+		if !known || seen[f.index] {
 			return false
 		}
-		seen[k] = true
+		seen[f.index] = true
+		limit := f.limit
 		i = skipSpace(b, j)
 		if i >= len(b) || b[i] != ':' {
 			return false
@@ -244,7 +272,8 @@ func (q *fastQuestion) parse(b []byte) bool {
 			return false
 		}
 	}
-	return seen[0] && seen[1] && seen[2] && seen[3] && skipSpace(b, i+1) == len(b)
+	return seen[fastFields["tenant_id"].index] && seen[fastFields["category"].index] && seen[fastFields["purpose"].index] &&
+		seen[fastFields["region"].index] && skipSpace(b, i+1) == len(b)
 }
 
 // plainString reads a JSON string at b[i] made of printable ASCII without

@@ -11,48 +11,28 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
-	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
-	"github.com/verwerker/verwerker/tenant"
 )
 
 // replica builds another server on the bundle's database as a second
-// replica would run it: its own authorizer (loaded now, and never told
-// about changes: no LISTEN), its own services and audit writer, the same
-// database and clock.
-func (b *testBundle) replica(t *testing.T, cfg api.Config) *api.Server {
-	srv, _ := b.replicaWithAuthz(t, cfg)
-	return srv
-}
-
-func (b *testBundle) replicaWithAuthz(t *testing.T, cfg api.Config) (*api.Server, *policy.Authorizer) {
+// replica would run it, with the app constructor (b.newApp): its own
+// authorizer (loaded now, and never told about changes: its watcher does
+// not run), its own services and audit writer, the same database and
+// clock.
+func (b *testBundle) replica(t *testing.T, cfg app.Config) *api.Server {
 	t.Helper()
-	authz, err := policy.NewAuthorizer(context.Background(), b.db, nil)
-	require.NoError(t, err)
-	log := audit.NewLog(b.db, b.clock)
-	t.Cleanup(log.Close)
-	people := identity.NewPeople(b.db, b.clock, log)
-	people.Argon2 = b.people.Argon2
-	keys := identity.NewKeys(b.db, b.clock, log)
-	return api.New(cfg, api.Deps{
-		Ready:   b.db,
-		Authn:   identity.Authenticator{Keys: keys, People: people},
-		Authz:   authz,
-		Tenants: tenant.NewService(b.db, b.clock, log),
-		People:  people,
-		Keys:    keys,
-		Audit:   log,
-	}), authz
+	return b.newApp(t, cfg).Server
 }
 
 // secondReplica starts a second replica over HTTP.
 func (b *testBundle) secondReplica(t *testing.T) (*httptest.Server, *policy.Authorizer) {
 	t.Helper()
-	s, authz := b.replicaWithAuthz(t, api.Config{Version: "test"})
-	srv := httptest.NewServer(s)
+	a := b.newApp(t, app.Config{})
+	srv := httptest.NewServer(a.Server)
 	t.Cleanup(srv.Close)
-	return srv, authz
+	return srv, a.Authz
 }
 
 func (b *testBundle) policyVersion(t *testing.T) int64 {

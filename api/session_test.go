@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/policy"
 )
@@ -304,8 +305,8 @@ func TestSessionCookieSecure(t *testing.T) {
 	login := map[string]any{"email": "viewer@a.example", "password": testPassword}
 
 	for name, srv := range map[string]*httptest.Server{
-		"SecureCookies": httptest.NewServer(b.replica(t, api.Config{Version: "test", SecureCookies: true})),
-		"TLS":           httptest.NewTLSServer(b.replica(t, api.Config{Version: "test"})),
+		"SecureCookies": httptest.NewServer(b.replica(t, app.Config{SecureCookies: true})),
+		"TLS":           httptest.NewTLSServer(b.replica(t, app.Config{})),
 	} {
 		t.Cleanup(srv.Close)
 		res := send(t, srv, http.MethodPost, "/v1/auth/login", call{body: login})
@@ -426,7 +427,7 @@ func TestLoginThrottleBehindTrustedProxy(t *testing.T) {
 	b := setup(t)
 	proxies, err := api.ParseTrustedProxies("127.0.0.1/32, ::1")
 	require.NoError(t, err)
-	proxied := httptest.NewServer(b.replica(t, api.Config{Version: "test", TrustedProxies: proxies}))
+	proxied := httptest.NewServer(b.replica(t, app.Config{TrustedProxies: proxies}))
 	t.Cleanup(proxied.Close)
 	p := b.newPerson(t, b.http, b.tenantA.ID, policy.RoleAuditor, "auditor@a.example")
 	login := func(srv *httptest.Server, email, password, forwarded string) response {

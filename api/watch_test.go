@@ -2,20 +2,15 @@ package api_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/verwerker/verwerker/api"
-	"github.com/verwerker/verwerker/audit"
-	"github.com/verwerker/verwerker/decision"
-	"github.com/verwerker/verwerker/identity"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
-	"github.com/verwerker/verwerker/tenant"
 )
 
 // watched is a replica as `verwerker serve` runs it: credentials and
@@ -29,31 +24,15 @@ type watched struct {
 
 func (b *testBundle) watchedReplica(t *testing.T) *watched {
 	t.Helper()
-	ctx := context.Background()
-	authz, err := policy.NewAuthorizer(ctx, b.db, nil)
-	require.NoError(t, err)
-	log := audit.NewLog(b.db, b.clock)
-	t.Cleanup(log.Close)
-	keys := identity.NewKeys(b.db, b.clock, log)
-	people := identity.NewPeople(b.db, b.clock, log)
-	decisions, err := decision.New(ctx, b.db, b.dpa, b.subjects, log, b.clock, nil)
-	require.NoError(t, err)
-	w := b.db.NewWatcher(store.WatcherOptions{Lease: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	authz.Watch(w)
-	keys.Watch(w)
-	decisions.Watch(w)
-	srv := httptest.NewServer(api.New(api.Config{Version: "test"}, api.Deps{
-		Ready: b.db, Authn: identity.Authenticator{Keys: keys, People: people}, Authz: authz,
-		Tenants: tenant.NewService(b.db, b.clock, log), People: people, Keys: keys, Audit: log,
-		DPA: b.dpa, Decisions: decisions, Subjects: b.subjects, Sync: b.db.Sync,
-	}))
+	a := b.newApp(t, app.Config{ReplicaLease: 5 * time.Second})
+	srv := httptest.NewServer(a.Server)
 	t.Cleanup(srv.Close)
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
-	r := &watched{http: srv, watcher: w, stop: func() { cancel(); <-done }}
+	go func() { defer close(done); a.Watcher.Run(runCtx) }()
+	r := &watched{http: srv, watcher: a.Watcher, stop: func() { cancel(); <-done }}
 	t.Cleanup(r.stop)
-	require.Eventually(t, w.Fresh, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, a.Watcher.Fresh, 10*time.Second, 5*time.Millisecond)
 	return r
 }
 

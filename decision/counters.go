@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,60 +16,30 @@ import (
 // counters count decisions per tenant, category, purpose and outcome. They
 // back the Prometheus counter verwerker_decisions_total (summed over
 // tenants: metric labels never name customers), the per-customer counts in
-// decision_counts (Stats) and the periodic aggregate audit events.
-//
-// The hot path does not touch the tenant's counts: with thousands of
-// customers they are cold in the CPU caches, and one increment would cost
-// more than the decision. It appends the (tenant, cell) pair to one of a few
-// striped buffers instead, which stay warm; a full buffer is added to the
-// counts by the decision that filled it, after releasing the stripe, and
-// every reader (Collect, Flush, Stats) first drains all stripes, so no count
-// is lost. (A full buffer being added while a reader drains shows up at the
-// next reading.)
+// decision_counts (Stats) and the periodic aggregate audit events. Each
+// tenant's counts are plain atomic counters in its cache entry.
 type counters struct {
 	cats, purposes []string
 	special        []bool // by category index
 	catIdx, purIdx map[string]int
-	tenants        *tenantIndex
-	stripes        []stripe
+	tenants        *tenants
 
 	flushMu sync.Mutex // serialises Flush
 }
 
-// stripeSize is how many decisions a stripe holds before they are counted.
-const stripeSize = 512
-
-// stripe buffers decisions still to be counted.
-type stripe struct {
-	mu  sync.Mutex
-	buf []counted
-	_   [32]byte // keep neighbouring stripes' locks off one cache line
-}
-
-// counted is one decision to count: the tenant's counts and the index of its
-// category, purpose and outcome.
-type counted struct {
-	c    *tenantCounts
-	cell int
-}
-
-// tenantCounts are one tenant's counts: [category][purpose][allowed].
-type tenantCounts struct {
+// counts are one tenant's counts: [category][purpose][allowed].
+type counts struct {
 	n       []atomic.Uint64
 	flushed []uint64 // the allow counts already in the audit log; under flushMu
 	stored  []uint64 // the counts already added to decision_counts; under flushMu
 }
 
-func newCounters(tax policy.Taxonomy) *counters {
-	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: newTenantIndex()}
-	n := 1
-	for n < 4*runtime.GOMAXPROCS(0) {
-		n <<= 1
-	}
-	c.stripes = make([]stripe, n)
-	for i := range c.stripes {
-		c.stripes[i].buf = make([]counted, 0, stripeSize)
-	}
+func newCounts(cells int) counts {
+	return counts{n: make([]atomic.Uint64, cells), flushed: make([]uint64, cells), stored: make([]uint64, cells)}
+}
+
+func newCounters(tax policy.Taxonomy, ts *tenants) *counters {
+	c := &counters{catIdx: map[string]int{}, purIdx: map[string]int{}, purposes: tax.Purposes, tenants: ts}
 	for i, x := range tax.Categories {
 		c.cats = append(c.cats, x.ID)
 		c.special = append(c.special, x.Special)
@@ -81,6 +48,7 @@ func newCounters(tax policy.Taxonomy) *counters {
 	for i, p := range tax.Purposes {
 		c.purIdx[p] = i
 	}
+	ts.cells = len(c.cats) * len(c.purposes) * 2
 	return c
 }
 
@@ -92,50 +60,14 @@ func (c *counters) index(ci, pi int, allowed bool) int {
 	return i
 }
 
-// newCounts returns zero counts for a tenant.
-func (c *counters) newCounts() *tenantCounts {
-	n := len(c.cats) * len(c.purposes) * 2
-	return &tenantCounts{n: make([]atomic.Uint64, n), flushed: make([]uint64, n), stored: make([]uint64, n)}
-}
-
-// add counts one decision. A stripe is picked at random (no shared
-// counter), so concurrent decisions rarely wait for each other.
-func (c *counters) add(tc *tenantCounts, category, purpose string, allowed bool) {
+// add counts one decision of t.
+func (c *counters) add(t *customer, category, purpose string, allowed bool) {
 	ci, ok1 := c.catIdx[category]
 	pi, ok2 := c.purIdx[purpose]
 	if !ok1 || !ok2 {
 		return
 	}
-	s := &c.stripes[rand.Uint32()&uint32(len(c.stripes)-1)]
-	s.mu.Lock()
-	s.buf = append(s.buf, counted{tc, c.index(ci, pi, allowed)})
-	if len(s.buf) < stripeSize {
-		s.mu.Unlock()
-		return
-	}
-	full := s.buf
-	s.buf = make([]counted, 0, stripeSize)
-	s.mu.Unlock()
-	apply(full)
-}
-
-// apply adds buffered decisions to their tenants' counts.
-func apply(buf []counted) {
-	for _, x := range buf {
-		x.c.n[x.cell].Add(1)
-	}
-}
-
-// drain counts every buffered decision: readers call it first.
-func (c *counters) drain() {
-	for i := range c.stripes {
-		s := &c.stripes[i]
-		s.mu.Lock()
-		apply(s.buf)
-		clear(s.buf)
-		s.buf = s.buf[:0]
-		s.mu.Unlock()
-	}
+	t.counts.n[c.index(ci, pi, allowed)].Add(1)
 }
 
 var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",
@@ -149,13 +81,12 @@ func (c *counters) Describe(ch chan<- *prometheus.Desc) { ch <- decisionsDesc }
 // Collect implements prometheus.Collector. Its series are bounded by the
 // taxonomy (categories x purposes x 2), however many customers decide.
 func (c *counters) Collect(ch chan<- prometheus.Metric) {
-	c.drain()
 	sums := make([]uint64, len(c.cats)*len(c.purposes)*2)
-	c.tenants.each(func(e *tenantEntry) {
+	for _, t := range c.tenants.all() {
 		for i := range sums {
-			sums[i] += e.counts.n[i].Load()
+			sums[i] += t.counts.n[i].Load()
 		}
-	})
+	}
 	for ci, cat := range c.cats {
 		for pi, p := range c.purposes {
 			for _, allowed := range []bool{false, true} {
@@ -187,16 +118,13 @@ func (s *Service) Flush(ctx context.Context) error {
 	c := s.counts
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	c.drain()
-	var tenants []*tenantEntry
-	c.tenants.each(func(e *tenantEntry) { tenants = append(tenants, e) })
-	sort.Slice(tenants, func(i, j int) bool { return tenants[i].id() < tenants[j].id() })
+	tenants := c.tenants.all()
 	firstErr := s.storeCounts(ctx, tenants)
 	if s.audit == nil {
 		return firstErr
 	}
 	for _, e := range tenants {
-		t, tc := e.id(), e.counts
+		t, tc := e.id, &e.counts
 		total := uint64(0)
 		reason := ""
 		now := make([]uint64, len(tc.n))

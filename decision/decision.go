@@ -1,17 +1,3 @@
-// Package decision answers the chat service's question before it stores
-// anything: may this data category be stored for this purpose in this
-// region for this customer? (MISSION promises 1-3; GDPR Art. 28(3)(a), 29,
-// 44-46, 9, 18, 21, 28(2) and (4); company terms seed 000 art. 9.1 and 9.5,
-// seed 001 art. 12.2-12.3, 12.9 and 12.10.)
-//
-// The policy package decides (Rego, compiled per tenant state); this
-// package validates requests, looks up the subjects they name, computes
-// the obligations' deadlines from the injected clock with the deadline
-// package, records minors' flags and notices, audits every denial (group
-// commit) and counts decisions per tenant, category, purpose and outcome:
-// per customer and day in decision_counts (Stats), summed over customers as
-// Prometheus counters, and allows as a periodic aggregate audit event per
-// tenant, so the audit log does not grow with every stored message.
 package decision
 
 import (
@@ -94,7 +80,6 @@ type Obligations struct {
 
 // Service makes decisions.
 type Service struct {
-	engine   *policy.Decider
 	subjects *subject.Service
 	audit    *audit.Log
 	clock    verwerker.Clock
@@ -107,17 +92,44 @@ type Service struct {
 	calendars sync.Map // time zone -> *deadline.Calendar
 	deadlines sync.Map // deadlineKey -> *deadline.Deadline
 
-	counts *counters
+	tenants *tenants
+	counts  *counters
 }
 
-// NewService returns a Service deciding with engine, which must tell the
-// time by the same clock. subjects may be nil (requests naming a subject
-// are then refused), and so may log (denials then go unaudited: benchmarks
-// only).
-func NewService(engine *policy.Decider, subjects *subject.Service, log *audit.Log, clock verwerker.Clock) *Service {
+// Options configure a Service.
+type Options struct {
+	// DB keeps the per-customer counts (decision_counts) and is where
+	// versions are read when a caller does not know the current one and
+	// where Watch resyncs. Nil keeps counts in memory and takes version 0
+	// (tests, benchmarks).
+	DB *store.DB
+	// Logger receives reload failures; nil discards.
+	Logger *slog.Logger
+	// ReloadTimeout bounds one load and compilation of a tenant's state;
+	// zero is DefaultReloadTimeout.
+	ReloadTimeout time.Duration
+}
+
+// NewService returns a Service deciding from the tenants' states that load
+// reads (with the same clock: it computes contract statuses), compiled by
+// the policy. subjects may be nil (requests naming a subject are then
+// refused), and so may log (denials then go unaudited: benchmarks only).
+func NewService(ctx context.Context, load LoadFunc, subjects *subject.Service, log *audit.Log, clock verwerker.Clock, opts Options) (*Service, error) {
 	tax := dpa.PolicyTaxonomy()
-	s := &Service{engine: engine, subjects: subjects, audit: log, clock: clock,
-		categories: map[string]bool{}, specials: map[string]bool{}, purposes: map[string]bool{}, regions: map[string]bool{}}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ReloadTimeout <= 0 {
+		opts.ReloadTimeout = DefaultReloadTimeout
+	}
+	compiler, err := policy.NewCompiler(ctx, tax, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{subjects: subjects, audit: log, clock: clock, db: opts.DB,
+		categories: map[string]bool{}, specials: map[string]bool{}, purposes: map[string]bool{}, regions: map[string]bool{},
+		tenants: &tenants{compiler: compiler, load: load, db: opts.DB, clock: clock, logger: opts.Logger, reloadTimeout: opts.ReloadTimeout,
+			byID: map[string]*customer{}}}
 	for _, c := range tax.Categories {
 		s.categories[c.ID] = true
 		s.specials[c.ID] = c.Special
@@ -128,12 +140,13 @@ func NewService(engine *policy.Decider, subjects *subject.Service, log *audit.Lo
 	for _, r := range tax.Regions {
 		s.regions[r.ID] = true
 	}
-	s.counts = newCounters(tax)
-	return s
+	s.counts = newCounters(tax, s.tenants)
+	return s, nil
 }
 
-// Engine returns the policy engine the service decides with.
-func (s *Service) Engine() *policy.Decider { return s.engine }
+// Known returns the newest decision_state version of the tenant this
+// replica knows of (announced to it or compiled); 0 when none.
+func (s *Service) Known(tenantID string) int64 { return s.tenants.known(tenantID) }
 
 // ValidPurpose reports whether p is a purpose of the taxonomy.
 func (s *Service) ValidPurpose(p string) bool { return s.purposes[p] }
@@ -189,10 +202,6 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 		return nil, &verwerker.Error{Code: verwerker.ETOOLARGE, Message: fmt.Sprintf("a batch holds at most %d requests", MaxBatch),
 			Fields: []verwerker.FieldError{{Field: "items", Message: fmt.Sprintf("must hold at most %d requests", MaxBatch)}}}
 	}
-	// The tenant's entry first: with many customers it is the one memory
-	// read likely to miss the CPU caches, and validation can proceed while
-	// it arrives.
-	e := s.counts.tenants.load(tenantID)
 	var fields []verwerker.FieldError
 	refs := []string(nil)
 	for i := range reqs {
@@ -209,14 +218,11 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 		return nil, verwerker.Invalid("the decision request is not valid", fields...)
 	}
 	now := s.clock.Now()
-	if e == nil || e.stale || version < 0 || e.td.Version() < version || now.UnixNano() >= e.until {
-		var err error
-		if e, err = s.refresh(ctx, tenantID, e, version); err != nil {
-			return nil, err
-		}
+	t := s.tenants.get(tenantID)
+	td, err := s.tenants.table(ctx, t, version, now)
+	if err != nil {
+		return nil, err
 	}
-	td := &e.td
-	var err error
 	var subjects map[string]subject.State
 	if len(refs) > 0 {
 		if subjects, err = s.subjects.Lookup(ctx, tenantID, distinct(refs)); err != nil {
@@ -245,14 +251,14 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 			d.DPAVersionID = dpaID
 		}
 		if res.Allow {
-			d.ValidUntil = e.until
+			d.ValidUntil = td.Until()
 			d.Obligations = &Obligations{Retention: res.Retention, DeletionDeadline: s.deletionDeadline(td, now, res.Retention, r.SuspectedMinor),
-				KeyRef: e.keyRef, Actions: res.Obligations}
+				KeyRef: t.keyRef, Actions: res.Obligations}
 		} else {
 			denied = append(denied, i)
 		}
 		if count {
-			s.counts.add(e.counts, r.Category, r.Purpose, res.Allow)
+			s.counts.add(t, r.Category, r.Purpose, res.Allow)
 		}
 		if r.SuspectedMinor && !flagged[r.SubjectRef] && (!known || sub.MinorFlaggedAt == nil) {
 			flagged[r.SubjectRef] = true
@@ -269,58 +275,6 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 		return nil, err
 	}
 	return out, nil
-}
-
-// refresh loads the tenant's decider at version or newer and makes it the
-// tenant's entry, unless the entry changed since it was read as seen (a
-// change was heard of meanwhile: the next request loads again). The
-// returned entry answers this request either way.
-func (s *Service) refresh(ctx context.Context, tenantID string, seen *tenantEntry, version int64) (*tenantEntry, error) {
-	td, err := s.engine.Tenant(ctx, tenantID, version)
-	if err != nil {
-		return nil, err
-	}
-	e := newEntry(tenantID)
-	e.td, e.until = *td, td.Until()
-	s.counts.tenants.update(tenantID, func(cur *tenantEntry) *tenantEntry {
-		if cur != nil {
-			e.counts = cur.counts
-		} else {
-			e.counts = s.counts.newCounts()
-		}
-		switch {
-		case (cur == nil) != (seen == nil) || (cur != nil && cur.gen != seen.gen):
-			// Replaced since: invalidated or refreshed by another request.
-			return cur
-		case td.Version() < s.engine.Known(tenantID):
-			// A change was heard of while this one loaded (Watch's Heard
-			// comes before its invalidate, both under this lock's order).
-			return cur
-		case cur != nil && !cur.stale && cur.td.Version() == td.Version() && cur.until == e.until:
-			// Nothing new (a caller without a version): keep the entry.
-			return cur
-		case cur != nil && !cur.stale && cur.td.Version() == td.Version() && cur.until > e.until:
-			// The current entry is newer in time (loaded after the
-			// contract ended, this one before).
-			return cur
-		}
-		return e
-	})
-	return e, nil
-}
-
-// invalidate marks the tenant's entry stale. It always makes a new entry
-// (a new gen), even of a stale one, so that a reload that began before the
-// change cannot install what it loaded.
-func (s *Service) invalidate(tenantID string) {
-	s.counts.tenants.update(tenantID, func(cur *tenantEntry) *tenantEntry {
-		if cur == nil {
-			return nil
-		}
-		e := *cur
-		e.stale = true
-		return &e
-	})
 }
 
 func distinct(list []string) []string {
@@ -397,7 +351,7 @@ const MinorDeletionPeriod = 24 * time.Hour
 // and MinorDeletionPeriod from now for a suspected minor's data unless the
 // rule is statutory. Calendar deadlines are memoised per day, time zone and
 // rule.
-func (s *Service) deletionDeadline(td *policy.TenantDecider, now time.Time, rule string, minor bool) *deadline.Deadline {
+func (s *Service) deletionDeadline(td *policy.Table, now time.Time, rule string, minor bool) *deadline.Deadline {
 	cal := s.calendar(td.Timezone())
 	if minor && rule != dpa.RetentionStatutory7Years {
 		due := now.Add(MinorDeletionPeriod).In(cal.Location())
@@ -440,38 +394,23 @@ func (s *Service) calendar(tz string) *deadline.Calendar {
 	return cal
 }
 
-// Watch keeps the service's compiled decisions current through w (instead
-// of Engine().Listen): a change of a tenant's decision state is handled
-// before w acknowledges the change's barrier, so once the change's request
-// is answered no replica decides from the old state, even for a caller
-// that passes an older version than the one it changed to.
+// Watch keeps the service's tables current through w, the replica's one
+// watcher: a change of a tenant's decision state is handled before w
+// acknowledges the change's barrier, so once the change's request is
+// answered no replica decides from the old state, even for a caller that
+// passes an older version than the one it changed to. After every
+// (re)connection it catches up with the versions it may have missed.
 func (s *Service) Watch(w *store.Watcher) {
-	w.Handle(store.DecisionChannel, func(ctx context.Context) error {
-		if _, err := s.engine.Resync(ctx); err != nil {
-			return err
-		}
-		var ids []string
-		s.counts.tenants.each(func(e *tenantEntry) { ids = append(ids, e.id()) })
-		for _, t := range ids {
-			s.invalidate(t)
-		}
-		return nil
-	}, func(_ context.Context, payload string) error {
-		s.invalidate(s.engine.Notice(payload))
+	w.Handle(store.DecisionChannel, s.tenants.resync, func(_ context.Context, payload string) error {
+		s.tenants.notice(payload)
 		return nil
 	})
 }
 
-// New wires a Service to the database: the policy engine reads tenants'
-// states with agreements.DecisionState (which must use the same clock);
-// changes reach it through Watch (or Engine().Listen), the end of a
-// terminating customer's contract through the clock.
+// New wires a Service to the database: tenants' states are read with
+// agreements.DecisionState (which must use the same clock); changes reach
+// it through Watch, the end of a terminating customer's contract through
+// the clock.
 func New(ctx context.Context, db *store.DB, agreements *dpa.Service, subjects *subject.Service, log *audit.Log, clock verwerker.Clock, logger *slog.Logger) (*Service, error) {
-	engine, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), agreements.DecisionState, policy.DeciderOptions{DB: db, Logger: logger, Clock: clock})
-	if err != nil {
-		return nil, err
-	}
-	s := NewService(engine, subjects, log, clock)
-	s.db = db
-	return s, nil
+	return NewService(ctx, agreements.DecisionState, subjects, log, clock, Options{DB: db, Logger: logger})
 }

@@ -130,26 +130,29 @@ func TestMinorNoticeOnce(t *testing.T) {
 	require.Equal(t, subject.EventMinorSuspected+" minor/unreferenced/2026-03-02", f.notices.keys[1])
 }
 
-// TestListenReloads: another replica's change reaches a running engine by
-// LISTEN/NOTIFY, before any request carries the new version.
-func TestListenReloads(t *testing.T) {
+// TestWatchReloads: another replica's change reaches a running service
+// through the watcher, which loads the tenant's new state in the
+// background, before any request carries the new version.
+func TestWatchReloads(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	engine := f.decisions.Engine()
-	_, err := engine.Tenant(ctx, f.tenantID, -1)
+	_, err := f.decisions.Decide(ctx, f.tenantID, -1, []decision.Request{chat})
 	require.NoError(t, err)
-	before := engine.Cached(f.tenantID)
-	go engine.Listen(ctx)
-	// Listening starts asynchronously; touch until the reload is seen.
-	require.Eventually(t, func() bool {
-		_ = f.db.InTx(ctx, func(tx pgx.Tx) error {
-			_, err := store.TouchDecisionState(ctx, tx, f.tenantID)
-			return err
-		})
-		return engine.Cached(f.tenantID) > before
-	}, 10*time.Second, 200*time.Millisecond)
+	before := f.decisions.Cached(f.tenantID)
+	require.GreaterOrEqual(t, before, int64(0))
+	w := f.db.NewWatcher(store.WatcherOptions{Lease: 5 * time.Second})
+	f.decisions.Watch(w)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, w.Fresh, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, f.db.InTx(ctx, func(tx pgx.Tx) error {
+		_, err := store.TouchDecisionState(ctx, tx, f.tenantID)
+		return err
+	}))
+	require.Eventually(t, func() bool { return f.decisions.Cached(f.tenantID) > before }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, f.decisions.Cached(f.tenantID), f.decisions.Known(f.tenantID))
 }
 
 // TestMetrics: allows and denials are counted per category, purpose and
@@ -252,7 +255,7 @@ func TestContractEndsWithoutARequest(t *testing.T) {
 			require.Equal(t, "2026-08-14", ds[1].Obligations.DeletionDeadline.LastDay.String(), tt.name)
 		}
 	}
-	require.Equal(t, version, f.decisions.Engine().Known(id), "no change was announced")
+	require.Equal(t, version, f.decisions.Known(id), "no change was announced")
 }
 
 // TestMinorDeletedWithin24Hours: "as soon as possible" (seed 000 art. 9.5)

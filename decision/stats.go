@@ -96,11 +96,10 @@ func (s *Service) Stats(ctx context.Context, tenantID string, from, to deadline.
 			return Stats{}, verwerker.Wrap("decision: stats", err)
 		}
 	}
-	c.drain()
-	if e := c.tenants.load(tenantID); e != nil {
-		today := deadline.DateOf(s.clock.Now().In(s.calendar(e.td.Timezone()).Location()))
+	if e := c.tenants.lookup(tenantID); e != nil {
+		today := deadline.DateOf(s.clock.Now().In(s.calendar(e.timezone()).Location()))
 		if !today.Before(from) && !today.After(to) {
-			tc := e.counts
+			tc := &e.counts
 			for i := range tc.n {
 				if d := tc.n[i].Load() - tc.stored[i]; d > 0 {
 					counts[key{today, i}] += d
@@ -148,7 +147,7 @@ func (s *Service) Stats(ctx context.Context, tenantID string, from, to deadline.
 // storeCounts adds the tenants' decisions since the last flush to
 // decision_counts, on the day of now in each customer's time zone, in one
 // statement. Called by Flush under flushMu.
-func (s *Service) storeCounts(ctx context.Context, tenants []*tenantEntry) error {
+func (s *Service) storeCounts(ctx context.Context, tenants []*customer) error {
 	if s.db == nil {
 		return nil
 	}
@@ -158,7 +157,7 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*tenantEntry) error
 	var allowed, denied []int64
 	snaps := make([][]uint64, len(tenants))
 	for k, e := range tenants {
-		tc := e.counts
+		tc := &e.counts
 		snap := make([]uint64, len(tc.n))
 		changed := false
 		for i := range snap {
@@ -169,7 +168,7 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*tenantEntry) error
 			continue
 		}
 		snaps[k] = snap
-		day := deadline.DateOf(now.In(s.calendar(e.td.Timezone()).Location())).String()
+		day := deadline.DateOf(now.In(s.calendar(e.timezone()).Location())).String()
 		for ci, cat := range c.cats {
 			for pi, p := range c.purposes {
 				ai, di := c.index(ci, pi, true), c.index(ci, pi, false)
@@ -177,7 +176,7 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*tenantEntry) error
 				if a == 0 && d == 0 {
 					continue
 				}
-				ids, days, cats, purposes = append(ids, e.id()), append(days, day), append(cats, cat), append(purposes, p)
+				ids, days, cats, purposes = append(ids, e.id), append(days, day), append(cats, cat), append(purposes, p)
 				allowed, denied = append(allowed, int64(a)), append(denied, int64(d))
 			}
 		}

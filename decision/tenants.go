@@ -1,185 +1,292 @@
 package decision
 
 import (
-	"hash/maphash"
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/store"
+	"golang.org/x/sync/singleflight"
 )
 
-// tenantEntry is what the hot path keeps per tenant, in one place and
-// immutable: the tenant id (inline, so finding the entry needs no other
-// memory), the key reference, the counts, the instant the entry expires and
-// a copy of its compiled decider. A change replaces the entry. The fields
-// the hot path reads fill exactly two cache lines (sizes are checked by a
-// test).
-type tenantEntry struct {
-	idBuf [idInline]byte
-	// idLen is the length of the id in idBuf; -1 when the id is longer or
-	// empty (then it is the suffix of keyRef).
-	idLen int8
-	// stale marks an entry whose tenant state changed: the next request
-	// reloads it.
-	stale  bool
-	keyRef string
-	counts *tenantCounts
-	// until is when the entry's state stops holding by itself, in Unix
-	// nanoseconds (td.Until(): the end of a terminating customer's
-	// contract): a request at or after it reloads.
-	until int64
-	td    policy.TenantDecider
-	// gen names this version of the entry (not read by the hot path).
-	gen uint64
-	_   [entryPad]byte
+// LoadFunc reads a tenant's decision state from the database: first its
+// decision_state version, then the state, so the state is at least as new
+// as the version it carries. An unknown tenant is ENOTFOUND.
+// dpa.Service.DecisionState is the one the application uses.
+type LoadFunc func(ctx context.Context, tenantID string) (policy.TenantState, error)
+
+// DefaultReloadTimeout bounds one load and compilation of a tenant's state
+// unless Options.ReloadTimeout says otherwise. Each caller waits only as
+// long as its own context (a request's), so this bound only ends a load
+// that nobody may wait for any more; it is generous because a broad
+// agreement compiled on a busy machine (or under the race detector) took
+// over 10 s, and a load cut short fails every caller that shared it.
+const DefaultReloadTimeout = time.Minute
+
+// customer is what the service keeps of one customer: its compiled table,
+// the newest decision_state version heard of, its key reference and its
+// decision counts. Entries are made when a tenant is first asked or heard
+// about and never removed.
+type customer struct {
+	id, keyRef string
+	// table answers for the tenant; nil until loaded and after a change.
+	table atomic.Pointer[policy.Table]
+	// last is the newest table loaded, kept after an invalidation: its
+	// time zone dates the counts.
+	last atomic.Pointer[policy.Table]
+	// heard is the newest decision_state version announced: no older table
+	// answers once it is heard of.
+	heard atomic.Int64
+	// gen is raised by every invalidation, so that a load that began
+	// before a change cannot install what it read.
+	gen atomic.Uint64
+	// mu orders installing a table with invalidations.
+	mu     sync.Mutex
+	counts counts
 }
 
-// entryPad makes an entry three whole cache lines: entries are then
-// allocated on line boundaries (size class 192), so the hot fields take
-// exactly the first two.
-const entryPad = 192 - 152
+// tenants is the one per-tenant cache of decisions: each customer's
+// compiled table (policy.Compiler), kept current through the replica's
+// watcher (Service.Watch). A table is never trusted beyond its version:
+// callers pass the newest decision_state version they know of (read with
+// the credential), and so does the watcher for every change it hears of; a
+// newer version loads the state again before deciding. Nor is it trusted
+// beyond its time: the state of a terminating tenant holds until its
+// contract ends (policy.TenantState.Until), and from that instant (by the
+// service's clock) the state is loaded again, without any change or
+// request announcing it.
+type tenants struct {
+	compiler *policy.Compiler
+	load     LoadFunc
+	// db is where versions are read when a caller does not know the
+	// current one; nil in tests and benchmarks (version 0).
+	db            *store.DB
+	clock         verwerker.Clock
+	logger        *slog.Logger
+	reloadTimeout time.Duration
+	cells         int // counts per tenant
 
-// idInline is the longest tenant id kept inline in its entry (tenant ids
-// are 30 bytes).
-const idInline = 30
+	mu    sync.RWMutex
+	byID  map[string]*customer
+	loads singleflight.Group
+}
 
-func newEntry(id string) *tenantEntry {
-	e := &tenantEntry{keyRef: keys.TenantKeyRef(id), idLen: -1}
-	if len(id) <= idInline && len(id) > 0 {
-		e.idLen = int8(copy(e.idBuf[:], id))
+// lookup returns the tenant's entry, or nil.
+func (c *tenants) lookup(id string) *customer {
+	c.mu.RLock()
+	t := c.byID[id]
+	c.mu.RUnlock()
+	return t
+}
+
+// get returns the tenant's entry, making it if there is none.
+func (c *tenants) get(id string) *customer {
+	if t := c.lookup(id); t != nil {
+		return t
 	}
-	return e
-}
-
-// keyRefPrefix starts every key reference, before the tenant id.
-var keyRefPrefix = keys.TenantKeyRef("")
-
-// id is the tenant's id.
-func (e *tenantEntry) id() string { return e.keyRef[len(keyRefPrefix):] }
-
-// is reports whether the entry is tenant id's, reading the id inline.
-func (e *tenantEntry) is(id string) bool {
-	if e.idLen < 0 {
-		return e.id() == id
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.byID[id]; t != nil {
+		return t
 	}
-	return int(e.idLen) == len(id) && string(e.idBuf[:e.idLen]) == id
+	// The entry keeps its own copy of the id: the caller's may be part of
+	// a request's buffer.
+	id = strings.Clone(id)
+	t := &customer{id: id, keyRef: keys.TenantKeyRef(id), counts: newCounts(c.cells)}
+	c.byID[id] = t
+	return t
 }
 
-// tenantIndex finds a tenant's entry on the hot path. With thousands of
-// customers asked about at random, every per-tenant structure is cold in
-// the CPU caches, and the cost of a decision is the number of cache lines
-// it touches that are not shared by all tenants. A Go map of pointers to
-// deciders costs several dependent misses (the hash group, the stored
-// key's bytes, the value, the decider); here a lookup reads one slot of a
-// compact open-addressing table (hash and entry pointer, 16 bytes: the
-// tables of ten thousand tenants stay in the CPU's cache) and then the
-// entry, whose first cache line holds the id to compare and the second the
-// compiled decider.
-//
-// Reads take no lock: each shard publishes an immutable table. Adding a
-// tenant or replacing an entry copies its shard's table; both happen only
-// when a tenant is first asked about or its state changes.
-type tenantIndex struct {
-	seed   maphash.Seed
-	gens   atomic.Uint64
-	shards [indexShards]indexShard
-}
-
-const indexShards = 64
-
-type indexShard struct {
-	mu    sync.Mutex // serialises changes
-	slots atomic.Pointer[[]indexSlot]
-	n     int
-	_     [40]byte // keep neighbouring shards apart
-}
-
-type indexSlot struct {
-	hash uint64
-	e    *tenantEntry
-}
-
-func newTenantIndex() *tenantIndex { return &tenantIndex{seed: maphash.MakeSeed()} }
-
-// load returns the tenant's entry, or nil. The entry is immutable.
-func (x *tenantIndex) load(id string) *tenantEntry {
-	h := maphash.String(x.seed, id)
-	p := x.shards[h%indexShards].slots.Load()
-	if p == nil {
-		return nil
+// all returns every entry, ordered by tenant id.
+func (c *tenants) all() []*customer {
+	c.mu.RLock()
+	out := make([]*customer, 0, len(c.byID))
+	for _, t := range c.byID {
+		out = append(out, t)
 	}
-	s := *p
-	mask := uint64(len(s) - 1)
-	for i := (h / indexShards) & mask; ; i = (i + 1) & mask {
-		sl := &s[i]
-		if sl.e == nil {
-			return nil
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// table returns t's table at decision_state version min or newer, valid at
+// now, loading the state when the cached table is older, was invalidated or
+// has expired (a terminating tenant's contract ended). A negative min means
+// the caller does not know the current version: it is read from the
+// database (one query).
+func (c *tenants) table(ctx context.Context, t *customer, min int64, now time.Time) (*policy.Table, error) {
+	tb := t.table.Load()
+	if min >= 0 {
+		min = max(min, t.heard.Load())
+		if tb != nil && tb.Version() >= min && !tb.Expired(now) {
+			return tb, nil
 		}
-		if sl.hash == h && sl.e.is(id) {
-			return sl.e
-		}
-	}
-}
-
-// update replaces the tenant's entry with f(current entry or nil) and
-// returns it, atomically with respect to other updates. f returns a new
-// entry (newEntry; not to be modified once returned), or nil or the current
-// one to keep it (a missing entry stays missing; an existing one cannot be
-// removed).
-func (x *tenantIndex) update(id string, f func(cur *tenantEntry) *tenantEntry) *tenantEntry {
-	h := maphash.String(x.seed, id)
-	sh := &x.shards[h%indexShards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	cur := x.load(id)
-	e := f(cur)
-	if e == nil || e == cur {
-		return cur
-	}
-	e.gen = x.gens.Add(1)
-	var old []indexSlot
-	if p := sh.slots.Load(); p != nil {
-		old = *p
-	}
-	n := sh.n
-	if cur == nil {
-		n++
-	}
-	size := max(8, len(old))
-	for n*2 > size {
-		size *= 2
-	}
-	s := make([]indexSlot, size)
-	put := func(sl indexSlot) {
-		mask := uint64(size - 1)
-		for i := (sl.hash / indexShards) & mask; ; i = (i + 1) & mask {
-			if s[i].e == nil {
-				s[i] = sl
-				return
+	} else {
+		min = t.heard.Load()
+		if c.db != nil {
+			v, err := store.DecisionStateVersion(ctx, c.db.Pool, t.id)
+			if err != nil {
+				return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "decisions cannot be made now", Err: err}
 			}
+			min = max(min, v)
+		}
+		if tb != nil && tb.Version() >= min && !tb.Expired(now) {
+			return tb, nil
 		}
 	}
-	for _, sl := range old {
-		if sl.e != nil && sl.e != cur {
-			put(sl)
-		}
-	}
-	put(indexSlot{h, e})
-	sh.n = n
-	sh.slots.Store(&s)
-	return e
+	return c.reload(ctx, t, min)
 }
 
-// each calls f for every entry.
-func (x *tenantIndex) each(f func(e *tenantEntry)) {
-	for i := range x.shards {
-		if p := x.shards[i].slots.Load(); p != nil {
-			for _, sl := range *p {
-				if sl.e != nil {
-					f(sl.e)
-				}
+// reload loads t's state until it is at version min or newer (and at least
+// the version heard of) and has not expired. Concurrent reloads of one
+// tenant share one load.
+func (c *tenants) reload(ctx context.Context, t *customer, min int64) (*policy.Table, error) {
+	for range 3 {
+		// The shared load outlives any one caller's context but not the
+		// reload timeout; each caller waits only as long as its own context.
+		ch := c.loads.DoChan(t.id, func() (any, error) {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.reloadTimeout)
+			defer cancel()
+			return c.loadTenant(lctx, t)
+		})
+		var tb *policy.Table
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
 			}
+			tb = r.Val.(*policy.Table)
+		case <-ctx.Done():
+			return nil, &verwerker.Error{Code: verwerker.EUNAVAILABLE, Message: "decisions cannot be made now", Err: ctx.Err()}
+		}
+		if tb.Version() >= max(min, t.heard.Load()) && !tb.Expired(c.clock.Now()) {
+			return tb, nil
 		}
 	}
+	return nil, verwerker.Errorf(verwerker.EUNAVAILABLE, "decisions cannot be made now")
+}
+
+// loadTenant reads and compiles t's state and makes it t's table, unless
+// t changed while it loaded (an invalidation, a newer version heard of) or
+// a newer table is already installed. The table it returns answers the
+// caller either way.
+func (c *tenants) loadTenant(ctx context.Context, t *customer) (*policy.Table, error) {
+	gen := t.gen.Load()
+	st, err := c.load(ctx, t.id)
+	if err != nil {
+		return nil, err
+	}
+	st.TenantID = t.id
+	tb, err := c.compiler.Compile(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l := t.last.Load(); l == nil || tb.Version() >= l.Version() {
+		t.last.Store(tb)
+	}
+	cur := t.table.Load()
+	if t.gen.Load() == gen && tb.Version() >= t.heard.Load() &&
+		(cur == nil || tb.Version() > cur.Version() || (tb.Version() == cur.Version() && tb.Until() >= cur.Until())) {
+		t.table.Store(tb)
+	}
+	return tb, nil
+}
+
+// invalidate drops t's table, so the next request loads the state again,
+// and reports whether there was one.
+func (t *customer) invalidate() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gen.Add(1)
+	return t.table.Swap(nil) != nil
+}
+
+// heardOf records that t's decision state reached version v and drops an
+// older table; it reports whether it dropped one.
+func (t *customer) heardOf(v int64) bool {
+	t.mu.Lock()
+	for {
+		cur := t.heard.Load()
+		if v <= cur || t.heard.CompareAndSwap(cur, v) {
+			break
+		}
+	}
+	t.mu.Unlock()
+	if tb := t.table.Load(); tb == nil || tb.Version() >= v {
+		return false
+	}
+	return t.invalidate()
+}
+
+// notice takes in a store.DecisionChannel notification: the version it
+// announces is heard of; a payload without one invalidates the tenant. A
+// tenant whose table was dropped is loaded again in the background, so
+// that its next request finds it ready.
+func (c *tenants) notice(payload string) {
+	id, v := store.ParseDecisionNotice(payload)
+	t := c.get(id)
+	var dropped bool
+	if v > 0 {
+		dropped = t.heardOf(v)
+	} else {
+		dropped = t.invalidate()
+	}
+	if dropped {
+		c.reloadLater(t, v)
+	}
+}
+
+// resync reads every tenant's decision_state version and records it as
+// heard: after a lost connection, when announcements may have been missed.
+func (c *tenants) resync(ctx context.Context) error {
+	vs, err := store.DecisionStateVersions(ctx, c.db.Pool)
+	if err != nil {
+		return err
+	}
+	for _, t := range c.all() {
+		if t.heardOf(vs[t.id]) {
+			c.reloadLater(t, vs[t.id])
+		}
+	}
+	return nil
+}
+
+// reloadLater loads t's state at version v or newer in the background.
+func (c *tenants) reloadLater(t *customer, v int64) {
+	go func() {
+		if _, err := c.reload(context.Background(), t, v); err != nil {
+			c.logger.Warn("decision: reloading a tenant's decision state failed; it reloads on its next request", "tenant", t.id, "error", err.Error())
+		}
+	}()
+}
+
+// timezone is the tenant's time zone as last loaded ("" before).
+func (t *customer) timezone() string {
+	if l := t.last.Load(); l != nil {
+		return l.Timezone()
+	}
+	return ""
+}
+
+// known returns the newest decision_state version of the tenant this
+// replica knows of: heard of or compiled; 0 when none.
+func (c *tenants) known(id string) int64 {
+	t := c.lookup(id)
+	if t == nil {
+		return 0
+	}
+	v := t.heard.Load()
+	if tb := t.table.Load(); tb != nil && tb.Version() > v {
+		v = tb.Version()
+	}
+	return v
 }

@@ -29,7 +29,7 @@ func TestNoStaleTableAfterAChange(t *testing.T) {
 	var loads atomic.Int64
 	st := &policy.DPAState{Version: 1, ID: "dpa_x", Categories: map[string]policy.CategoryRule{"chat.message": {Retention: dpa.Retention30DaysAfterLastInteraction}},
 		Purposes: []string{"service.delivery"}, Regions: []string{"eea"}, Transfers: map[string]string{}}
-	engine, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), func(_ context.Context, id string) (policy.TenantState, error) {
+	svc, err := decision.NewService(ctx, func(_ context.Context, id string) (policy.TenantState, error) {
 		cur := v.Load()
 		if loads.Add(1) == 1 {
 			<-gate
@@ -39,9 +39,8 @@ func TestNoStaleTableAfterAChange(t *testing.T) {
 			status = policy.TenantEnded
 		}
 		return policy.TenantState{TenantID: id, Version: cur, Status: status, Timezone: "Europe/Amsterdam", DPA: st, Subprocessors: []string{}}, nil
-	}, policy.DeciderOptions{DB: db})
+	}, nil, nil, verwerker.SystemClock{}, decision.Options{DB: db})
 	require.NoError(t, err)
-	svc := decision.NewService(engine, nil, nil, verwerker.SystemClock{})
 	w := db.NewWatcher(store.WatcherOptions{Lease: 5 * time.Second})
 	svc.Watch(w)
 	rctx, cancel := context.WithCancel(ctx)
@@ -65,4 +64,50 @@ func TestNoStaleTableAfterAChange(t *testing.T) {
 	ds, err := svc.Decide(ctx, tid, 1, req)
 	require.NoError(t, err)
 	require.False(t, ds[0].Allow, "stale decision table served after the change was synced")
+}
+
+// TestStateExpiresAtContractEnd: a terminating tenant's table is kept
+// until its contract ends (policy.TenantState.Until); from that instant on
+// the service loads the tenant again by its clock alone, with no change
+// announced, and then keeps the ended state.
+func TestStateExpiresAtContractEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	end := time.Date(2026, time.July, 16, 0, 0, 0, 0, time.UTC)
+	clock := verwerker.NewManualClock(end.Add(-time.Hour))
+	scope := &policy.DPAState{Version: 1, ID: "dpa_x", Categories: map[string]policy.CategoryRule{"billing.invoice": {Retention: dpa.RetentionStatutory7Years}},
+		Purposes: []string{"billing"}, Regions: []string{"nl"}, Transfers: map[string]string{}}
+	var loads atomic.Int64
+	svc, err := decision.NewService(ctx, func(_ context.Context, id string) (policy.TenantState, error) {
+		loads.Add(1)
+		st := policy.TenantState{TenantID: id, Version: 7, Status: policy.TenantTerminating, Until: end, DPA: scope}
+		if !clock.Now().Before(end) {
+			st.Status, st.Until = policy.TenantEnded, time.Time{}
+		}
+		return st, nil
+	}, nil, nil, clock, decision.Options{})
+	require.NoError(t, err)
+	tid := verwerker.NewID(verwerker.PrefixTenant, end)
+	req := []decision.Request{{Category: "billing.invoice", Purpose: "billing", Region: "nl"}}
+	decide := func() decision.Decision {
+		ds, err := svc.Decide(ctx, tid, 7, req)
+		require.NoError(t, err)
+		return ds[0]
+	}
+
+	d := decide()
+	require.True(t, d.Allow, "a terminating customer is processed as before")
+	require.Equal(t, end.UnixNano(), d.ValidUntil)
+	clock.Set(end.Add(-time.Nanosecond))
+	require.True(t, decide().Allow)
+	require.Equal(t, int64(1), loads.Load(), "cached until the end")
+
+	clock.Set(end)
+	d = decide()
+	require.False(t, d.Allow)
+	require.Equal(t, policy.ReasonContractTerminated, d.Reasons[0].Code)
+	require.Equal(t, int64(2), loads.Load(), "loaded again at the end, same version")
+	clock.Set(end.Add(100 * 365 * 24 * time.Hour))
+	require.False(t, decide().Allow)
+	require.Equal(t, int64(2), loads.Load(), "an ended state never expires")
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
-	"github.com/verwerker/verwerker/internal/shardmap"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store"
 )
@@ -27,12 +27,12 @@ type keyCache struct {
 	watcher *store.Watcher
 	heard   atomic.Int64 // newest policy version heard of
 	size    atomic.Int64
-	rows    atomic.Pointer[shardmap.Map[keyRow]]
+	rows    atomic.Pointer[sync.Map] // key prefix -> keyRow
 }
 
 func newKeyCache() *keyCache {
 	c := &keyCache{}
-	c.rows.Store(shardmap.New[keyRow]())
+	c.rows.Store(&sync.Map{})
 	return c
 }
 
@@ -41,8 +41,12 @@ func (c *keyCache) get(prefix string) (keyRow, bool) {
 	if !c.watcher.Fresh() {
 		return keyRow{}, false
 	}
-	r, ok := c.rows.Load().Load(prefix)
-	if !ok || r.policy < c.heard.Load() {
+	v, ok := c.rows.Load().Load(prefix)
+	if !ok {
+		return keyRow{}, false
+	}
+	r := v.(keyRow)
+	if r.policy < c.heard.Load() {
 		return keyRow{}, false
 	}
 	return r, true
@@ -61,7 +65,7 @@ func (c *keyCache) put(prefix string, r keyRow) {
 }
 
 func (c *keyCache) reset() {
-	c.rows.Store(shardmap.New[keyRow]())
+	c.rows.Store(&sync.Map{})
 	c.size.Store(0)
 }
 
@@ -82,8 +86,8 @@ func (k *Keys) Watch(w *store.Watcher) {
 	k.cache.watcher = w
 	w.Handle(policy.NotifyChannel, func(ctx context.Context) error {
 		// Announcements may have been missed while disconnected.
-		var v int64
-		if err := k.db.Pool.QueryRow(ctx, `SELECT version FROM authz_version`).Scan(&v); err != nil {
+		v, err := policy.Version(ctx, k.db.Pool)
+		if err != nil {
 			return err
 		}
 		k.cache.heardOf(v)

@@ -38,8 +38,8 @@ func (a *Adapter) load(ctx context.Context, m model.Model) (int64, error) {
 	if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`); err != nil {
 		return 0, fmt.Errorf("policy: load: %w", err)
 	}
-	var version int64
-	if err := tx.QueryRow(ctx, `SELECT version FROM authz_version`).Scan(&version); err != nil {
+	version, err := Version(ctx, tx)
+	if err != nil {
 		return 0, fmt.Errorf("policy: load version: %w", err)
 	}
 	rows, err := tx.Query(ctx, `SELECT ptype, v0, v1, v2, v3, v4, v5 FROM casbin_rule ORDER BY id`)

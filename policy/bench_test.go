@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/store/storetest"
 )
@@ -76,6 +77,32 @@ func BenchmarkAuthorize(b *testing.B) {
 			q := &qs[i&4095]
 			if _, err := a.Enforce(q.p.ID, q.perm, q.dom); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRego is one question asked of Rego directly, without the
+// compiled table: what every decision would cost without compiling. Its
+// "table" sub-benchmark is the same question answered from the table.
+func BenchmarkRego(b *testing.B) {
+	ctx := context.Background()
+	c, err := policy.NewCompiler(ctx, dpa.PolicyTaxonomy(), nil)
+	require.NoError(b, err)
+	tb, err := c.Compile(ctx, states()[0])
+	require.NoError(b, err)
+	req := &policy.Request{Category: "chat.message", Purpose: "service.delivery", Region: "nl"}
+	b.Run("rego", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := tb.Eval(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("table", func(b *testing.B) {
+		for b.Loop() {
+			if tb.Lookup(req) == nil {
+				b.Fatal("not in the table")
 			}
 		}
 	})

@@ -11,7 +11,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/stretchr/testify/require"
-	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/policy"
 )
@@ -67,22 +66,10 @@ func states() []policy.TenantState {
 	}
 }
 
-func newDecider(t testing.TB) *policy.Decider {
-	d, err := policy.NewDecider(context.Background(), dpa.PolicyTaxonomy(), func(ctx context.Context, id string) (policy.TenantState, error) {
-		for _, s := range states() {
-			if s.TenantID == id {
-				return s, nil
-			}
-		}
-		return policy.TenantState{}, verwerker.Errorf(verwerker.ENOTFOUND, "tenant not found")
-	}, policy.DeciderOptions{
-		// Compiling the broad states under -race on a loaded two-core
-		// machine can take longer than the production bound; this test is
-		// about answers, not speed.
-		ReloadTimeout: 5 * time.Minute,
-	})
+func newCompiler(t testing.TB) *policy.Compiler {
+	c, err := policy.NewCompiler(context.Background(), dpa.PolicyTaxonomy(), nil)
 	require.NoError(t, err)
-	return d
+	return c
 }
 
 // randomRequest draws a request from the state's scope half of the time,
@@ -146,12 +133,12 @@ func randomRequest(r *rand.Rand, st policy.TenantState) policy.Request {
 func TestDecisionTableMatchesRego(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := newDecider(t)
+	c := newCompiler(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	fromTable := 0
 	const n = 3000
 	for _, st := range states() {
-		td, err := d.Tenant(ctx, st.TenantID, 0)
+		td, err := c.Compile(ctx, st)
 		require.NoError(t, err)
 		for range n {
 			req := randomRequest(r, st)
@@ -169,50 +156,60 @@ func TestDecisionTableMatchesRego(t *testing.T) {
 	require.Greater(t, fromTable, n/3, "too few requests were answered from the table")
 }
 
-// TestStateExpiresAtContractEnd: a terminating tenant's state holds until
-// its contract ends (TenantState.Until); from that instant on the Decider
-// loads the tenant again by its clock alone, with no change announced.
-func TestStateExpiresAtContractEnd(t *testing.T) {
+// TestTableOfATerminatingTenant: a terminating tenant's table holds until
+// its contract ends (TenantState.Until) and answers as before from the
+// table; the state compiled after the end denies everything and never
+// expires. (That the decision service loads the state again at the end by
+// its clock alone is decision's TestContractEndsWithoutARequest.)
+func TestTableOfATerminatingTenant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	end := time.Date(2026, time.July, 16, 0, 0, 0, 0, time.UTC)
-	clock := verwerker.NewManualClock(end.Add(-time.Hour))
 	scope := states()[1].DPA // narrow: invoices for billing in nl and de
-	loads := 0
-	d, err := policy.NewDecider(ctx, dpa.PolicyTaxonomy(), func(_ context.Context, id string) (policy.TenantState, error) {
-		loads++
-		st := policy.TenantState{TenantID: id, Version: 7, Status: policy.TenantTerminating, Until: end, DPA: scope}
-		if !clock.Now().Before(end) {
-			st.Status, st.Until = policy.TenantEnded, time.Time{}
-		}
-		return st, nil
-	}, policy.DeciderOptions{Clock: clock})
-	require.NoError(t, err)
+	c := newCompiler(t)
 	req := &policy.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}
 
-	td, err := d.Tenant(ctx, "tnt_x", 7)
+	td, err := c.Compile(ctx, policy.TenantState{TenantID: "tnt_x", Version: 7, Status: policy.TenantTerminating, Until: end, DPA: scope})
 	require.NoError(t, err)
 	require.Equal(t, end.UnixNano(), td.Until())
+	require.Equal(t, int64(7), td.Version())
 	res, err := td.Decide(ctx, req)
 	require.NoError(t, err)
 	require.True(t, res.Allow, "a terminating customer is processed as before")
 	require.NotNil(t, td.Lookup(req), "and from the compiled table")
+	require.False(t, td.Expired(end.Add(-time.Nanosecond)))
+	require.True(t, td.Expired(end))
 
-	clock.Set(end.Add(-time.Nanosecond))
-	again, err := d.Tenant(ctx, "tnt_x", 7)
+	after, err := c.Compile(ctx, policy.TenantState{TenantID: "tnt_x", Version: 7, Status: policy.TenantEnded, DPA: scope})
 	require.NoError(t, err)
-	require.Same(t, td, again, "cached until the end")
-	require.Equal(t, 1, loads)
-
-	clock.Set(end)
-	require.True(t, td.Expired(clock.Now()))
-	after, err := d.Tenant(ctx, "tnt_x", 7)
-	require.NoError(t, err)
-	require.Equal(t, 2, loads, "reloaded at the end, same version")
-	require.Equal(t, policy.TenantEnded, after.State().Status)
 	res, err = after.Decide(ctx, req)
 	require.NoError(t, err)
 	require.False(t, res.Allow)
 	require.Equal(t, []string{policy.ReasonContractTerminated}, res.ReasonCodes())
-	require.False(t, after.Expired(clock.Now().Add(100*365*24*time.Hour)), "an ended state never expires")
+	require.False(t, after.Expired(end.Add(100*365*24*time.Hour)), "an ended state never expires")
+}
+
+// TestEqualStatesShareAnswers: customers on the same agreement template
+// cost one compilation.
+func TestEqualStatesShareAnswers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newCompiler(t)
+	st := states()[1]
+	a, err := c.Compile(ctx, st)
+	require.NoError(t, err)
+	b, err := c.Compile(ctx, st)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), c.Builds())
+	st.Version++ // a version alone changes no answer
+	_, err = c.Compile(ctx, st)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), c.Builds())
+	st.Status = policy.TenantTerminating
+	_, err = c.Compile(ctx, st)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), c.Builds(), "another state is another table")
+	require.NotNil(t, a.Lookup(&policy.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}))
+	require.Same(t, a.Lookup(&policy.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}),
+		b.Lookup(&policy.Request{Category: "billing.invoice", Purpose: "billing", Region: "nl"}))
 }

@@ -8,8 +8,9 @@
 //
 // Whether a processing operation is inside the customer's processing
 // agreement: the decision policy (rego/decision.rego, Rego v1, with its
-// unit tests in rego/decision_test.rego), compiled per tenant state by the
-// Decider. It enforces GDPR Art. 28(3)(a) and 29 (processing only on the
+// unit tests in rego/decision_test.rego), compiled per tenant state into an
+// immutable answer table by the Compiler (the decision package keeps the
+// tables per tenant). It enforces GDPR Art. 28(3)(a) and 29 (processing only on the
 // controller's documented instructions, for the agreed categories and
 // purposes), 44-46 (transfers outside the EEA only with a recorded basis),
 // 9 (special categories only where explicitly allowed), 18 (restriction of

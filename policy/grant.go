@@ -98,6 +98,16 @@ func queryGrants(ctx context.Context, q Querier, sql string, arg string) ([]Gran
 // must be dropped everywhere even when no grant went with them.
 func RaiseVersion(ctx context.Context, tx pgx.Tx) error { return bump(ctx, tx) }
 
+// Version reads the policy version (authz_version): what a cache of
+// anything authorization depends on compares with.
+func Version(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (int64, error) {
+	var v int64
+	err := q.QueryRow(ctx, `SELECT version FROM authz_version`).Scan(&v)
+	return v, err
+}
+
 // bump raises the policy version and announces it; the notification is
 // delivered when tx commits.
 func bump(ctx context.Context, tx pgx.Tx) error {

@@ -198,8 +198,7 @@ func (s *Store) ensureTenant(ctx context.Context, tenant string) error {
 		return err
 	}
 	err := s.db.InTenantTx(ctx, tenant, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO decision_state (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING`, tenant)
-		return err
+		return store.EnsureDecisionState(ctx, tx, tenant)
 	})
 	if err != nil {
 		return verwerker.Wrap("records: write", err)
@@ -241,7 +240,7 @@ func (s *Store) Write(ctx context.Context, tenant string, version int64, items [
 	// this replica has heard of: start from the newest known, so that the
 	// write does not decide twice.
 	if version >= 0 {
-		version = max(version, s.decisions.Engine().Known(tenant))
+		version = max(version, s.decisions.Known(tenant))
 	}
 	for attempt := range 3 {
 		if version < 0 {
@@ -291,8 +290,8 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 		lent, out = nil, nil
 		// The customer's decision state: a change (agreement, contract,
 		// subprocessor objection) waits for this transaction.
-		err := tx.QueryRow(ctx, `SELECT version FROM decision_state WHERE tenant_id = $1 FOR SHARE`, tenant).Scan(&current)
-		if err != nil {
+		var err error
+		if current, err = store.LockDecisionState(ctx, tx, tenant); err != nil {
 			return err
 		}
 		if current != version {

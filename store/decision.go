@@ -39,6 +39,23 @@ func ParseDecisionNotice(payload string) (tenantID string, version int64) {
 	return tenantID, version
 }
 
+// EnsureDecisionState gives the tenant a decision_state row (at version 0)
+// if it has none, so that LockDecisionState has a row to lock.
+func EnsureDecisionState(ctx context.Context, tx pgx.Tx, tenantID string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO decision_state (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING`, tenantID)
+	return err
+}
+
+// LockDecisionState returns the tenant's decision_state version and holds
+// its row in share mode until tx ends: a change of the tenant's decision
+// state (TouchDecisionState) waits for tx. The row must exist
+// (EnsureDecisionState).
+func LockDecisionState(ctx context.Context, tx pgx.Tx, tenantID string) (int64, error) {
+	var v int64
+	err := tx.QueryRow(ctx, `SELECT version FROM decision_state WHERE tenant_id = $1 FOR SHARE`, tenantID).Scan(&v)
+	return v, err
+}
+
 // DecisionStateVersions returns every tenant's decision_state version.
 func DecisionStateVersions(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
