@@ -18,6 +18,7 @@ import (
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
@@ -82,6 +83,11 @@ type Deps struct {
 	Subjects *subject.Service
 	// Records stores, exports and erases sealed chat and admin records.
 	Records *records.Store
+	// Requests handles data-subject requests.
+	Requests *dsr.Service
+	// Clock gives "now" for what the API computes itself (whether a
+	// request is overdue); the system clock when nil.
+	Clock verwerker.Clock
 	// Mailbox, in development only, is where e-mail goes instead of a
 	// relay; when set, GET /v1/dev/mailbox reads it.
 	Mailbox *notify.Mailbox
@@ -198,6 +204,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerDecisions()
 	s.registerDecisionStats()
 	s.registerRecords()
+	s.registerRequests()
 	s.vocabulary = vocabulary(s.api.OpenAPI())
 
 	// Metrics are for the operator's scraper on the metrics listener

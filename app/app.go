@@ -25,6 +25,7 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
+	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/keys"
@@ -72,6 +73,10 @@ type Config struct {
 	// WebhookAllowPrivate lets webhook endpoints be on private networks
 	// (development only).
 	WebhookAllowPrivate bool
+
+	// DPOEmail receives the data-subject requests' deadline reminders
+	// beside each controller.
+	DPOEmail string
 
 	// ReplicaLease is how long this replica answers from its caches
 	// without hearing from the database (store.WatcherOptions.Lease);
@@ -128,6 +133,8 @@ type App struct {
 	Subjects      *subject.Service
 	Decisions     *decision.Service
 	Records       *records.Store
+	// Requests handles data-subject requests.
+	Requests *dsr.Service
 
 	// Watcher keeps this replica's caches current once the caller runs it.
 	Watcher *store.Watcher
@@ -225,6 +232,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
+	// Holds: nil until retention's service is wired here (dsr.Holds).
+	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, nil, dsr.Options{DPOEmail: cfg.DPOEmail})
 
 	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
 	a.Authz.Watch(a.Watcher)
@@ -238,6 +247,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	}
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics())
+	a.Registry.MustRegister(a.Requests.Metrics()...)
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
 		Ready:         db,
@@ -252,6 +262,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Decisions:     a.Decisions,
 		Subjects:      a.Subjects,
 		Records:       a.Records,
+		Requests:      a.Requests,
+		Clock:         clock,
 		Subprocessors: a.Subprocessors,
 		Outbox:        a.Outbox,
 		Mailbox:       a.Mailbox,

@@ -58,7 +58,9 @@ type ExecuteArgs struct {
 func (ExecuteArgs) Kind() string { return "dsr.execute" }
 
 // InsertOpts: retried with River's backoff.
-func (ExecuteArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: ExecuteAttempts} }
+func (ExecuteArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: ExecuteAttempts}
+}
 
 // ExecuteAttempts is how often an execution is attempted before the request
 // fails visibly.
