@@ -102,9 +102,9 @@ func (s *Service) executeExport(ctx context.Context, r Request) error {
 
 func (s *Service) executeErase(ctx context.Context, r Request) error {
 	var held map[string]string
-	if s.holds != nil {
+	if h := s.heldBy(); h != nil {
 		var err error
-		if held, err = s.holds.HeldCategories(ctx, r.TenantID, r.SubjectID); err != nil {
+		if held, err = h.HeldCategories(ctx, r.TenantID, r.SubjectID); err != nil {
 			return err
 		}
 	}

@@ -55,7 +55,7 @@ type Service struct {
 	records  *records.Store
 	subjects *subject.Service
 	calendar *deadline.Calendar
-	holds    Holds
+	holds    atomic.Value // holdsBox
 	opts     Options
 	limiter  *limiter
 	jobs     atomic.Pointer[river.Client[pgx.Tx]]
@@ -87,12 +87,13 @@ func New(db *store.DB, clock verwerker.Clock, log *audit.Log, outbox *notify.Out
 	if calendar == nil {
 		calendar = deadline.DefaultCalendar()
 	}
-	s := &Service{db: db, clock: clock, audit: log, outbox: outbox, records: rec, subjects: subjects, calendar: calendar, holds: holds, opts: opts,
+	s := &Service{db: db, clock: clock, audit: log, outbox: outbox, records: rec, subjects: subjects, calendar: calendar, opts: opts,
 		limiter: newLimiter(clock, opts.Limits),
 		overdue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "verwerker_requests_overdue", Help: "Open data-subject requests past their statutory deadline, at the last sweep (every customer; no customer label)."}),
 		open:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "verwerker_requests_open", Help: "Open data-subject requests at the last sweep."}),
 		failed:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "verwerker_requests_failed", Help: "Data-subject requests with a step that could not succeed (an alarm each), at the last sweep."}),
 	}
+	s.SetHolds(holds)
 	if outbox != nil {
 		outbox.Observe(EventForwarded, s.observe)
 	}
@@ -206,3 +207,11 @@ func (s *Service) List(ctx context.Context, tenantID string, openOnly bool, limi
 	})
 	return out, verwerker.Wrap("dsr: list", err)
 }
+
+// SetHolds replaces the holds erasures respect (nil: none beyond what
+// records enforces); for wiring retention after construction, and tests.
+func (s *Service) SetHolds(h Holds) { s.holds.Store(holdsBox{h}) }
+
+type holdsBox struct{ Holds }
+
+func (s *Service) heldBy() Holds { return s.holds.Load().(holdsBox).Holds }

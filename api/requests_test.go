@@ -1,0 +1,336 @@
+package api_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/app"
+	"github.com/verwerker/verwerker/dsr"
+	"github.com/verwerker/verwerker/notify/notifytest"
+	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+// withRequests gives the bundle a real outbox (mailpit SMTP, webhooks) and
+// a River client that runs the outbox's and the requests' workers with
+// quick retries. It returns the mailpit API URL.
+func (b *testBundle) withRequests(t *testing.T) string {
+	t.Helper()
+	smtpURL, mailpit := os.Getenv("VERWERKER_TEST_SMTP_URL"), os.Getenv("VERWERKER_TEST_MAILPIT_URL")
+	if smtpURL == "" || mailpit == "" {
+		t.Fatal("set VERWERKER_TEST_SMTP_URL and VERWERKER_TEST_MAILPIT_URL to a running mailpit (run `make test`, which starts one)")
+	}
+	a := b.newApp(t, app.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example"})
+	workers := river.NewWorkers()
+	a.Outbox.Register(workers)
+	a.Requests.Register(workers)
+	a.Records.Register(workers)
+	client, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		Workers:           workers,
+		RetryPolicy:       notifytest.QuickRetry{},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	a.Outbox.UseClient(client)
+	a.Requests.UseClient(client)
+	a.Records.UseClient(client)
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(ctx)
+	})
+	b.serve(t, a)
+	return mailpit
+}
+
+// TestRequestDeadlines computes the statutory deadline of requests the
+// controller received, through the API, by Regulation 1182/71: the day of
+// receipt does not count; a month ends on the same date or the last day of
+// a shorter month; a last day on a Saturday, Sunday, Dutch public holiday
+// (movable feasts included) or a day designated by decree moves to the next
+// working day; the day is taken in the customer's time zone.
+func TestRequestDeadlines(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.withRequests(t)
+	ny, err := b.tenants.Create(context.Background(), tenant.New{Name: "Tenant NY Inc.", Country: "US", ContactEmail: "privacy@ny.example", Timezone: "America/New_York"})
+	require.NoError(t, err)
+	b.clock.Set(time.Date(2028, time.December, 1, 0, 0, 0, 0, time.UTC))
+	b.issue(t, policy.RoleControllerAdmin, ny.ID)
+	b.issue(t, policy.RoleControllerAdmin, b.tenantA.ID)
+	A := b.tenantA.ID
+
+	cases := []struct {
+		name, tenant, received, lastDay string
+	}{
+		{"plain month", A, "2026-03-10T10:00:00Z", "2026-04-10"},
+		{"month end to a shorter month, then Saturday", A, "2026-01-31T10:00:00Z", "2026-03-02"},
+		{"leap year: 29 February", A, "2028-01-31T10:00:00Z", "2028-02-29"},
+		{"leap year 2024", A, "2024-01-31T10:00:00Z", "2024-02-29"},
+		{"31 March to 30 April", A, "2026-03-31T08:00:00Z", "2026-04-30"},
+		{"received on a Sunday", A, "2026-03-29T12:00:00Z", "2026-04-29"},
+		{"ends on a Sunday", A, "2026-04-12T12:00:00Z", "2026-05-12"},
+		{"ends on a Saturday", A, "2026-04-18T12:00:00Z", "2026-05-18"},
+		{"late evening in Amsterdam is the next day", A, "2026-03-31T22:30:00Z", "2026-05-01"},
+		{"the same instant in New York is still 31 March", ny.ID, "2026-03-31T22:30:00Z", "2026-04-30"},
+		{"New Year", A, "2026-12-01T10:00:00Z", "2027-01-04"},
+		{"Good Friday and Easter Monday", A, "2026-03-03T10:00:00Z", "2026-04-07"},
+		{"Easter Monday", A, "2026-03-06T10:00:00Z", "2026-04-07"},
+		{"King's Day", A, "2026-03-27T10:00:00Z", "2026-04-28"},
+		{"King's Day on a Sunday moves to Saturday 26 April", A, "2025-03-26T10:00:00Z", "2025-04-28"},
+		{"Liberation Day", A, "2026-04-05T10:00:00Z", "2026-05-06"},
+		{"Ascension, then the decree day after it, then the weekend", A, "2026-04-14T10:00:00Z", "2026-05-18"},
+		{"Whit Monday", A, "2026-04-25T10:00:00Z", "2026-05-26"},
+		{"Christmas and Boxing Day and the weekend", A, "2026-11-25T10:00:00Z", "2026-12-28"},
+		{"decree day 2 January 2026", A, "2025-12-02T10:00:00Z", "2026-01-05"},
+		{"decree day 27 December 2024", A, "2024-11-27T10:00:00Z", "2024-12-30"},
+		{"New York has no Dutch holidays' time zone but the same calendar", ny.ID, "2026-03-27T10:00:00Z", "2026-04-28"},
+	}
+	for _, c := range cases {
+		res := b.do(t, http.MethodPost, "/v1/tenants/"+c.tenant+"/requests", b.token(t, policy.RoleControllerAdmin, c.tenant),
+			map[string]any{"type": "access", "received_at": c.received})
+		require.Equal(t, http.StatusCreated, res.status, "%s: %s", c.name, res.raw)
+		require.Equal(t, c.lastDay, res.json["due_last_day"], c.name)
+	}
+
+	// Extension: by two months in total, with a reason; the day rules apply
+	// to the extended period.
+	admin := b.token(t, policy.RoleControllerAdmin, A)
+	res := b.do(t, http.MethodPost, "/v1/tenants/"+A+"/requests", admin, map[string]any{"type": "erasure", "received_at": "2026-01-31T10:00:00Z"})
+	require.Equal(t, http.StatusCreated, res.status, res.raw)
+	id := res.json["id"].(string)
+	path := "/v1/tenants/" + A + "/requests/" + id
+	res = b.do(t, http.MethodPost, path+"/extension", admin, map[string]any{"months": 1, "reason": "many systems to search"})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, "2026-03-31", res.json["due_last_day"])
+	res = b.do(t, http.MethodPost, path+"/extension", admin, map[string]any{"months": 2, "reason": "complex request"})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, "2026-04-30", res.json["due_last_day"])
+	require.EqualValues(t, 2, res.json["extension_months"])
+	res = b.do(t, http.MethodPost, path+"/extension", admin, map[string]any{"months": 3, "reason": "too long"})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+	res = b.do(t, http.MethodPost, path+"/extension", admin, map[string]any{"months": 2})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+
+	// Pause and resume: the period runs as if received later by the paused
+	// time (here three days and a bit), then the day rules apply again.
+	b.clock.Set(time.Date(2026, time.March, 10, 12, 0, 0, 0, time.UTC))
+	admin = b.issue(t, policy.RoleControllerAdmin, A)
+	b.issue(t, policy.RoleControllerAdmin, b.tenantB.ID)
+	b.issue(t, policy.RoleControllerViewer, A)
+	res = b.do(t, http.MethodPost, "/v1/tenants/"+A+"/requests", admin, map[string]any{"type": "access", "received_at": "2026-03-10T10:00:00Z"})
+	require.Equal(t, http.StatusCreated, res.status, res.raw)
+	require.Equal(t, "2026-04-10", res.json["due_last_day"])
+	path = "/v1/tenants/" + A + "/requests/" + res.json["id"].(string)
+	res = b.do(t, http.MethodPost, path+"/pause", admin, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, "waiting_on_subject", res.json["state"])
+	b.clock.Advance(3*24*time.Hour + 5*time.Hour)
+	res = b.do(t, http.MethodPost, path+"/resume", admin, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.EqualValues(t, (3*24+5)*3600, res.json["paused_seconds"])
+	require.Equal(t, "2026-04-13", res.json["due_last_day"], "10 March + 3 days 5 hours = 13 March 15:00; a month later is Monday 13 April")
+	res = b.do(t, http.MethodPost, path+"/resume", admin, nil)
+	require.Equal(t, http.StatusConflict, res.status, res.raw)
+
+	// Bad input, and the tenant wall.
+	for _, body := range []map[string]any{{"type": "forget-me"}, {"type": "access", "received_at": "2031-01-01T00:00:00Z"}, {"type": "access", "language": "de"}} {
+		res = b.do(t, http.MethodPost, "/v1/tenants/"+A+"/requests", admin, body)
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+		requireNoLeak(t, res.raw)
+	}
+	res = b.do(t, http.MethodGet, path, b.token(t, policy.RoleControllerAdmin, b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	res = b.do(t, http.MethodGet, "/v1/tenants/"+b.tenantB.ID+"/requests/"+strings.TrimPrefix(path, "/v1/tenants/"+A+"/requests/"), b.token(t, policy.RoleControllerAdmin, b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	res = b.do(t, http.MethodPost, path+"/instructions", b.token(t, policy.RoleControllerViewer, A), map[string]any{"action": "reject", "reason": "x"})
+	require.Equal(t, http.StatusForbidden, res.status, res.raw)
+}
+
+// mailCode returns the verification code of the newest e-mail to to.
+func mailCode(t *testing.T, mailpit, to string) string {
+	t.Helper()
+	var code string
+	waitFor(t, "the code e-mail", func() bool {
+		resp, err := http.Get(mailpit + "/api/v1/search?query=" + url.QueryEscape("to:"+to))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var list struct {
+			Messages []struct {
+				ID string `json:"ID"`
+			} `json:"messages"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+		if len(list.Messages) == 0 {
+			return false
+		}
+		resp2, err := http.Get(mailpit + "/api/v1/message/" + list.Messages[0].ID)
+		require.NoError(t, err)
+		defer resp2.Body.Close()
+		var m struct {
+			Text string `json:"Text"`
+		}
+		require.NoError(t, json.NewDecoder(resp2.Body).Decode(&m))
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
+		return code != ""
+	})
+	return code
+}
+
+// TestRequestEndToEnd: a subject files an access request through the public
+// API, verifies it with the code from the e-mail (real SMTP), the request is
+// forwarded (signed webhook and e-mail), the controller approves the
+// export, and the ZIP holds exactly that subject's records; the link
+// expires. Then an erasure with a hold on invoices keeps the invoices and
+// says so.
+func TestRequestEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mailpit := b.withRequests(t)
+	A := b.tenantA.ID
+	activeDPA(t, b, A)
+	admin := b.token(t, policy.RoleControllerAdmin, A)
+	hook := newHookReceiver(t)
+	res := b.do(t, http.MethodPut, "/v1/tenants/"+A+"/webhook", admin, map[string]any{"url": hook.srv.URL})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	hook.mu.Lock()
+	hook.secret = res.json["secret"].(string)
+	hook.mu.Unlock()
+
+	chat := b.token(t, policy.RoleChatService, A)
+	write := func(ref, kind, category, purpose, text string) {
+		res := b.do(t, http.MethodPost, "/v1/tenants/"+A+"/records", chat, map[string]any{"items": []any{map[string]any{"subject_ref": ref, "kind": kind,
+			"category": category, "purpose": purpose, "region": "nl", "content": map[string]any{"text": text}}}})
+		require.Equal(t, http.StatusCreated, res.status, res.raw)
+	}
+	for i := range 3 {
+		write("visitor-e2e", "chat.message", "chat.message", "service.delivery", "mine "+string(rune('a'+i)))
+	}
+	write("visitor-e2e", "admin.invoice", "billing.invoice", "billing", "invoice 1")
+	write("visitor-other", "chat.message", "chat.message", "service.delivery", "not mine")
+
+	email := "subject-" + strings.ToLower(A[len(A)-8:]) + "@example.org"
+	res = b.do(t, http.MethodPost, "/v1/public/requests", "", map[string]any{"tenant_id": A, "type": "access", "email": email, "subject_ref": "visitor-e2e", "language": "nl"})
+	require.Equal(t, http.StatusAccepted, res.status, res.raw)
+	vid := res.json["verification_id"].(string)
+	code := mailCode(t, mailpit, email)
+
+	// A wrong code is refused without saying more.
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	res = b.do(t, http.MethodPost, "/v1/public/requests/"+vid+"/verify", "", map[string]any{"code": wrong})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+	res = b.do(t, http.MethodPost, "/v1/public/requests/"+vid+"/verify", "", map[string]any{"code": code})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.NotContains(t, res.raw, "matched")
+	id := res.json["request_id"].(string)
+	path := "/v1/tenants/" + A + "/requests/" + id
+
+	// Forwarded: the signed webhook carries the type, the subject's
+	// pseudonymous id, the holdings (counts) and the deadline.
+	waitFor(t, "the forwarding webhook", func() bool { return len(hook.deliveries()) > 0 })
+	d := hook.deliveries()[0]
+	require.Equal(t, dsr.EventForwarded, d.Type)
+	require.Equal(t, id, d.Data["request_id"])
+	require.Equal(t, true, d.Data["matched"])
+	require.Equal(t, map[string]any{"chat.message": float64(3), "billing.invoice": float64(1)}, d.Data["holdings"])
+	require.Equal(t, "2026-04-02", d.Data["due_last_day"])
+	require.NotContains(t, string(mustJSON(t, d.Data)), email)
+	waitFor(t, "forwarded_at", func() bool {
+		res = b.do(t, http.MethodGet, path, admin, nil)
+		return res.json["state"] == "awaiting_instruction"
+	})
+
+	// The controller approves the export; the ZIP holds that subject only.
+	res = b.do(t, http.MethodPost, path+"/instructions", admin, map[string]any{"action": "export"})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	waitFor(t, "the export", func() bool {
+		res = b.do(t, http.MethodGet, path, admin, nil)
+		return res.json["state"] == "completed"
+	})
+	res = b.do(t, http.MethodGet, path+"/export", admin, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, "application/zip", res.header.Get("Content-Type"))
+	zr, err := zip.NewReader(bytes.NewReader([]byte(res.raw)), int64(len(res.raw)))
+	require.NoError(t, err)
+	files := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		require.NoError(t, err)
+		body, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name] = string(body)
+	}
+	require.Contains(t, files, "records.json")
+	require.Contains(t, files, "records-chat.message.csv")
+	require.Contains(t, files, "records-admin.invoice.csv")
+	require.Contains(t, files["summary.txt"], "Overzicht van uw gegevens")
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(files["records.json"]), &doc))
+	require.EqualValues(t, 4, doc["count"])
+	for _, f := range files {
+		require.NotContains(t, f, "not mine")
+	}
+	require.Contains(t, files["records-chat.message.csv"], "mine a")
+	// Another tenant cannot download it; after 7 days the link is gone.
+	res = b.do(t, http.MethodGet, "/v1/tenants/"+A+"/requests/"+id+"/export", b.token(t, policy.RoleControllerAdmin, b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+	b.clock.Advance(7*24*time.Hour + time.Second)
+	res = b.do(t, http.MethodGet, path+"/export", admin, nil)
+	require.Equal(t, http.StatusNotFound, res.status, res.raw)
+
+	// Erasure with a hold on invoices.
+	b.app.Requests.SetHolds(fixedHolds{"billing.invoice": "AWR art. 52(4): 7 years"})
+	res = b.do(t, http.MethodPost, "/v1/tenants/"+A+"/requests", admin, map[string]any{"type": "erasure", "subject_ref": "visitor-e2e"})
+	require.Equal(t, http.StatusCreated, res.status, res.raw)
+	epath := "/v1/tenants/" + A + "/requests/" + res.json["id"].(string)
+	res = b.do(t, http.MethodPost, epath+"/instructions", admin, map[string]any{"action": "erase"})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	waitFor(t, "the erasure", func() bool {
+		res = b.do(t, http.MethodGet, epath, admin, nil)
+		return res.json["state"] == "completed"
+	})
+	require.Equal(t, map[string]any{"billing.invoice": map[string]any{"records": float64(1), "reason": "AWR art. 52(4): 7 years"}}, res.json["kept"])
+	require.NotEmpty(t, res.json["certificate_id"])
+	exp := b.do(t, http.MethodPost, "/v1/tenants/"+A+"/subjects/export", admin, map[string]any{"subject_ref": "visitor-e2e"})
+	require.Equal(t, http.StatusOK, exp.status, exp.raw)
+	require.EqualValues(t, 1, exp.json["count"], "only the invoice is left")
+	require.Contains(t, exp.raw, "invoice 1")
+
+	// The register lists both, without personal data.
+	res = b.do(t, http.MethodGet, "/v1/requests/register", b.token(t, policy.RoleDPO, verwerker.PlatformDomain), nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Contains(t, res.raw, id)
+	require.NotContains(t, res.raw, email)
+}
+
+type fixedHolds map[string]string
+
+func (h fixedHolds) HeldCategories(context.Context, string, string) (map[string]string, error) { return h, nil }
+
+func mustJSON(t *testing.T, v any) []byte {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
