@@ -132,7 +132,7 @@ type requestList struct {
 type instructRequestInput struct {
 	TenantID  string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
 	RequestID string `path:"request_id" maxLength:"64" doc:"Request id."`
-	Body struct {
+	Body      struct {
 		Action           string   `json:"action" enum:"export,erase,restrict,lift_restriction,object,reject"`
 		Reason           string   `json:"reason,omitempty" maxLength:"1000" doc:"For reject: the reason, passed to the subject."`
 		ObjectedPurposes []string `json:"objected_purposes,omitempty" maxItems:"32" doc:"For object: the purposes objected to."`
@@ -142,7 +142,7 @@ type instructRequestInput struct {
 type extendInput struct {
 	TenantID  string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
 	RequestID string `path:"request_id" maxLength:"64" doc:"Request id."`
-	Body struct {
+	Body      struct {
 		Months int    `json:"months" minimum:"1" maximum:"2" doc:"The extension in total: 1 or 2 months (GDPR Art. 12(3))."`
 		Reason string `json:"reason" maxLength:"1000" doc:"Why; passed to the subject."`
 	}

@@ -327,7 +327,9 @@ func TestRequestEndToEnd(t *testing.T) {
 
 type fixedHolds map[string]string
 
-func (h fixedHolds) HeldCategories(context.Context, string, string) (map[string]string, error) { return h, nil }
+func (h fixedHolds) HeldCategories(context.Context, string, string) (map[string]string, error) {
+	return h, nil
+}
 
 func mustJSON(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
