@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +337,110 @@ func mustJSON(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return b
+}
+
+// failingHook answers 500 until healed, then verifies like hookReceiver.
+type failingHook struct {
+	*hookReceiver
+	healed atomic.Bool
+}
+
+func (f *failingHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !f.healed.Load() {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	f.hookReceiver.ServeHTTP(w, r)
+}
+
+// TestRequestFailedWebhookAlarmAndReminders: a customer's webhook endpoint
+// that fails turns the forwarding into a visible alarm with its cause; once
+// the endpoint works, one call retries it and the alarm goes. Reminders
+// fire 7 and 2 days before the deadline (injected clock), once each, and
+// the overdue request becomes an alarm.
+func TestRequestFailedWebhookAlarmAndReminders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.withRequests(t)
+	A := b.tenantA.ID
+	admin := b.token(t, policy.RoleControllerAdmin, A)
+	dpo := b.token(t, policy.RoleDPO, verwerker.PlatformDomain)
+	hook := &failingHook{hookReceiver: &hookReceiver{t: t}}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	res := b.do(t, http.MethodPut, "/v1/tenants/"+A+"/webhook", admin, map[string]any{"url": srv.URL})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	hook.mu.Lock()
+	hook.secret = res.json["secret"].(string)
+	hook.mu.Unlock()
+
+	res = b.do(t, http.MethodPost, "/v1/tenants/"+A+"/requests", admin, map[string]any{"type": "access", "received_at": testStart.Format(time.RFC3339)})
+	require.Equal(t, http.StatusCreated, res.status, res.raw)
+	id := res.json["id"].(string)
+	path := "/v1/tenants/" + A + "/requests/" + id
+	require.Equal(t, "2026-04-02", res.json["due_last_day"])
+
+	var alarm map[string]any
+	waitFor(t, "the alarm", func() bool {
+		res = b.do(t, http.MethodGet, "/v1/alarms", dpo, nil)
+		for _, a := range res.json["items"].([]any) {
+			if m := a.(map[string]any); m["kind"] == "request_failed" && m["request_id"] == id {
+				alarm = m
+				return true
+			}
+		}
+		return false
+	})
+	require.Contains(t, alarm["message"], "http_500")
+	res = b.do(t, http.MethodGet, path, admin, nil)
+	require.Contains(t, res.json["failure"], "webhook=http_500")
+
+	hook.healed.Store(true)
+	res = b.do(t, http.MethodPost, path+"/retry", dpo, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	waitFor(t, "the retried webhook", func() bool { return len(hook.deliveries()) == 1 })
+	waitFor(t, "the alarm to go", func() bool {
+		res = b.do(t, http.MethodGet, path, admin, nil)
+		return res.json["failure"] == nil
+	})
+	res = b.do(t, http.MethodPost, path+"/retry", dpo, nil)
+	require.Equal(t, http.StatusConflict, res.status, res.raw)
+
+	// Reminders: due at midnight after 2 April in Amsterdam (22:00 UTC).
+	ctx := context.Background()
+	due := time.Date(2026, time.April, 2, 22, 0, 0, 0, time.UTC)
+	reminders := func() int {
+		_, steps, err := b.app.Requests.Get(ctx, A, id)
+		require.NoError(t, err)
+		n := 0
+		for _, st := range steps {
+			if st.Action == "remind" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want int
+	}{
+		{due.Add(-7*24*time.Hour - time.Second), 0},
+		{due.Add(-7 * 24 * time.Hour), 1},
+		{due.Add(-3 * 24 * time.Hour), 1},
+		{due.Add(-2*24*time.Hour - time.Second), 1},
+		{due.Add(-2 * 24 * time.Hour), 2},
+		{due.Add(-time.Second), 2},
+	} {
+		b.clock.Set(c.at)
+		res, err := b.app.Requests.Sweep(ctx)
+		require.NoError(t, err)
+		require.Equal(t, c.want, reminders(), "at %s", c.at)
+		require.Zero(t, res.Overdue)
+	}
+	b.clock.Set(due)
+	swept, err := b.app.Requests.Sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, swept.Overdue)
+	res = b.do(t, http.MethodGet, "/v1/alarms", dpo, nil)
+	require.Contains(t, res.raw, `"kind":"request_overdue"`)
 }
