@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -443,4 +444,90 @@ func TestRequestFailedWebhookAlarmAndReminders(t *testing.T) {
 	require.Equal(t, 1, swept.Overdue)
 	res = b.do(t, http.MethodGet, "/v1/alarms", dpo, nil)
 	require.Contains(t, res.raw, `"kind":"request_overdue"`)
+}
+
+// TestPublicIntakeBadInput: unknown customers, malformed and oversized
+// submissions are clear 4xx without echoing what was sent; floods from one
+// address or to one e-mail address are 429 with Retry-After; three wrong
+// codes end a submission; an expired one is deleted by the sweep with all
+// it held, and nothing but the verification row exists before the code.
+func TestPublicIntakeBadInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mailpit := b.withRequests(t)
+	A := b.tenantA.ID
+	count := func(table string) int {
+		var n int
+		require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n))
+		return n
+	}
+	submit := func(body any, addr string) response {
+		return b.do(t, http.MethodPost, "/v1/public/requests", "", body, "X-Forwarded-For", addr)
+	}
+	for _, c := range []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"unknown customer", map[string]any{"tenant_id": "tnt_01KJPWD6M2SCEZHYAQBMJ68TSM", "type": "access", "email": "x@example.org"}, "body.tenant_id"},
+		{"not a customer id", map[string]any{"tenant_id": "bakkerij.example", "type": "access", "email": "x@example.org"}, "body.tenant_id"},
+		{"bad right", map[string]any{"tenant_id": A, "type": "everything", "email": "x@example.org"}, "body.type"},
+		{"bad e-mail", map[string]any{"tenant_id": A, "type": "access", "email": "private-person-at-example"}, "body.email"},
+		{"oversized details", map[string]any{"tenant_id": A, "type": "access", "email": "x@example.org", "details": strings.Repeat("x", 5000)}, "body.details"},
+	} {
+		res := submit(c.body, "198.51.100.1")
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, "%s: %s", c.name, res.raw)
+		require.Contains(t, res.locations(t), c.field, c.name)
+		require.NotContains(t, res.raw, "private-person-at-example")
+		requireNoLeak(t, res.raw)
+	}
+	res := b.do(t, http.MethodPost, "/v1/public/requests", "", `{"tenant_id": "`+A+`", "type": `, "Content-Type", "application/json")
+	require.Equal(t, http.StatusBadRequest, res.status, res.raw)
+	res = b.do(t, http.MethodPost, "/v1/public/requests", "", strings.Repeat(" ", 20<<10)+"{}", "Content-Type", "application/json")
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.status, res.raw)
+	require.Zero(t, count("dsr_verifications"))
+	require.Zero(t, count("dsr_requests"))
+
+	// Floods: 3 per e-mail address, 5 per client address an hour.
+	email := "flood-" + strings.ToLower(A[len(A)-8:]) + "@example.org"
+	var vids []string
+	for i := range 3 {
+		res := submit(map[string]any{"tenant_id": A, "type": "access", "email": email}, "198.51.100.2")
+		require.Equal(t, http.StatusAccepted, res.status, "%d: %s", i, res.raw)
+		vids = append(vids, res.json["verification_id"].(string))
+	}
+	res = submit(map[string]any{"tenant_id": A, "type": "access", "email": email}, "198.51.100.3")
+	require.Equal(t, http.StatusTooManyRequests, res.status, res.raw)
+	require.NotEmpty(t, res.header.Get("Retry-After"))
+	// The unknown customer's submission counted for the address too.
+	for i := range 1 {
+		res := submit(map[string]any{"tenant_id": A, "type": "erasure", "email": fmt.Sprintf("other%d-%s", i, email)}, "198.51.100.2")
+		require.Equal(t, http.StatusAccepted, res.status, res.raw)
+	}
+	res = submit(map[string]any{"tenant_id": A, "type": "erasure", "email": "yet-another-" + email}, "198.51.100.2")
+	require.Equal(t, http.StatusTooManyRequests, res.status, res.raw)
+	require.Equal(t, 4, count("dsr_verifications"))
+	require.Zero(t, count("dsr_requests"), "nothing but verification before the code")
+
+	// Three wrong codes end the submission.
+	require.NotEmpty(t, mailCode(t, mailpit, "other0-"+email))
+	codes := map[string]bool{}
+	for range 3 {
+		wrong := fmt.Sprintf("%06d", len(codes))
+		codes[wrong] = true
+		res = b.do(t, http.MethodPost, "/v1/public/requests/"+vids[0]+"/verify", "", map[string]any{"code": wrong})
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+	}
+	require.Equal(t, 3, count("dsr_verifications"))
+
+	// Expiry: after 15 minutes the code is refused and the sweep deletes
+	// every expired submission with what it held.
+	b.clock.Advance(15 * time.Minute)
+	res = b.do(t, http.MethodPost, "/v1/public/requests/"+vids[1]+"/verify", "", map[string]any{"code": "123456"})
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+	swept, err := b.app.Requests.Sweep(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 2, swept.Expired, "the expired code deleted its own submission")
+	require.Zero(t, count("dsr_verifications"))
+	require.Zero(t, count("dsr_requests"))
 }
