@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -530,4 +531,68 @@ func TestPublicIntakeBadInput(t *testing.T) {
 	require.EqualValues(t, 2, swept.Expired, "the expired code deleted its own submission")
 	require.Zero(t, count("dsr_verifications"))
 	require.Zero(t, count("dsr_requests"))
+}
+
+// TestIntakePage files a request through the public page with real form
+// posts (no JavaScript): the form in Dutch with a strict CSP, the per-form
+// token, the code from the e-mail, and the forwarded request.
+func TestIntakePage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mailpit := b.withRequests(t)
+	A := b.tenantA.ID
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	client := &http.Client{Jar: jar}
+	get := func(path string) (int, http.Header, string) {
+		resp, err := client.Get(b.http.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(body)
+	}
+	post := func(path string, form url.Values) (int, string) {
+		resp, err := client.PostForm(b.http.URL+path, form)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	status, header, body := get("/requests?lang=nl&customer=" + A)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, header.Get("Content-Security-Policy"), "default-src 'none'")
+	require.Contains(t, body, `lang="nl"`)
+	require.Contains(t, body, "Een verzoek over uw persoonsgegevens")
+	require.Contains(t, body, `value="`+A+`"`)
+	require.NotContains(t, body, "<script")
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)[1]
+
+	email := "page-" + strings.ToLower(A[len(A)-8:]) + "@example.org"
+	form := url.Values{"token": {token}, "lang": {"nl"}, "customer": {A}, "type": {"erasure"}, "email": {email}}
+	status, body = post("/requests", url.Values{"lang": {"nl"}, "customer": {A}, "type": {"erasure"}, "email": {email}, "token": {"forged"}})
+	require.Equal(t, http.StatusForbidden, status, body)
+	require.Contains(t, body, "Het formulier is verlopen")
+	// The refused form came with a fresh token.
+	token = regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	form.Set("token", token)
+	bad := url.Values{"token": {token}, "lang": {"nl"}, "customer": {A}, "type": {"erasure"}, "email": {"not-an-address"}}
+	status, body = post("/requests", bad)
+	require.Equal(t, http.StatusUnprocessableEntity, status, body)
+	require.Contains(t, body, "Vul een geldig e-mailadres in.")
+	require.Contains(t, body, `aria-invalid="true"`)
+
+	status, body = post("/requests", form)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "code van zes cijfers")
+	vid := regexp.MustCompile(`name="verification_id" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	code := mailCode(t, mailpit, email)
+	status, body = post("/requests/verify", url.Values{"token": {token}, "lang": {"nl"}, "verification_id": {vid}, "code": {code}})
+	require.Equal(t, http.StatusOK, status, body)
+	id := regexp.MustCompile(`<strong>(dsr_[0-9A-Z]+)</strong>`).FindStringSubmatch(body)[1]
+
+	res := b.do(t, http.MethodGet, "/v1/tenants/"+A+"/requests/"+id, b.token(t, policy.RoleControllerAdmin, A), nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, "erasure", res.json["type"])
+	require.Equal(t, false, res.json["matched"])
+	require.Equal(t, "subject", res.json["source"])
 }

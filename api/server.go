@@ -289,6 +289,18 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
+// HandleFunc mounts a page that is not an API operation (the public
+// request page, web/intake) at pattern, behind the server's request log
+// and cross-origin protection. The page answers for its own access: it is
+// public.
+func (s *Server) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	s.mux.HandleFunc(pattern, handler)
+}
+
+// ClientAddr is the client's address of r, as the login throttling sees
+// it (behind Config.TrustedProxies, from X-Forwarded-For).
+func (s *Server) ClientAddr(r *http.Request) string { return s.clientAddr(r) }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

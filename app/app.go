@@ -36,6 +36,7 @@ import (
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
+	"github.com/verwerker/verwerker/web/intake"
 )
 
 // DefaultKeyringFile is where the local keyring keeps its master key when
@@ -275,5 +276,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 			return db.Sync(c)
 		},
 	})
+	intake.New(a.Requests, a.Server.ClientAddr, cfg.SecureCookies).Register(a.Server)
 	return a, nil
 }
