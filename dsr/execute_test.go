@@ -1,0 +1,123 @@
+package dsr_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker/dsr"
+	"github.com/verwerker/verwerker/notify/notifytest"
+)
+
+// startJobs runs the service's workers on a River client until stop.
+func (f *fixture) startJobs(t *testing.T) *river.Client[pgx.Tx] {
+	t.Helper()
+	workers := river.NewWorkers()
+	f.svc.Register(workers)
+	f.records.Register(workers)
+	client, err := river.NewClient(riverpgxv5.New(f.db.Pool), &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Workers:           workers,
+		RetryPolicy:       notifytest.QuickRetry{},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 20 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	f.svc.UseClient(client)
+	f.records.UseClient(client)
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() { _ = client.StopAndCancel(context.Background()) })
+	return client
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		require.True(t, time.Now().Before(deadline), "timed out waiting for %s", what)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestExportKilledHalfwayResumes: the replica running an export job is
+// stopped while the job runs (its context cancelled mid-export). Nothing
+// half-written is left: the request stays in progress without an export.
+// Another replica's client picks the job up again and completes it, with
+// every record in the ZIP.
+func TestExportKilledHalfwayResumes(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	const n = 10000
+	f.seed(t, "visitor-kill", n)
+	first := f.startJobs(t)
+	r, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeAccess, SubjectRef: "visitor-kill"})
+	require.NoError(t, err)
+	require.NotEmpty(t, r.SubjectID)
+	_, err = f.svc.Instruct(f.ctx, f.tenant, r.ID, dsr.Instruction{Action: dsr.ActionExport}, nil)
+	require.NoError(t, err)
+	waitFor(t, "the export job to run", func() bool {
+		var running int
+		require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM river_job WHERE kind = 'dsr.execute' AND state = 'running'`).Scan(&running))
+		return running == 1
+	})
+	require.NoError(t, first.StopAndCancel(context.Background()))
+
+	got, _, err := f.svc.Get(f.ctx, f.tenant, r.ID)
+	require.NoError(t, err)
+	require.Equal(t, dsr.StateInProgress, got.State, "killed before it finished")
+	_, err = f.svc.Download(f.ctx, f.tenant, r.ID)
+	require.Error(t, err, "no half-written export")
+
+	f.startJobs(t)
+	waitFor(t, "the export to complete", func() bool {
+		got, _, err = f.svc.Get(f.ctx, f.tenant, r.ID)
+		require.NoError(t, err)
+		return got.State == dsr.StateCompleted
+	})
+	require.Equal(t, 100, got.Progress)
+	raw, err := f.svc.Download(f.ctx, f.tenant, r.ID)
+	require.NoError(t, err)
+	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	require.NoError(t, err)
+	names := []string{}
+	for _, file := range zr.File {
+		names = append(names, file.Name)
+	}
+	require.ElementsMatch(t, []string{"records.json", "records-chat.message.csv", "summary.txt"}, names)
+	var doc bytes.Buffer
+	for _, file := range zr.File {
+		if file.Name == "records.json" {
+			rc, err := file.Open()
+			require.NoError(t, err)
+			_, err = doc.ReadFrom(rc)
+			require.NoError(t, err)
+			rc.Close()
+		}
+	}
+	require.Contains(t, doc.String(), `"count":10000}`)
+}
+
+// TestDuplicateIsLinked: a second open request of the same type for the
+// same subject is a duplicate of the first, not forwarded again.
+func TestDuplicateIsLinked(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.seed(t, "visitor-dup", 1)
+	a, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeErasure, SubjectRef: "visitor-dup"})
+	require.NoError(t, err)
+	b, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeErasure, SubjectRef: "visitor-dup"})
+	require.NoError(t, err)
+	require.Equal(t, dsr.StateDuplicate, b.State)
+	require.Equal(t, a.ID, b.DuplicateOf)
+	c, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeAccess, SubjectRef: "visitor-dup"})
+	require.NoError(t, err)
+	require.Empty(t, c.DuplicateOf, "another right is another request")
+}
