@@ -121,3 +121,41 @@ func TestDuplicateIsLinked(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, c.DuplicateOf, "another right is another request")
 }
+
+// TestWeekly counts requests per week and type with deadline compliance,
+// and lists them by deadline.
+func TestWeekly(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	now := f.clock.Now() // Monday 2 March 2026
+	f.clock.Set(now.Add(40 * 24 * time.Hour))
+	for _, c := range []struct {
+		t   dsr.Type
+		at  time.Time
+		end bool
+	}{
+		{dsr.TypeAccess, now, true},                            // week of 2 March, rejected in time
+		{dsr.TypeAccess, now.Add(24 * time.Hour), false},       // week of 2 March, overdue
+		{dsr.TypeErasure, now.Add(8 * 24 * time.Hour), false},  // week of 9 March, overdue
+		{dsr.TypeErasure, now.Add(36 * 24 * time.Hour), false}, // open, in time
+	} {
+		r, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: c.t, ReceivedAt: c.at})
+		require.NoError(t, err)
+		if c.end {
+			_, err = f.svc.Instruct(f.ctx, f.tenant, r.ID, dsr.Instruction{Action: dsr.ActionReject, Reason: "no identity"}, nil)
+			require.NoError(t, err)
+		}
+	}
+	weeks, err := f.svc.Weekly(f.ctx, f.tenant, now.Add(-7*24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []dsr.Week{
+		{Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Type: dsr.TypeAccess, Received: 2, InTime: 0, Late: 2},
+		{Start: time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), Type: dsr.TypeErasure, Received: 1, Late: 1},
+		{Start: time.Date(2026, 4, 6, 0, 0, 0, 0, time.UTC), Type: dsr.TypeErasure, Received: 1, Open: 1},
+	}, weeks)
+	list, err := f.svc.List(f.ctx, f.tenant, true, 10)
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	require.True(t, list[0].Due.Due.Before(list[1].Due.Due))
+	require.True(t, list[0].Overdue(f.clock.Now()))
+}
