@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/records"
 )
 
 // DSRequest is a data-subject request as the controller and the DPO see it:
@@ -133,10 +135,17 @@ type instructRequestInput struct {
 	TenantID  string `path:"tenant_id" maxLength:"64" doc:"Tenant id."`
 	RequestID string `path:"request_id" maxLength:"64" doc:"Request id."`
 	Body      struct {
-		Action           string   `json:"action" enum:"export,erase,restrict,lift_restriction,object,reject"`
-		Reason           string   `json:"reason,omitempty" maxLength:"1000" doc:"For reject: the reason, passed to the subject."`
-		ObjectedPurposes []string `json:"objected_purposes,omitempty" maxItems:"32" doc:"For object: the purposes objected to."`
+		Action           string          `json:"action" enum:"export,erase,rectify,restrict,lift_restriction,object,reject"`
+		Corrections      []DSRCorrection `json:"corrections,omitempty" maxItems:"100" doc:"For rectify: the records to correct and their new content. Applied at once (the records are re-sealed) and not kept on the request."`
+		Reason           string          `json:"reason,omitempty" maxLength:"1000" doc:"For reject: the reason, passed to the subject."`
+		ObjectedPurposes []string        `json:"objected_purposes,omitempty" maxItems:"32" doc:"For object: the purposes objected to."`
 	}
+}
+
+// DSRCorrection is the new content of one record.
+type DSRCorrection struct {
+	RecordID string          `json:"record_id" maxLength:"64"`
+	Content  json.RawMessage `json:"content" doc:"A JSON object or string, at most 65536 bytes."`
 }
 
 type extendInput struct {
@@ -260,7 +269,7 @@ func (s *Server) registerRequests() {
 		})
 	register(s, huma.Operation{OperationID: "instructRequest", Method: http.MethodPost, Path: "/v1/tenants/{tenant_id}/requests/{request_id}/instructions",
 		Summary: "Instruct on a data-subject request", Tags: []string{tag}, MaxBodyBytes: 8 << 10,
-		Description: "The controller's instruction: export (a ZIP built in the background), erase (crypto-shredding, respecting legal and statutory holds; a deletion certificate), " +
+		Description: "The controller's instruction: export (a ZIP built in the background), rectify (the corrected records are re-sealed at once), erase (crypto-shredding, respecting legal and statutory holds; a deletion certificate), " +
 			"restrict, lift_restriction or object (the decision engine applies them at once), or reject with a reason passed to the subject. Audited with who instructed what, when."},
 		policy.PermRequestInstruct, tenantScope, func(ctx context.Context, in *instructRequestInput) (*requestOutput, error) {
 			svc, err := s.requests()
@@ -271,8 +280,12 @@ func (s *Server) registerRequests() {
 			if s.deps.Decisions != nil {
 				valid = s.deps.Decisions.ValidPurpose
 			}
+			var corrections []records.Correction
+			for _, c := range in.Body.Corrections {
+				corrections = append(corrections, records.Correction{RecordID: c.RecordID, Content: c.Content})
+			}
 			if _, err := svc.Instruct(ctx, in.TenantID, in.RequestID, dsr.Instruction{Action: dsr.Action(in.Body.Action), Reason: in.Body.Reason,
-				ObjectedPurposes: in.Body.ObjectedPurposes}, valid); err != nil {
+				ObjectedPurposes: in.Body.ObjectedPurposes, Corrections: corrections}, valid); err != nil {
 				return nil, err
 			}
 			return s.requestWithTimeline(ctx, svc, in.TenantID, in.RequestID)

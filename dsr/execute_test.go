@@ -4,7 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +15,10 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/notify/notifytest"
+	"github.com/verwerker/verwerker/records"
 )
 
 // startJobs runs the service's workers on a River client until stop.
@@ -158,4 +163,37 @@ func TestWeekly(t *testing.T) {
 	require.Len(t, list, 3)
 	require.True(t, list[0].Due.Due.Before(list[1].Due.Due))
 	require.True(t, list[0].Overdue(f.clock.Now()))
+}
+
+// TestRectify re-seals the corrected record at once; the request keeps the
+// record ids, never the new values.
+func TestRectify(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	sid := f.seed(t, "visitor-rect", 2)
+	var recordID string
+	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT id FROM records WHERE subject_id = $1 ORDER BY seq LIMIT 1`, sid).Scan(&recordID))
+	r, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeRectification, SubjectRef: "visitor-rect"})
+	require.NoError(t, err)
+	_, err = f.svc.Instruct(f.ctx, f.tenant, r.ID, dsr.Instruction{Action: dsr.ActionRectify,
+		Corrections: []records.Correction{{RecordID: "rec_01KJPWD6M2SCEZHYAQBMJ68TSM", Content: json.RawMessage(`{"text":"x"}`)}}}, nil)
+	require.Equal(t, verwerker.EINVALID, verwerker.ErrorCode(err), "another subject's or no record")
+	got, err := f.svc.Instruct(f.ctx, f.tenant, r.ID, dsr.Instruction{Action: dsr.ActionRectify,
+		Corrections: []records.Correction{{RecordID: recordID, Content: json.RawMessage(`{"text":"corrected address"}`)}}}, nil)
+	require.NoError(t, err)
+	require.Equal(t, dsr.StateCompleted, got.State)
+	require.Equal(t, []string{recordID}, got.Instruction.RecordIDs)
+	var raw []byte
+	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT instruction FROM dsr_requests WHERE id = $1`, r.ID).Scan(&raw))
+	require.NotContains(t, string(raw), "corrected address")
+	var buf bytes.Buffer
+	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf)
+	require.NoError(t, err)
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	require.NoError(t, err)
+	rc, err := zr.Open("records.json")
+	require.NoError(t, err)
+	doc, _ := io.ReadAll(rc)
+	require.Contains(t, string(doc), `"content":{"text":"corrected address"}`)
+	require.Equal(t, 1, strings.Count(string(doc), "corrected address"))
 }

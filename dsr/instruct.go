@@ -14,6 +14,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/notify"
+	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/subject"
 )
 
@@ -28,10 +29,11 @@ const (
 	ActionLiftRestriction Action = "lift_restriction" // Art. 18(3)
 	ActionObject          Action = "object"           // Art. 21: the purposes objected to
 	ActionReject          Action = "reject"           // with a reason passed to the subject
+	ActionRectify         Action = "rectify"          // Art. 16: records re-sealed with new values
 )
 
 // Actions lists every action.
-var Actions = []Action{ActionExport, ActionErase, ActionRestrict, ActionLiftRestriction, ActionObject, ActionReject}
+var Actions = []Action{ActionExport, ActionErase, ActionRectify, ActionRestrict, ActionLiftRestriction, ActionObject, ActionReject}
 
 // Instruction is the controller's instruction on a request.
 type Instruction struct {
@@ -40,6 +42,11 @@ type Instruction struct {
 	Reason string `json:"reason,omitempty"`
 	// ObjectedPurposes are the purposes of an objection.
 	ObjectedPurposes []string `json:"objected_purposes,omitempty"`
+	// Corrections are a rectification's new values. They are applied
+	// at once and never stored on the request: RecordIDs keeps which
+	// records were corrected.
+	Corrections []records.Correction `json:"-"`
+	RecordIDs   []string             `json:"record_ids,omitempty"`
 	// By and At say who instructed, when.
 	By string    `json:"by"`
 	At time.Time `json:"at"`
@@ -74,7 +81,7 @@ const ExecuteAttempts = 8
 func (s *Service) Instruct(ctx context.Context, tenantID, id string, in Instruction, validPurpose func(string) bool) (Request, error) {
 	var fields []verwerker.FieldError
 	if !slices.Contains(Actions, in.Action) {
-		fields = append(fields, verwerker.FieldError{Field: "action", Message: "must be one of export, erase, restrict, lift_restriction, object, reject"})
+		fields = append(fields, verwerker.FieldError{Field: "action", Message: "must be one of export, erase, rectify, restrict, lift_restriction, object, reject"})
 	}
 	if in.Action == ActionReject && strings.TrimSpace(in.Reason) == "" {
 		fields = append(fields, verwerker.FieldError{Field: "reason", Message: "is required to reject"})
@@ -92,6 +99,23 @@ func (s *Service) Instruct(ctx context.Context, tenantID, id string, in Instruct
 	}
 	if len(fields) > 0 {
 		return Request{}, verwerker.Invalid("the instruction is not valid", fields...)
+	}
+	if in.Action == ActionRectify {
+		// Applied first, in records' own transaction; re-sealing the same
+		// values again is harmless if recording the step fails.
+		cur, _, err := s.Get(ctx, tenantID, id)
+		if err != nil {
+			return Request{}, err
+		}
+		if !cur.State.Open() || cur.State == StateInProgress || cur.SubjectID == "" {
+			return Request{}, verwerker.Errorf(verwerker.ECONFLICT, "the request takes no rectification now")
+		}
+		if err := s.records.Rectify(ctx, tenantID, cur.SubjectID, in.Corrections); err != nil {
+			return Request{}, err
+		}
+		for _, c := range in.Corrections {
+			in.RecordIDs = append(in.RecordIDs, c.RecordID)
+		}
 	}
 	p, _ := verwerker.PrincipalFrom(ctx)
 	in.By, in.At = p.ID, s.clock.Now().UTC()
@@ -121,6 +145,13 @@ func (s *Service) Instruct(ctx context.Context, tenantID, id string, in Instruct
 				return err
 			}
 			if err := s.tellSubject(ctx, tx, tenantID, id, "rejected", in.Reason); err != nil {
+				return err
+			}
+		case ActionRectify:
+			r.State = StateCompleted
+			detail += fmt.Sprintf(" records=%d", len(in.RecordIDs))
+			if _, err := tx.Exec(ctx, `UPDATE dsr_requests SET state = 'completed', instruction = $3, paused_at = NULL, completed_at = $4, updated_at = $4
+				WHERE tenant_id = $1 AND id = $2`, tenantID, id, raw, now); err != nil {
 				return err
 			}
 		case ActionRestrict, ActionLiftRestriction, ActionObject:
