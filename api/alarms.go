@@ -16,17 +16,20 @@ import (
 const (
 	alarmEmailNotConfigured = "email_not_configured"
 	alarmNoticeUndelivered  = "subprocessor_notice_undelivered"
+	alarmRequestFailed      = "request_failed"
+	alarmRequestOverdue     = "request_overdue"
 )
 
 // Alarm is something that needs the DPO's or the operator's attention now.
 type Alarm struct {
-	Kind     string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started."`
-	Severity string          `json:"severity" enum:"warning,critical"`
-	Since    *time.Time      `json:"since,omitempty"`
-	TenantID string          `json:"tenant_id,omitempty"`
-	ChangeID string          `json:"change_id,omitempty"`
-	Message  string          `json:"message" doc:"What is wrong and what to do, for people."`
-	Channels []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
+	Kind      string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline."`
+	Severity  string          `json:"severity" enum:"warning,critical"`
+	Since     *time.Time      `json:"since,omitempty"`
+	TenantID  string          `json:"tenant_id,omitempty"`
+	ChangeID  string          `json:"change_id,omitempty"`
+	RequestID string          `json:"request_id,omitempty"`
+	Message   string          `json:"message" doc:"What is wrong and what to do, for people."`
+	Channels  []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
 }
 
 type alarmList struct {
@@ -45,6 +48,9 @@ func (s *Server) registerAlarms() {
 			if !s.deps.Outbox.Email() {
 				out.Body.Items = append(out.Body.Items, Alarm{Kind: alarmEmailNotConfigured, Severity: "warning",
 					Message: "No e-mail relay is configured (SMTP_URL): notices reach customers by webhook only, and a customer without a webhook endpoint is not told of subprocessor changes, data-subject requests or breaches."})
+			}
+			if err := s.requestAlarms(ctx, &out.Body.Items); err != nil {
+				return nil, err
 			}
 			if s.deps.Subprocessors == nil {
 				return out, nil

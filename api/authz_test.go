@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
@@ -83,6 +85,14 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			key_versions_destroyed, erased_at, audit_seq, audit_hash, created_at)
 		VALUES ($1, $2, 'subject', 'sub_sacrificial', '{}', 0, 1, '{}', $3, 1, '\x00', $3)`, A, certificateID, b.clock.Now())
 	require.NoError(t, err)
+	// A data-subject request with an export, inserted as its tables hold it.
+	requestID := verwerker.NewID(dsr.PrefixRequest, b.clock.Now())
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO dsr_requests (tenant_id, id, type, state, source, received_at, due_last_day, due_at, forward_due_at, created_at, updated_at, failure, failed_at)
+		VALUES ($1, $2, 'access', 'failed', 'controller', $3, '2026-04-02', $3, $3, $3, $3, 'forward webhook=http_500', $3)`, A, requestID, b.clock.Now())
+	require.NoError(t, err)
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO dsr_exports (tenant_id, request_id, zip, records, created_at, expires_at) VALUES ($1, $2, '\x00', 0, $3, $4)`,
+		A, requestID, b.clock.Now(), b.clock.Now().Add(240*time.Hour))
+	require.NoError(t, err)
 
 	for _, o := range operations(b.server.OpenAPI()) {
 		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
@@ -95,7 +105,8 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 		path := strings.NewReplacer("{tenant_id}", A, "{key_id}", keyID, "{user_id}", user.ID,
 			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number),
 			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID,
-			"{certificate_id}", certificateID).Replace(o.path)
+			"{certificate_id}", certificateID, "{request_id}", requestID,
+			"{verification_id}", "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM").Replace(o.path)
 		path = strings.ReplaceAll(path, "{slug}", "aaaaaaaaaaaaaaaaaaaaaaaaaa") // a public page nobody has
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
 		var body any

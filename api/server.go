@@ -18,6 +18,7 @@ import (
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
@@ -82,6 +83,11 @@ type Deps struct {
 	Subjects *subject.Service
 	// Records stores, exports and erases sealed chat and admin records.
 	Records *records.Store
+	// Requests handles data-subject requests.
+	Requests *dsr.Service
+	// Clock gives "now" for what the API computes itself (whether a
+	// request is overdue); the system clock when nil.
+	Clock verwerker.Clock
 	// Mailbox, in development only, is where e-mail goes instead of a
 	// relay; when set, GET /v1/dev/mailbox reads it.
 	Mailbox *notify.Mailbox
@@ -198,6 +204,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerDecisions()
 	s.registerDecisionStats()
 	s.registerRecords()
+	s.registerRequests()
 	s.vocabulary = vocabulary(s.api.OpenAPI())
 
 	// Metrics are for the operator's scraper on the metrics listener
@@ -280,6 +287,14 @@ func vocabulary(doc *huma.OpenAPI) map[string]bool {
 // customer.
 func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
+// HandleFunc mounts a page that is not an API operation (the public
+// request page, web/intake) at pattern, behind the server's request log
+// and cross-origin protection. The page answers for its own access: it is
+// public.
+func (s *Server) HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request)) {
+	s.mux.HandleFunc(pattern, handler)
 }
 
 // ServeHTTP implements http.Handler.

@@ -27,6 +27,7 @@ import (
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
@@ -37,6 +38,7 @@ import (
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 	"github.com/verwerker/verwerker/web"
+	"github.com/verwerker/verwerker/web/intake"
 )
 
 // DefaultKeyringFile is where the local keyring keeps its master key when
@@ -74,6 +76,10 @@ type Config struct {
 	// WebhookAllowPrivate lets webhook endpoints be on private networks
 	// (development only).
 	WebhookAllowPrivate bool
+
+	// DPOEmail receives the data-subject requests' deadline reminders
+	// beside each controller.
+	DPOEmail string
 
 	// ReplicaLease is how long this replica answers from its caches
 	// without hearing from the database (store.WatcherOptions.Lease);
@@ -130,6 +136,8 @@ type App struct {
 	Subjects      *subject.Service
 	Decisions     *decision.Service
 	Records       *records.Store
+	// Requests handles data-subject requests.
+	Requests *dsr.Service
 
 	// Watcher keeps this replica's caches current once the caller runs it.
 	Watcher *store.Watcher
@@ -232,6 +240,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
+	// Holds: nil until retention's service is wired here (dsr.Holds).
+	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, nil, dsr.Options{DPOEmail: cfg.DPOEmail})
 
 	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
 	a.Authz.Watch(a.Watcher)
@@ -245,6 +255,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	}
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics())
+	a.Registry.MustRegister(a.Requests.Metrics()...)
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
 		Ready:         db,
@@ -259,6 +270,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Decisions:     a.Decisions,
 		Subjects:      a.Subjects,
 		Records:       a.Records,
+		Requests:      a.Requests,
+		Clock:         clock,
 		Subprocessors: a.Subprocessors,
 		Outbox:        a.Outbox,
 		Mailbox:       a.Mailbox,
@@ -270,6 +283,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 			return db.Sync(c)
 		},
 	})
+	intake.New(a.Requests, a.Server.ClientAddr, cfg.SecureCookies).Register(a.Server)
 	a.Web = web.New(web.Config{Logger: logger, SecureCookies: cfg.SecureCookies}, web.Deps{
 		Clock: clock, Authn: identity.Authenticator{Keys: a.Keys, People: a.People}, Authz: a.Authz,
 		People: a.People, Keys: a.Keys, Audit: a.Audit, Tenants: a.Tenants, DPA: a.DPA,

@@ -32,6 +32,15 @@ xw=$(metric BenchmarkExport/verwerker vault-calls/warm-export)
 printf 'export of one subject with 20,000 messages, decrypted, warm: %.1f ms (%.0f rows/s; goal <= 150 ms) vs psql COPY (SELECT ...) TO STDOUT of the same sealed rows %.1f ms (%.0f rows/s) = %sx the throughput (goal >= 0.8x); Vault calls per export: %s cold, %s warm (per subject, not per message)\n' \
   "${xv:-0}" "${xr:-0}" "${xp:-0}" "${xpr:-0}" "$(ratio "${xr:-0}" "${xpr:-0}")" "${xc:-n/a}" "${xw:-n/a}"
 
+zv=$(metric BenchmarkRequestExport/zip ms/export)
+zr=$(metric BenchmarkRequestExport/zip rows/s)
+zp=$(metric BenchmarkRequestExport/psql-copy ms/export)
+zpr=$(metric BenchmarkRequestExport/psql-copy rows/s)
+printf 'data-subject request export ZIP of one subject with 20,000 messages (records.json + CSV per kind + summary), warm: %.1f ms (%.0f rows/s; goal <= 300 ms) vs psql COPY of the same sealed rows %.1f ms (%.0f rows/s) = %sx the throughput (goal >= 0.8x)\n' \
+  "${zv:-0}" "${zr:-0}" "${zp:-0}" "${zpr:-0}" "$(ratio "${zr:-0}" "${zpr:-0}")"
+sw=$(metric BenchmarkRequestSweep ms/sweep)
+printf 'reminder and deadline sweep over 100,000 open data-subject requests: %.1f ms (goal <= 1000 ms)\n' "${sw:-0}"
+
 p10=$(metric 'BenchmarkDecide/customers=10' p50-ns)
 p10k=$(metric 'BenchmarkDecide/customers=10000' p50-ns)
 rego=$(metric BenchmarkRego/rego ns/op)

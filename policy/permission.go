@@ -76,6 +76,17 @@ const (
 	// PermPublicPageRotate gives the customer's public subprocessor page a
 	// new address; the old one stops working: the controller's side.
 	PermPublicPageRotate = "public-page:rotate"
+	// PermRequestRead reads data-subject requests, their timelines and the
+	// request register (ids, types, states, dates).
+	PermRequestRead = "request:read"
+	// PermRequestCreate records a request the controller received itself.
+	PermRequestCreate = "request:create"
+	// PermRequestInstruct instructs on a request (export, erasure,
+	// restriction, objection, rejection), extends and pauses its deadline
+	// and downloads its export: the controller.
+	PermRequestInstruct = "request:instruct"
+	// PermRequestRetry retries what failed on requests: operators.
+	PermRequestRetry = "request:retry"
 )
 
 // Roles.
@@ -100,16 +111,18 @@ var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats},
+		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats,
+		PermRequestRead, PermRequestRetry},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats},
+		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats, PermRequestRead, PermRequestRetry},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
 		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
-		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats},
+		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly,
+		PermRequestRead, PermRequestCreate, PermRequestInstruct},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermRequestRead},
 	RoleChatService:      {PermDecide, PermRecordWrite},
 	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,
 		PermDecisionStats},

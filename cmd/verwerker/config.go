@@ -31,6 +31,8 @@ type Config struct {
 	SecureCookies   bool
 	SMTPURL         string
 	MailFrom        string
+	// DPOEmail receives the data-subject requests' deadline reminders.
+	DPOEmail string
 	// WebhookAllowPrivate lets webhook endpoints be on private networks
 	// (development only).
 	WebhookAllowPrivate bool
@@ -121,6 +123,7 @@ func (c *Config) settings() []setting {
 		}},
 		{"SMTP_URL", "smtp-url", "", "SMTP relay for outbox e-mail: smtp://[user:password@]host:port; empty refuses e-mail notices", str(&c.SMTPURL)},
 		{"VERWERKER_MAIL_FROM", "mail-from", "", "sender address of outbox e-mail; required with SMTP_URL", str(&c.MailFrom)},
+		{"VERWERKER_DPO_EMAIL", "dpo-email", "", "address of the DPO, reminded of data-subject requests' deadlines beside each controller", str(&c.DPOEmail)},
 		{"VERWERKER_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "allow webhook endpoints on loopback, private and link-local addresses (never in production: SSRF); `dev` turns it on", func(v string) error {
 			b, err := strconv.ParseBool(v)
 			c.WebhookAllowPrivate = b

@@ -64,6 +64,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 			Tenants: a.Tenants, DPA: a.DPA, Decisions: a.Decisions, Subprocessors: a.Subprocessors}, data); err != nil {
 			return err
 		}
+		if err := demo.SeedRequests(ctx, verwerker.SystemClock{}, a.Requests, data.Tenants[0].ID); err != nil {
+			return err
+		}
 		page, err := a.Subprocessors.PublicPage(ctx, data.Tenants[0].ID)
 		if err != nil {
 			return err

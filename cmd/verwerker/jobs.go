@@ -21,7 +21,9 @@ func startJobs(ctx context.Context, a *app.App, cfg *Config, logger *slog.Logger
 	outbox.Register(workers)
 	a.Subprocessors.Register(workers)
 	a.Records.Register(workers)
+	a.Requests.Register(workers)
 	periodic := append(a.Subprocessors.PeriodicJobs(), a.Records.PeriodicJobs()...)
+	periodic = append(periodic, a.Requests.PeriodicJobs()...)
 	periodic = append(periodic, a.Records.RotationJobs(workers, cfg.KeyRotationInterval)...)
 	client, err := river.NewClient(riverpgxv5.New(a.DB.Pool), &river.Config{
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
@@ -34,6 +36,7 @@ func startJobs(ctx context.Context, a *app.App, cfg *Config, logger *slog.Logger
 	}
 	outbox.UseClient(client)
 	a.Records.UseClient(client)
+	a.Requests.UseClient(client)
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}

@@ -27,6 +27,7 @@ func appConfig(cfg *Config) app.Config {
 		SubjectKeyFile:      cfg.SubjectKeyFile,
 		SMTPURL:             cfg.SMTPURL,
 		MailFrom:            cfg.MailFrom,
+		DPOEmail:            cfg.DPOEmail,
 		DevMailbox:          cfg.DevMailbox,
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 		ReplicaLease:        cfg.ReplicaLease,

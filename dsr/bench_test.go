@@ -1,0 +1,194 @@
+package dsr_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/decision"
+	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dpa/dpatest"
+	"github.com/verwerker/verwerker/dsr"
+	"github.com/verwerker/verwerker/keys"
+	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/store"
+	"github.com/verwerker/verwerker/store/storetest"
+	"github.com/verwerker/verwerker/subject"
+	"github.com/verwerker/verwerker/subprocessor"
+	"github.com/verwerker/verwerker/tenant"
+)
+
+type fixture struct {
+	ctx     context.Context
+	db      *store.DB
+	clock   *verwerker.ManualClock
+	tenant  string
+	records *records.Store
+	subs    *subject.Service
+	svc     *dsr.Service
+}
+
+// setup builds the request service without an outbox on a fresh database
+// with one customer whose agreement allows chat messages and invoices;
+// records are sealed with the local keyring.
+func setup(t testing.TB) *fixture {
+	t.Helper()
+	ctx := verwerker.WithPrincipal(context.Background(), verwerker.Principal{ID: "key_test", Kind: verwerker.PrincipalAPIKey})
+	db := storetest.New(t)
+	clock := verwerker.NewManualClock(time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC))
+	log := audit.NewLog(db, clock)
+	t.Cleanup(log.Close)
+	tn, err := tenant.NewService(db, clock, log).Create(ctx, tenant.New{Name: "Tenant A", Country: "NL", ContactEmail: "privacy@a.example"})
+	require.NoError(t, err)
+	agreements := dpa.NewService(db, clock, log, subprocessor.Lists{})
+	subjects, err := subject.NewService(db, clock, log, make([]byte, subject.KeySize))
+	require.NoError(t, err)
+	decisions, err := decision.New(ctx, db, agreements, subjects, log, clock, nil)
+	require.NoError(t, err)
+	dpatest.Activate(t, agreements, tn.ID, dpa.Scope{
+		Categories: []dpa.CategoryScope{{ID: "chat.message", Retention: dpa.Retention30DaysAfterLastInteraction},
+			{ID: "billing.invoice", Retention: dpa.RetentionStatutory7Years}},
+		Purposes:      []string{"service.delivery", "billing"},
+		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
+	})
+	ring, err := keys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(ring.Close)
+	mgr := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock})
+	t.Cleanup(mgr.Close)
+	rec := records.New(db, mgr, decisions, subjects, log, clock, slog.New(slog.DiscardHandler))
+	return &fixture{ctx: ctx, db: db, clock: clock, tenant: tn.ID, records: rec, subs: subjects,
+		svc: dsr.New(db, clock, log, nil, rec, subjects, nil, nil, dsr.Options{})}
+}
+
+// seed stores n chat messages of about 200 bytes for ref and returns the
+// subject's id.
+func (f *fixture) seed(t testing.TB, ref string, n int) string {
+	t.Helper()
+	text := strings.Repeat("Goedemiddag, ik heb een vraag over mijn bestelling van vorige week. ", 3)[:180]
+	for done := 0; done < n; {
+		batch := min(records.MaxBatch, n-done)
+		items := make([]records.Item, batch)
+		for i := range items {
+			content, _ := json.Marshal(map[string]string{"text": fmt.Sprintf("%06d %s", done+i, text)})
+			items[i] = records.Item{SubjectRef: ref, Kind: records.KindMessage, Category: "chat.message", Purpose: "service.delivery", Region: "nl", Content: content}
+		}
+		_, err := f.records.Write(f.ctx, f.tenant, -1, items)
+		require.NoError(t, err)
+		done += batch
+	}
+	var id string
+	err := f.db.InTenantTx(f.ctx, f.tenant, func(tx pgx.Tx) error {
+		st, err := f.subs.Find(f.ctx, tx, f.tenant, ref)
+		id = st.ID
+		return err
+	})
+	require.NoError(t, err)
+	return id
+}
+
+// benchMessages is the size of the exported subject.
+const benchMessages = 20000
+
+// BenchmarkRequestExport builds the ZIP of an access request (records.json,
+// a CSV per kind, summary.txt) for one subject with 20,000 chat messages,
+// warm (the data key cached), and fetches the same sealed rows with `psql -c
+// "COPY (SELECT ...) TO STDOUT"`, for the side-by-side in deploy/bench.sh.
+func BenchmarkRequestExport(b *testing.B) {
+	f := setup(b)
+	sid := f.seed(b, "visitor-bench", benchMessages)
+	_, err := f.db.Pool.Exec(f.ctx, `ANALYZE records`)
+	require.NoError(b, err)
+	var buf bytes.Buffer
+	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf) // warms the key cache
+	require.NoError(b, err)
+
+	b.Run("zip", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			buf.Reset()
+			st, err := dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Records != benchMessages {
+				b.Fatalf("exported %d records", st.Records)
+			}
+			size = buf.Len()
+		}
+		perOp := b.Elapsed().Seconds() / float64(b.N)
+		b.SetBytes(int64(size))
+		b.ReportMetric(perOp*1000, "ms/export")
+		b.ReportMetric(benchMessages/perOp, "rows/s")
+	})
+
+	b.Run("psql-copy", func(b *testing.B) {
+		psql, err := exec.LookPath("psql")
+		if err != nil {
+			b.Skip("psql is not installed")
+		}
+		cc := f.db.Pool.Config().ConnConfig
+		query := fmt.Sprintf(`COPY (SELECT id, kind, conversation_id, category, purpose, region, dpa_version, decision_id, retention_rule,
+			delete_after, created_at, sealed FROM records WHERE tenant_id = '%s' AND subject_id = '%s' ORDER BY seq) TO STDOUT`, f.tenant, sid)
+		for b.Loop() {
+			cmd := exec.Command(psql, "-X", "-q", "-h", cc.Host, "-p", strconv.Itoa(int(cc.Port)), "-U", cc.User, "-d", cc.Database, "-c", query)
+			cmd.Env = append(os.Environ(), "PGPASSWORD="+cc.Password)
+			var errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = io.Discard, &errb
+			if err := cmd.Run(); err != nil {
+				b.Fatalf("psql: %v: %s", err, errb.String())
+			}
+		}
+		perOp := b.Elapsed().Seconds() / float64(b.N)
+		b.ReportMetric(perOp*1000, "ms/export")
+		b.ReportMetric(benchMessages/perOp, "rows/s")
+	})
+}
+
+// benchOpen is the number of open requests the sweep goes over.
+const benchOpen = 100000
+
+// BenchmarkRequestSweep runs the reminder and deadline sweep over 100,000
+// open requests whose deadlines are spread over the next two months (about
+// a tenth of them due for a reminder, sent at the first sweep; each sweep
+// counts the open and overdue ones and looks for due reminders).
+func BenchmarkRequestSweep(b *testing.B) {
+	f := setup(b)
+	now := f.clock.Now().UTC()
+	_, err := f.db.Pool.Exec(f.ctx, `INSERT INTO dsr_requests (tenant_id, id, type, state, source, received_at, due_last_day, due_at, forward_due_at, created_at, updated_at)
+		SELECT $1, 'dsr_' || lpad(i::text, 26, '0'), 'access', 'awaiting_instruction', 'controller', $2::timestamptz,
+			($2::timestamptz + make_interval(mins => i))::date, $2::timestamptz + make_interval(mins => i), $2::timestamptz, $2::timestamptz, $2::timestamptz
+		FROM generate_series(1, $3) i`, f.tenant, now, benchOpen)
+	require.NoError(b, err)
+	_, err = f.db.Pool.Exec(f.ctx, `ANALYZE dsr_requests`)
+	require.NoError(b, err)
+	first, err := f.svc.Sweep(f.ctx)
+	require.NoError(b, err)
+	require.Equal(b, benchOpen, first.Open)
+	b.Logf("first sweep: %d reminders", first.Reminded)
+	for b.Loop() {
+		res, err := f.svc.Sweep(f.ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Open != benchOpen {
+			b.Fatalf("open %d", res.Open)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1000, "ms/sweep")
+	b.ReportMetric(float64(first.Reminded), "reminders/first-sweep")
+}
