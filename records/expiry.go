@@ -2,6 +2,9 @@ package records
 
 import (
 	"context"
+	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/dpa"
+	tenants "github.com/verwerker/verwerker/tenant"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -307,4 +310,21 @@ func Count(ctx context.Context, tx pgx.Tx, tenant string) (int64, error) {
 	var n int64
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE tenant_id = $1`, tenant).Scan(&n)
 	return n, err
+}
+
+// statutory puts a fiscal record (an invoice) under the statutory rule
+// whatever its category's contractual rule: AWR art. 52(4) beats a shorter
+// period. The deadline is seven years from now per Regulation 1182/71 in
+// the time zone of the decision's deadline.
+func statutory(st *Stored, kind string, now time.Time) {
+	if kind != KindInvoice || st.RetentionRule == dpa.RetentionStatutory7Years {
+		return
+	}
+	tz := "UTC"
+	if st.DeleteAfter != nil {
+		tz = st.DeleteAfter.Location().String()
+	}
+	cal := tenants.Calendar(nil, tz)
+	d := cal.Deadline(now.In(cal.Location()), deadline.Years(7))
+	st.RetentionRule, st.DeleteAfter = dpa.RetentionStatutory7Years, &d.Due
 }

@@ -352,6 +352,7 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 					st.DeleteAfter = &due
 				}
 			}
+			statutory(&st, it.Kind, now)
 			out[i] = st
 			cols.id, cols.subject, cols.kind = append(cols.id, st.ID), append(cols.subject, sid), append(cols.kind, it.Kind)
 			cols.conv = append(cols.conv, it.ConversationID)

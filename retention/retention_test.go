@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +19,6 @@ import (
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/keys"
-	"github.com/verwerker/verwerker/keys/vaulttest"
 	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
@@ -64,7 +65,10 @@ func setup(t testing.TB) *fixture {
 		Purposes:      []string{"service.delivery", "billing"},
 		BreachContact: dpa.Contact{Email: "breach@a.example"}, DPOContact: dpa.Contact{Email: "dpo@a.example"},
 	})
-	ring := vaulttest.Shared(t).Transit(t, keys.TransitOptions{})
+	// The local keyring (verwerker dev's default) is a real keyring; the
+	// keys package tests both keyrings against Vault.
+	ring, err := keys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
 	mgr := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock})
 	t.Cleanup(mgr.Close)
 	recs := records.New(db, mgr, decisions, subjects, log, clock, nil)
