@@ -439,4 +439,3 @@ func (s *Service) Certificate(ctx context.Context, tenantID, sweepID string) (Sw
 	}
 	return w, verwerker.Wrap("retention: certificate", err)
 }
-
