@@ -21,6 +21,7 @@ import (
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
@@ -82,6 +83,8 @@ type Deps struct {
 	Subjects *subject.Service
 	// Records stores, exports and erases sealed chat and admin records.
 	Records *records.Store
+	// Retention keeps retention rules, legal holds, sweeps and forecasts.
+	Retention *retention.Service
 	// Mailbox, in development only, is where e-mail goes instead of a
 	// relay; when set, GET /v1/dev/mailbox reads it.
 	Mailbox *notify.Mailbox
@@ -198,6 +201,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerDecisions()
 	s.registerDecisionStats()
 	s.registerRecords()
+	s.registerRetention()
 	s.vocabulary = vocabulary(s.api.OpenAPI())
 
 	// Metrics are for the operator's scraper on the metrics listener

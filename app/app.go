@@ -31,6 +31,7 @@ import (
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/subprocessor"
@@ -128,6 +129,7 @@ type App struct {
 	Subjects      *subject.Service
 	Decisions     *decision.Service
 	Records       *records.Store
+	Retention     *retention.Service
 
 	// Watcher keeps this replica's caches current once the caller runs it.
 	Watcher *store.Watcher
@@ -225,6 +227,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
+	a.Retention = retention.New(db, a.Records, a.DPA, a.Audit, clock, a.Calendar, logger)
 
 	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
 	a.Authz.Watch(a.Watcher)
@@ -237,7 +240,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		lease = store.DefaultLease
 	}
 	a.Registry = prometheus.NewRegistry()
-	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics())
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(),
+		a.Retention.Metrics())
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
 		Ready:         db,
@@ -252,6 +256,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Decisions:     a.Decisions,
 		Subjects:      a.Subjects,
 		Records:       a.Records,
+		Retention:     a.Retention,
 		Subprocessors: a.Subprocessors,
 		Outbox:        a.Outbox,
 		Mailbox:       a.Mailbox,

@@ -76,6 +76,13 @@ const (
 	// PermPublicPageRotate gives the customer's public subprocessor page a
 	// new address; the old one stops working: the controller's side.
 	PermPublicPageRotate = "public-page:rotate"
+	// PermRetentionRead reads a customer's retention rules, legal holds,
+	// deletion forecast, contract-end countdown and a sweep's dry run.
+	PermRetentionRead = "retention:read"
+	// PermHoldManage places and lifts legal holds (the DPO or the customer).
+	PermHoldManage = "retention:hold"
+	// PermRetentionSweep runs a customer's retention sweep now.
+	PermRetentionSweep = "retention:sweep"
 )
 
 // Roles.
@@ -100,19 +107,20 @@ var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats},
+		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats,
+		PermRetentionRead, PermHoldManage, PermRetentionSweep},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats},
+		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats, PermRetentionRead, PermHoldManage, PermRetentionSweep},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
 		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
-		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats},
+		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly, PermRetentionRead, PermHoldManage},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermRetentionRead},
 	RoleChatService:      {PermDecide, PermRecordWrite},
 	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,
-		PermDecisionStats},
+		PermDecisionStats, PermRetentionRead},
 }
 
 // IsRole reports whether name is a known role.

@@ -43,6 +43,8 @@ type Hold struct {
 	LiftedAt   *time.Time
 	LiftedBy   string
 	LiftReason string
+	// ReviewPassed is PastReview at the time the hold was read.
+	ReviewPassed bool
 }
 
 // Active reports whether the hold still holds.
@@ -240,6 +242,10 @@ func (s *Service) Holds(ctx context.Context, tenantID string, all bool) ([]Hold,
 		out, err = holdsIn(ctx, tx, tenantID, all)
 		return err
 	})
+	now := s.clock.Now()
+	for i := range out {
+		out[i].ReviewPassed = out[i].PastReview(now)
+	}
 	return out, verwerker.Wrap("retention: holds", err)
 }
 
@@ -279,7 +285,7 @@ func (s *Service) HoldsPastReview(ctx context.Context) ([]Hold, error) {
 	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
 		hs, err := holdsIn(ctx, tx, "*", false)
 		for _, h := range hs {
-			if h.PastReview(now) {
+			if h.ReviewPassed = h.PastReview(now); h.ReviewPassed {
 				out = append(out, h)
 			}
 		}
