@@ -1,4 +1,4 @@
-package retention
+package retention_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/subject"
@@ -36,8 +37,8 @@ type fixture struct {
 	tenant  string
 	keys    *keys.Manager
 	records *records.Store
-	svc     *Service
-	newSvc  func() *Service
+	svc     *retention.Service
+	newSvc  func() *retention.Service
 }
 
 // setup builds a customer with an active agreement (chat messages 30 days
@@ -73,7 +74,7 @@ func setup(t testing.TB) *fixture {
 	t.Cleanup(mgr.Close)
 	recs := records.New(db, mgr, decisions, subjects, log, clock, nil)
 	f := &fixture{ctx: ctx, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, keys: mgr, records: recs}
-	f.newSvc = func() *Service { return New(db, recs, agreements, log, clock, nil, nil) }
+	f.newSvc = func() *retention.Service { return retention.New(db, recs, agreements, log, clock, nil, nil) }
 	f.svc = f.newSvc()
 	return f
 }
@@ -104,12 +105,12 @@ func (f *fixture) records_(t testing.TB) int {
 	return f.count(t, `SELECT count(*) FROM records WHERE tenant_id = $1`, f.tenant)
 }
 
-func (f *fixture) run(t testing.TB) Sweep {
+func (f *fixture) run(t testing.TB) retention.Sweep {
 	t.Helper()
 	w, ok, err := f.svc.Run(f.ctx, f.tenant)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, StatusCompleted, w.Status)
+	require.Equal(t, retention.StatusCompleted, w.Status)
 	return w
 }
 
@@ -257,7 +258,7 @@ func TestHoldsBlockAndRelease(t *testing.T) {
 	f := setup(t)
 	st := f.write(t, message("visitor-1"), message("visitor-2"), item("visitor-3", records.KindUser, "contact.email", "service.delivery"))
 	subj := f.svc
-	h1, err := subj.Place(f.ctx, f.tenant, Placement{Scope: ScopeSubject, SubjectID: st[0].SubjectID, Reason: "court order 2026/17", Owner: "legal", ReviewOn: review(f)})
+	h1, err := subj.Place(f.ctx, f.tenant, retention.Placement{Scope: retention.ScopeSubject, SubjectID: st[0].SubjectID, Reason: "court order 2026/17", Owner: "legal", ReviewOn: review(f)})
 	require.NoError(t, err)
 	held, err := f.svc.HeldCategories(f.ctx, f.tenant, st[0].SubjectID)
 	require.NoError(t, err)
@@ -266,9 +267,9 @@ func TestHoldsBlockAndRelease(t *testing.T) {
 	f.clock.Advance(days(31))
 	w := f.run(t)
 	assert.EqualValues(t, 1, w.Records, "visitor-2 only")
-	assert.Equal(t, []HeldBack{{HoldID: h1.ID, Scope: ScopeSubject, Target: st[0].SubjectID, Records: 1}}, w.Held)
+	assert.Equal(t, []retention.HeldBack{{HoldID: h1.ID, Scope: retention.ScopeSubject, Target: st[0].SubjectID, Records: 1}}, w.Held)
 	// A customer hold keeps everything.
-	h2, err := f.svc.Place(f.ctx, f.tenant, Placement{Scope: ScopeTenant, Reason: "tax audit", Owner: "dpo", ReviewOn: review(f)})
+	h2, err := f.svc.Place(f.ctx, f.tenant, retention.Placement{Scope: retention.ScopeTenant, Reason: "tax audit", Owner: "dpo", ReviewOn: review(f)})
 	require.NoError(t, err)
 	_, err = f.svc.Lift(f.ctx, f.tenant, h1.ID, "court order lifted")
 	require.NoError(t, err)
@@ -283,7 +284,7 @@ func TestHoldsBlockAndRelease(t *testing.T) {
 	assert.Equal(t, 2, f.count(t, `SELECT count(*) FROM audit_events WHERE chain = $1 AND action = 'retention.hold_lift'`, f.tenant))
 
 	// Past its review day a hold is flagged.
-	_, err = f.svc.Place(f.ctx, f.tenant, Placement{Scope: ScopeCategory, Category: "contact.email", Reason: "dispute", Owner: "legal", ReviewOn: review(f)})
+	_, err = f.svc.Place(f.ctx, f.tenant, retention.Placement{Scope: retention.ScopeCategory, Category: "contact.email", Reason: "dispute", Owner: "legal", ReviewOn: review(f)})
 	require.NoError(t, err)
 	past, err := f.svc.HoldsPastReview(f.ctx)
 	require.NoError(t, err)
@@ -294,7 +295,7 @@ func TestHoldsBlockAndRelease(t *testing.T) {
 	assert.Len(t, past, 1)
 
 	// Bad input names the field and echoes nothing.
-	_, err = f.svc.Place(f.ctx, f.tenant, Placement{Scope: ScopeSubject, SubjectID: "visitor-1", Reason: "", Owner: "x", ReviewOn: review(f)})
+	_, err = f.svc.Place(f.ctx, f.tenant, retention.Placement{Scope: retention.ScopeSubject, SubjectID: "visitor-1", Reason: "", Owner: "x", ReviewOn: review(f)})
 	assert.Equal(t, verwerker.EINVALID, verwerker.ErrorCode(err))
 	assert.NotContains(t, err.Error(), "visitor-1")
 }
@@ -323,18 +324,18 @@ func TestSweepKilledHalfwayResumes(t *testing.T) {
 	f := setup(t)
 	f.many(t, "v", 10, 6)
 	f.clock.Advance(days(31))
-	f.svc.batchSize = 7
+	retention.SetBatchSize(f.svc, 7)
 	ctx, cancel := context.WithCancel(f.ctx)
 	batches := 0
-	f.svc.afterBatch = func(context.Context, string) {
+	retention.SetAfterBatch(f.svc, func(context.Context, string) {
 		if batches++; batches == 3 {
 			cancel()
 		}
-	}
+	})
 	_, _, err := f.svc.Run(ctx, f.tenant)
 	require.Error(t, err)
 	assert.Equal(t, 60-21, f.records_(t))
-	f.svc.afterBatch = nil
+	retention.SetAfterBatch(f.svc, nil)
 	w := f.run(t)
 	assert.EqualValues(t, 60, w.Records, "the resumed sweep certifies everything, once")
 	assert.EqualValues(t, 10, w.Subjects)
@@ -353,7 +354,7 @@ func TestTwoSweepersAtOnce(t *testing.T) {
 	errs := make([]error, 2)
 	for i := range 2 {
 		s := f.newSvc()
-		s.batchSize = 3
+		retention.SetBatchSize(s, 3)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -375,7 +376,7 @@ func TestTwoSweepersAtOnce(t *testing.T) {
 		certified += s.Records
 	}
 	assert.EqualValues(t, 200, certified)
-	assert.Equal(t, StatusCompleted, w.Status)
+	assert.Equal(t, retention.StatusCompleted, w.Status)
 }
 
 func TestHoldPlacedDuringSweep(t *testing.T) {
@@ -385,16 +386,16 @@ func TestHoldPlacedDuringSweep(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	late := f.write(t, message("late"), message("late"), message("late"))
 	f.clock.Advance(days(31))
-	f.svc.batchSize = 4
+	retention.SetBatchSize(f.svc, 4)
 	placed := false
-	f.svc.afterBatch = func(ctx context.Context, _ string) {
+	retention.SetAfterBatch(f.svc, func(ctx context.Context, _ string) {
 		if placed {
 			return
 		}
 		placed = true
-		_, err := f.svc.Place(ctx, f.tenant, Placement{Scope: ScopeSubject, SubjectID: late[0].SubjectID, Reason: "litigation", Owner: "legal", ReviewOn: review(f)})
+		_, err := f.svc.Place(ctx, f.tenant, retention.Placement{Scope: retention.ScopeSubject, SubjectID: late[0].SubjectID, Reason: "litigation", Owner: "legal", ReviewOn: review(f)})
 		require.NoError(t, err)
-	}
+	})
 	w := f.run(t)
 	assert.EqualValues(t, 20, w.Records)
 	assert.Equal(t, 3, f.records_(t), "the held subject's records stay")
@@ -427,7 +428,7 @@ func TestForecastAndOverdue(t *testing.T) {
 	fc, err := f.svc.Forecast(f.ctx, f.tenant)
 	require.NoError(t, err)
 	require.Len(t, fc.Categories, 1)
-	assert.Equal(t, CategoryForecast{Category: "chat.message", Due: []int64{1, 2, 2}}, fc.Categories[0])
+	assert.Equal(t, retention.CategoryForecast{Category: "chat.message", Due: []int64{1, 2, 2}}, fc.Categories[0])
 	assert.Nil(t, fc.Countdown)
 	over, err := f.svc.Overdue(f.ctx)
 	require.NoError(t, err)
@@ -448,13 +449,13 @@ func TestRules(t *testing.T) {
 	f := setup(t)
 	rules, err := f.svc.Rules(f.ctx, f.tenant)
 	require.NoError(t, err)
-	byCat := map[string]Rule{}
+	byCat := map[string]retention.Rule{}
 	for _, r := range rules {
 		byCat[r.Category+"/"+r.Kind+"/"+r.Code] = r
 	}
-	assert.Equal(t, TriggerLastInteraction, byCat["chat.message//30d_after_last_interaction"].Trigger)
+	assert.Equal(t, retention.TriggerLastInteraction, byCat["chat.message//30d_after_last_interaction"].Trigger)
 	assert.Contains(t, byCat["chat.message//30d_after_last_interaction"].Ground, "9.3")
-	assert.Equal(t, SourceLaw, byCat["*/admin.invoice/statutory_7y"].Source)
+	assert.Equal(t, retention.SourceLaw, byCat["*/admin.invoice/statutory_7y"].Source)
 	assert.Contains(t, byCat["*/admin.invoice/statutory_7y"].Ground, "AWR art. 52(4)")
 	assert.Equal(t, "24h0m0s", byCat["*//delete_asap"].Period)
 }
