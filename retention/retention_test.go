@@ -30,6 +30,7 @@ import (
 
 type fixture struct {
 	ctx     context.Context
+	url     string
 	db      *store.DB
 	clock   *verwerker.ManualClock
 	log     *audit.Log
@@ -47,7 +48,10 @@ type fixture struct {
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	ctx := verwerker.WithPrincipal(context.Background(), verwerker.Principal{ID: "key_test", Kind: verwerker.PrincipalAPIKey})
-	db := storetest.New(t)
+	url := storetest.NewURL(t)
+	db, err := store.Open(context.Background(), url, store.Options{MaxConns: 20})
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
 	clock := verwerker.NewManualClock(time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC))
 	log := audit.NewLog(db, clock)
 	t.Cleanup(log.Close)
@@ -73,7 +77,7 @@ func setup(t testing.TB) *fixture {
 	mgr := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock})
 	t.Cleanup(mgr.Close)
 	recs := records.New(db, mgr, decisions, subjects, log, clock, nil)
-	f := &fixture{ctx: ctx, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, keys: mgr, records: recs}
+	f := &fixture{ctx: ctx, url: url, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, keys: mgr, records: recs}
 	f.newSvc = func() *retention.Service { return retention.New(db, recs, agreements, log, clock, nil, nil) }
 	f.svc = f.newSvc()
 	return f

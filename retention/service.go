@@ -30,8 +30,10 @@ type Service struct {
 	batchSize int
 	jobs      atomic.Pointer[river.Client[pgx.Tx]]
 
-	// afterBatch, when set (tests), runs after each committed batch.
+	// afterBatch, when set (tests), runs after each committed batch;
+	// inBatch inside each deleting transaction, before it commits.
 	afterBatch func(ctx context.Context, sweepID string)
+	inBatch    func(ctx context.Context, tx pgx.Tx)
 }
 
 // New returns a Service on db deleting through recs, reading rules from

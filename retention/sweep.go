@@ -208,6 +208,9 @@ func (s *Service) batch(ctx context.Context, w Sweep) (int, error) {
 				oldest_deadline, newest_deadline, record_ids, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			w.TenantID, w.ID, what, len(e.IDs), len(e.Shredded), e.KeyVersions, e.Oldest, e.Newest, e.IDs, s.clock.Now().UTC())
+		if err == nil && s.inBatch != nil {
+			s.inBatch(ctx, tx)
+		}
 		return err
 	})
 	if err != nil {
