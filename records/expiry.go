@@ -229,16 +229,21 @@ type Due struct {
 
 // DueBy counts, inside tx, the records of tenant per category whose
 // deadline is at or before each of horizons (ascending), ignoring holds.
-func DueBy(ctx context.Context, tx pgx.Tx, tenant string, horizons []time.Time) ([]Due, error) {
+// purgeDue, when set (a terminated customer), is the contract-end purge's
+// deadline: every record but statutory ones is due by then.
+func DueBy(ctx context.Context, tx pgx.Tx, tenant string, horizons []time.Time, purgeDue *time.Time) ([]Due, error) {
 	if len(horizons) == 0 {
 		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT category, array_agg(n ORDER BY i) FROM (
-			SELECT r.category, h.i, count(r.*) FILTER (WHERE r.delete_after <= h.at) AS n
-			FROM records r CROSS JOIN unnest($2::timestamptz[]) WITH ORDINALITY AS h(at, i)
-			WHERE r.tenant_id = $1 AND r.delete_after <= $3
+			SELECT r.category, h.i, count(r.*) FILTER (WHERE r.due <= h.at) AS n
+			FROM (SELECT category, CASE WHEN $4::timestamptz IS NULL OR kind = 'admin.invoice' OR retention_rule = 'statutory_7y' THEN delete_after
+					ELSE least(coalesce(delete_after, $4), $4) END AS due
+				FROM records WHERE tenant_id = $1 AND (delete_after <= $3 OR $4::timestamptz IS NOT NULL)) r
+			CROSS JOIN unnest($2::timestamptz[]) WITH ORDINALITY AS h(at, i)
+			WHERE r.due <= $3
 			GROUP BY r.category, h.i) t
-		GROUP BY category ORDER BY category`, tenant, horizons, horizons[len(horizons)-1])
+		GROUP BY category ORDER BY category`, tenant, horizons, horizons[len(horizons)-1], purgeDue)
 	if err != nil {
 		return nil, err
 	}

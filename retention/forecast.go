@@ -19,7 +19,8 @@ var Horizons = []int{7, 30, 90}
 type CategoryForecast struct {
 	Category string
 	// Due counts the records due within each of Horizons days (overdue ones
-	// included), ignoring holds.
+	// included), ignoring holds; once the contract is terminated, every
+	// record but statutory ones is due by the contract-end purge.
 	Due []int64
 }
 
@@ -59,7 +60,11 @@ func (s *Service) Forecast(ctx context.Context, tenantID string) (Forecast, erro
 			return err
 		}
 		f.Countdown = s.countdown(t, now)
-		due, err := records.DueBy(ctx, tx, tenantID, at)
+		var purge *time.Time
+		if f.Countdown != nil {
+			purge = &f.Countdown.PurgeDue
+		}
+		due, err := records.DueBy(ctx, tx, tenantID, at, purge)
 		if err != nil {
 			return err
 		}

@@ -226,6 +226,8 @@ func TestContractEndPurge(t *testing.T) {
 		assert.Equal(t, lastDay, fc.Countdown.ContractEnd)
 		assert.Equal(t, tenant.StatusTerminating, fc.Countdown.Status)
 		assert.GreaterOrEqual(t, fc.Countdown.DaysLeft, 40)
+		assert.Equal(t, []retention.CategoryForecast{{Category: "chat.message", Due: []int64{0, 0, 1}}, {Category: "contact.email", Due: []int64{0, 0, 1}}},
+			fc.Categories, "the contract-end purge makes everything due within 90 days")
 
 		f.clock.Advance(days(5))
 		assert.Zero(t, f.run(t).Records, "processing continues until the contract's last day")
