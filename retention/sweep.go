@@ -148,25 +148,33 @@ func (s *Service) Run(ctx context.Context, tenantID string) (_ Sweep, ok bool, e
 	return done, true, nil
 }
 
+// state reads the customer inside tx: whether it can be swept (its data
+// not erased) and whether its contract has ended at now (the contract-end
+// purge).
+func state(ctx context.Context, tx pgx.Tx, tenantID string, now time.Time) (sweepable, ended bool, err error) {
+	t, err := tenants.Read(ctx, tx, tenantID, now, false)
+	if err != nil {
+		return false, false, err
+	}
+	return t.ErasedAt == nil, t.StatusAt(now) == tenants.StatusEnded, nil
+}
+
 // begin returns the customer's running sweep, or starts one.
 func (s *Service) begin(ctx context.Context, tenantID string) (Sweep, bool, error) {
 	var w Sweep
 	ok := true
 	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		now := s.clock.Now().UTC()
-		t, err := tenants.Read(ctx, tx, tenantID, now, false)
-		if err != nil {
-			return err
-		}
-		if t.ErasedAt != nil {
+		sweepable, ended, err := state(ctx, tx, tenantID, now)
+		if err != nil || !sweepable {
 			ok = false
-			return nil
+			return err
 		}
 		w, err = scanSweep(tx.QueryRow(ctx, `SELECT `+sweepColumns+` FROM retention_sweeps WHERE tenant_id = $1 AND status = 'running'`, tenantID))
 		if err == nil || !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		w = Sweep{ID: verwerker.NewID(PrefixSweep, now), TenantID: tenantID, Cutoff: now, ContractEnded: t.StatusAt(now) == tenants.StatusEnded,
+		w = Sweep{ID: verwerker.NewID(PrefixSweep, now), TenantID: tenantID, Cutoff: now, ContractEnded: ended,
 			Status: StatusRunning, StartedAt: now, What: map[string]int64{}, Held: []HeldBack{}, KeyVersionsDestroyed: []int{}}
 		// ON CONFLICT: another replica started one meanwhile; join it.
 		tag, err := tx.Exec(ctx, `INSERT INTO retention_sweeps (tenant_id, id, cutoff, contract_ended, status, started_at)
@@ -391,14 +399,10 @@ func (s *Service) Preview(ctx context.Context, tenantID string, limit int) ([]re
 	var total int64
 	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		now := s.clock.Now().UTC()
-		t, err := tenants.Read(ctx, tx, tenantID, now, false)
-		if err != nil {
+		sweepable, ended, err := state(ctx, tx, tenantID, now)
+		if err != nil || !sweepable {
 			return err
 		}
-		if t.ErasedAt != nil {
-			return nil
-		}
-		ended := t.StatusAt(now) == tenants.StatusEnded
 		hs, err := holdsIn(ctx, tx, tenantID, false)
 		if err != nil {
 			return err
