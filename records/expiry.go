@@ -42,12 +42,19 @@ func (h Held) args() (bool, []string, []string) {
 // statutory. Fiscal records (admin.invoice, or rule statutory_7y) are due
 // only when their own deadline passed and seven years since their creation
 // passed too: the statutory rule beats a shorter contractual one. $4, $5
-// and $6 are the holds (Held).
-const dueSQL = `tenant_id = $1
-	AND CASE WHEN kind = 'admin.invoice' OR retention_rule = 'statutory_7y'
-		THEN delete_after <= $2 AND created_at + interval '7 years' <= $2
-		ELSE delete_after <= $2 OR $3 END
-	AND NOT $4 AND NOT (subject_id = ANY($5)) AND NOT (category = ANY($6))`
+// and $6 are the holds (Held). Outside the contract-end purge the deadline
+// bounds an index range (records_due), so a batch reads only due rows.
+func dueSQL(contractEnded bool) string {
+	const held = ` AND NOT $4 AND NOT (subject_id = ANY($5)) AND NOT (category = ANY($6))`
+	if !contractEnded {
+		return `tenant_id = $1 AND delete_after <= $2 AND NOT $3
+			AND (NOT (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') OR created_at + interval '7 years' <= $2)` + held
+	}
+	return `tenant_id = $1 AND $3
+		AND CASE WHEN kind = 'admin.invoice' OR retention_rule = 'statutory_7y'
+			THEN delete_after <= $2 AND created_at + interval '7 years' <= $2
+			ELSE true END` + held
+}
 
 // Expired describes one batch of deleted records: what a sweep certifies.
 type Expired struct {
@@ -75,7 +82,7 @@ type Expired struct {
 func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held, limit int) (Expired, error) {
 	all, subs, cats := held.args()
 	e := Expired{What: map[string]int64{}}
-	rows, err := tx.Query(ctx, `SELECT id, subject_id, category, delete_after FROM records WHERE `+dueSQL+`
+	rows, err := tx.Query(ctx, `SELECT id, subject_id, category, delete_after FROM records WHERE `+dueSQL(contractEnded)+`
 		ORDER BY delete_after NULLS LAST, id LIMIT $7 FOR UPDATE SKIP LOCKED`, tenant, cutoff, contractEnded, all, subs, cats, limit)
 	if err != nil {
 		return e, err
@@ -152,7 +159,7 @@ func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cut
 func CountDue(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held) (int64, error) {
 	all, subs, cats := held.args()
 	var n int64
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE `+dueSQL, tenant, cutoff, contractEnded, all, subs, cats).Scan(&n)
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE `+dueSQL(contractEnded), tenant, cutoff, contractEnded, all, subs, cats).Scan(&n)
 	return n, err
 }
 
@@ -166,7 +173,7 @@ type DueRecord struct {
 // not held, oldest deadline first: exactly what DeleteExpired would take.
 func ListDue(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held, limit int) ([]DueRecord, error) {
 	all, subs, cats := held.args()
-	rows, err := tx.Query(ctx, `SELECT id, subject_id, kind, category, retention_rule, delete_after FROM records WHERE `+dueSQL+`
+	rows, err := tx.Query(ctx, `SELECT id, subject_id, kind, category, retention_rule, delete_after FROM records WHERE `+dueSQL(contractEnded)+`
 		ORDER BY delete_after NULLS LAST, id LIMIT $7`, tenant, cutoff, contractEnded, all, subs, cats, limit)
 	if err != nil {
 		return nil, err
@@ -183,7 +190,7 @@ func ListDue(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, co
 func CountHeldBack(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, h Held) (int64, error) {
 	all, subs, cats := h.args()
 	var n int64
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE `+dueSQL+` AND ($7 OR subject_id = ANY($8) OR category = ANY($9))`,
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE `+dueSQL(contractEnded)+` AND ($7 OR subject_id = ANY($8) OR category = ANY($9))`,
 		tenant, cutoff, contractEnded, false, []string{}, []string{}, all, subs, cats).Scan(&n)
 	return n, err
 }
