@@ -2,9 +2,12 @@ package records
 
 import (
 	"context"
+	"fmt"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
 	tenants "github.com/verwerker/verwerker/tenant"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -241,6 +244,31 @@ type Due struct {
 func DueBy(ctx context.Context, tx pgx.Tx, tenant string, horizons []time.Time, purgeDue *time.Time) ([]Due, error) {
 	if len(horizons) == 0 {
 		return nil, nil
+	}
+	if purgeDue == nil {
+		// One pass over an index range, index-only (records_due includes
+		// the category): no heap page per record.
+		var cols strings.Builder
+		for i := range horizons {
+			if i > 0 {
+				cols.WriteString(", ")
+			}
+			fmt.Fprintf(&cols, "count(*) FILTER (WHERE delete_after <= $%d)", i+2)
+		}
+		args := []any{tenant}
+		for _, h := range horizons {
+			args = append(args, h)
+		}
+		rows, err := tx.Query(ctx, `SELECT category, ARRAY[`+cols.String()+`] FROM records
+			WHERE tenant_id = $1 AND delete_after <= $`+strconv.Itoa(len(horizons)+1)+` GROUP BY category ORDER BY category`, args...)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Due, error) {
+			var d Due
+			err := r.Scan(&d.Category, &d.Counts)
+			return d, err
+		})
 	}
 	rows, err := tx.Query(ctx, `SELECT category, array_agg(n ORDER BY i) FROM (
 			SELECT r.category, h.i, count(r.*) FILTER (WHERE r.due <= h.at) AS n

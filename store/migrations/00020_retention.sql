@@ -80,7 +80,7 @@ ALTER TABLE retention_sweep_batches ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_wall ON retention_sweep_batches USING (verwerker_scope_allows(tenant_id)) WITH CHECK (verwerker_scope_allows(tenant_id));
 
 -- Sweeps and forecasts read records by deadline.
-CREATE INDEX records_due ON records (tenant_id, delete_after, id);
+CREATE INDEX records_due ON records (tenant_id, delete_after, id) INCLUDE (category);
 
 -- +goose Down
 DROP INDEX records_due;
