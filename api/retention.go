@@ -324,14 +324,7 @@ func (s *Server) registerRetention() {
 				return nil, err
 			}
 			out := &listSweepsOutput{}
-			out.Body.Items = []SweepCertificate{}
-			for i, w := range list {
-				if i == in.Limit {
-					out.Body.NextCursor = list[i-1].ID
-					break
-				}
-				out.Body.Items = append(out.Body.Items, sweepOut(w))
-			}
+			out.Body.Items, out.Body.NextCursor = page(list, in.Limit, func(w retention.Sweep) string { return w.ID }, sweepOut)
 			return out, nil
 		})
 
@@ -366,4 +359,17 @@ func (s *Server) registerRetention() {
 			}
 			return &sweepOutput{Body: sweepOut(w)}, nil
 		})
+}
+
+// page converts a list read with limit+1 rows into one page of at most
+// limit items and the cursor of the next page ("" on the last).
+func page[T, U any](list []T, limit int, id func(T) string, conv func(T) U) ([]U, string) {
+	out := make([]U, 0, min(len(list), limit))
+	for i, x := range list {
+		if i == limit {
+			return out, id(list[i-1])
+		}
+		out = append(out, conv(x))
+	}
+	return out, ""
 }

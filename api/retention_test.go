@@ -106,4 +106,16 @@ func TestRetentionEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusConflict, res.status, res.raw)
 	require.Empty(t, b.alarms(t)["legal_hold_past_review"])
 	require.Len(t, b.alarms(t)["retention_deletion_overdue"], 1, "released, the record is overdue again")
+
+	res = b.do(t, http.MethodPost, path+"/retention/sweeps", dpo, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.EqualValues(t, 1, res.json["records"])
+	second := res.json["id"].(string)
+	res = b.do(t, http.MethodGet, path+"/retention/sweeps?limit=1", admin, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, second, res.json["items"].([]any)[0].(map[string]any)["id"])
+	res = b.do(t, http.MethodGet, path+"/retention/sweeps?limit=1&cursor="+res.json["next_cursor"].(string), admin, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.Equal(t, sweepID, res.json["items"].([]any)[0].(map[string]any)["id"])
+	require.Nil(t, res.json["next_cursor"])
 }
