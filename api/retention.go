@@ -69,7 +69,7 @@ type SweepCertificate struct {
 	NewestDeadline       *time.Time           `json:"newest_deadline,omitempty"`
 	Held                 []retention.HeldBack `json:"held" nullable:"false" doc:"The holds that kept due data back, with how many records each."`
 	AuditSeq             int64                `json:"audit_seq,omitempty" doc:"The sweep's event in the customer's audit chain."`
-	AuditHash            string               `json:"audit_hash,omitempty" doc:"Hex SHA-256 hash of that event: the chain's head when the sweep completed."`
+	AuditHash            string               `json:"audit_hash,omitempty" doc:"Hex SHA-256 hash of that event: the chain's head when the sweep completed. Absent when the sweep deleted nothing (no event)."`
 }
 
 func sweepOut(w retention.Sweep) SweepCertificate {

@@ -65,7 +65,8 @@ type Sweep struct {
 	// Held lists the holds that kept due data back.
 	Held []HeldBack
 	// AuditSeq and AuditHash name the sweep's audit event in the tenant's
-	// chain: the chain's head when the sweep completed.
+	// chain: the chain's head when the sweep completed. A sweep that
+	// deleted nothing has no event (zero and empty).
 	AuditSeq  int64
 	AuditHash []byte
 }
@@ -319,12 +320,16 @@ func (s *Service) complete(ctx context.Context, w Sweep) (Sweep, error) {
 			}
 		}
 		now := s.clock.Now().UTC()
-		ev, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: w.TenantID, Actor: audit.Actor(ctx), Action: "retention.sweep", Resource: w.ID,
-			Outcome: audit.Success, Reason: summary(out)})
-		if err != nil {
-			return err
+		out.Status, out.CompletedAt, out.AuditHash = StatusCompleted, &now, []byte{}
+		// A sweep that deleted nothing changed nothing: no audit event.
+		if out.Records > 0 {
+			ev, err := s.audit.AppendTx(ctx, tx, audit.Event{Chain: w.TenantID, Actor: audit.Actor(ctx), Action: "retention.sweep", Resource: w.ID,
+				Outcome: audit.Success, Reason: summary(out)})
+			if err != nil {
+				return err
+			}
+			out.AuditSeq, out.AuditHash = ev.Seq, ev.Hash
 		}
-		out.Status, out.CompletedAt, out.AuditSeq, out.AuditHash = StatusCompleted, &now, ev.Seq, ev.Hash
 		what, err := json.Marshal(out.What)
 		if err != nil {
 			return err

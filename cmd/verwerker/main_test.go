@@ -246,9 +246,12 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 		var items struct{ Items []map[string]any }
 		require.NoError(t, json.NewDecoder(res.Body).Decode(&items))
 		res.Body.Close()
-		require.Len(t, items.Items, 1, c.path)
+		require.NotEmpty(t, items.Items, c.path)
 		if c.status != "" {
-			require.Equal(t, c.status, items.Items[0]["status"])
+			// The demo's sweep is the oldest; the schedule may have swept since.
+			require.Equal(t, c.status, items.Items[len(items.Items)-1]["status"])
+		} else {
+			require.Len(t, items.Items, 1, c.path)
 		}
 	}
 
