@@ -18,16 +18,20 @@ const (
 	alarmNoticeUndelivered  = "subprocessor_notice_undelivered"
 	alarmRequestFailed      = "request_failed"
 	alarmRequestOverdue     = "request_overdue"
+	alarmDeletionOverdue    = "retention_deletion_overdue"
+	alarmHoldPastReview     = "legal_hold_past_review"
 )
 
 // Alarm is something that needs the DPO's or the operator's attention now.
 type Alarm struct {
-	Kind      string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline."`
+	Kind      string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date."`
 	Severity  string          `json:"severity" enum:"warning,critical"`
 	Since     *time.Time      `json:"since,omitempty"`
 	TenantID  string          `json:"tenant_id,omitempty"`
 	ChangeID  string          `json:"change_id,omitempty"`
 	RequestID string          `json:"request_id,omitempty"`
+	HoldID    string          `json:"hold_id,omitempty"`
+	Records   int64           `json:"records,omitempty" doc:"For an overdue deletion: how many records are overdue."`
 	Message   string          `json:"message" doc:"What is wrong and what to do, for people."`
 	Channels  []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
 }
@@ -41,7 +45,7 @@ type alarmList struct {
 func (s *Server) registerAlarms() {
 	register(s, huma.Operation{OperationID: "listAlarms", Method: http.MethodGet, Path: "/v1/alarms",
 		Summary: "List alarms", Tags: []string{"Notices"},
-		Description: "What needs attention now, across every customer: a missing e-mail relay, and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
+		Description: "What needs attention now, across every customer: a missing e-mail relay, records past their deletion deadline, legal holds past their review date, and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
 		policy.PermOutboxRead, platformScope, func(ctx context.Context, _ *struct{}) (*alarmList, error) {
 			out := &alarmList{}
 			out.Body.Items = []Alarm{}
@@ -50,6 +54,9 @@ func (s *Server) registerAlarms() {
 					Message: "No e-mail relay is configured (SMTP_URL): notices reach customers by webhook only, and a customer without a webhook endpoint is not told of subprocessor changes, data-subject requests or breaches."})
 			}
 			if err := s.requestAlarms(ctx, &out.Body.Items); err != nil {
+				return nil, err
+			}
+			if err := s.retentionAlarms(ctx, &out.Body.Items); err != nil {
 				return nil, err
 			}
 			if s.deps.Subprocessors == nil {
@@ -115,4 +122,32 @@ func (s *Server) registerDevMailbox(mb *notify.Mailbox) {
 			}
 			return out, nil
 		})
+}
+
+// retentionAlarms appends overdue deletions and holds past their review.
+func (s *Server) retentionAlarms(ctx context.Context, items *[]Alarm) error {
+	if s.deps.Retention == nil {
+		return nil
+	}
+	over, err := s.deps.Retention.Overdue(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range over {
+		since := o.Oldest
+		*items = append(*items, Alarm{Kind: alarmDeletionOverdue, Severity: "critical", Since: &since, TenantID: o.TenantID, Records: o.Records,
+			Message: fmt.Sprintf("%d records of customer %s are past their deletion deadline (the oldest since %s) and no legal hold keeps them. Check the retention sweep's failures (verwerker_retention_sweep_failures_total, the logs) and run it: POST /v1/tenants/%s/retention/sweeps.",
+				o.Records, o.TenantID, o.Oldest.UTC().Format(time.RFC3339), o.TenantID)})
+	}
+	holds, err := s.deps.Retention.HoldsPastReview(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range holds {
+		since := h.ReviewOn.In(time.UTC)
+		*items = append(*items, Alarm{Kind: alarmHoldPastReview, Severity: "warning", Since: &since, TenantID: h.TenantID, HoldID: h.ID,
+			Message: fmt.Sprintf("Legal hold %s of customer %s (owner %s) was due for review on %s and still holds its data back from deletion. Review it and lift it (POST /v1/tenants/%s/legal-holds/%s/lift) or place a new hold with a new review date.",
+				h.ID, h.TenantID, h.Owner, h.ReviewOn, h.TenantID, h.ID)})
+	}
+	return nil
 }

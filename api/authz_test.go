@@ -20,6 +20,7 @@ import (
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/subprocessor"
 )
 
@@ -94,6 +95,14 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 		A, requestID, b.clock.Now(), b.clock.Now().Add(240*time.Hour))
 	require.NoError(t, err)
 
+	holdID, sweepID := verwerker.NewID(retention.PrefixHold, b.clock.Now()), verwerker.NewID(retention.PrefixSweep, b.clock.Now())
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO legal_holds (tenant_id, id, scope, reason, owner, review_on, placed_by, placed_at)
+		VALUES ($1, $2, 'tenant', 'sacrificial', 'legal', '2030-01-01', 'key_test', $3)`, A, holdID, b.clock.Now())
+	require.NoError(t, err)
+	_, err = b.db.Pool.Exec(ctx, `INSERT INTO retention_sweeps (tenant_id, id, cutoff, status, started_at) VALUES ($1, $2, $3, 'running', $3)`,
+		A, sweepID, b.clock.Now())
+	require.NoError(t, err)
+
 	for _, o := range operations(b.server.OpenAPI()) {
 		perm, _ := o.op.Extensions["x-verwerker-permission"].(string)
 		scope, _ := o.op.Extensions["x-verwerker-domain"].(string)
@@ -106,7 +115,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number),
 			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID,
 			"{certificate_id}", certificateID, "{request_id}", requestID,
-			"{verification_id}", "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM").Replace(o.path)
+			"{verification_id}", "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM", "{hold_id}", holdID, "{sweep_id}", sweepID).Replace(o.path)
 		path = strings.ReplaceAll(path, "{slug}", "aaaaaaaaaaaaaaaaaaaaaaaaaa") // a public page nobody has
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
 		var body any

@@ -180,6 +180,7 @@ func TestEveryInputRefusesNUL(t *testing.T) {
 		"change_id": "spc_01KJPWD6M2SCEZHYAQBMJ68TSM", "message_id": "msg_01KJPWD6M2SCEZHYAQBMJ68TSM",
 		"certificate_id": "del_01KJPWD6M2SCEZHYAQBMJ68TSM", "slug": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"request_id": "dsr_01KJPWD6M2SCEZHYAQBMJ68TSM", "verification_id": "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM",
+		"hold_id": "hld_01KJPWD6M2SCEZHYAQBMJ68TSM", "sweep_id": "swp_01KJPWD6M2SCEZHYAQBMJ68TSM",
 	}
 	const nul = "4711\x00"
 

@@ -327,14 +327,7 @@ func (s *Server) registerRecords() {
 			return nil, err
 		}
 		out := &listCertificatesOutput{}
-		out.Body.Items = []DeletionCertificate{}
-		for i, c := range list {
-			if i == in.Limit {
-				out.Body.NextCursor = list[i-1].ID
-				break
-			}
-			out.Body.Items = append(out.Body.Items, certificateOut(c))
-		}
+		out.Body.Items, out.Body.NextCursor = page(list, in.Limit, func(c records.Certificate) string { return c.ID }, certificateOut)
 		return out, nil
 	})
 

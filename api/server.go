@@ -22,6 +22,7 @@ import (
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
@@ -88,6 +89,8 @@ type Deps struct {
 	// Clock gives "now" for what the API computes itself (whether a
 	// request is overdue); the system clock when nil.
 	Clock verwerker.Clock
+	// Retention keeps retention rules, legal holds, sweeps and forecasts.
+	Retention *retention.Service
 	// Mailbox, in development only, is where e-mail goes instead of a
 	// relay; when set, GET /v1/dev/mailbox reads it.
 	Mailbox *notify.Mailbox
@@ -205,6 +208,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerDecisionStats()
 	s.registerRecords()
 	s.registerRequests()
+	s.registerRetention()
 	s.vocabulary = vocabulary(s.api.OpenAPI())
 
 	// Metrics are for the operator's scraper on the metrics listener

@@ -33,6 +33,7 @@ import (
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
 	"github.com/verwerker/verwerker/subprocessor"
@@ -137,7 +138,8 @@ type App struct {
 	Decisions     *decision.Service
 	Records       *records.Store
 	// Requests handles data-subject requests.
-	Requests *dsr.Service
+	Requests  *dsr.Service
+	Retention *retention.Service
 
 	// Watcher keeps this replica's caches current once the caller runs it.
 	Watcher *store.Watcher
@@ -240,8 +242,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
-	// Holds: nil until retention's service is wired here (dsr.Holds).
-	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, nil, dsr.Options{DPOEmail: cfg.DPOEmail})
+	a.Retention = retention.New(db, a.Records, a.DPA, a.Audit, clock, a.Calendar, logger)
+	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, a.Retention, dsr.Options{DPOEmail: cfg.DPOEmail})
 
 	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
 	a.Authz.Watch(a.Watcher)
@@ -254,7 +256,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		lease = store.DefaultLease
 	}
 	a.Registry = prometheus.NewRegistry()
-	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics())
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(),
+		a.Retention.Metrics())
 	a.Registry.MustRegister(a.Requests.Metrics()...)
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
@@ -272,6 +275,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Records:       a.Records,
 		Requests:      a.Requests,
 		Clock:         clock,
+		Retention:     a.Retention,
 		Subprocessors: a.Subprocessors,
 		Outbox:        a.Outbox,
 		Mailbox:       a.Mailbox,

@@ -55,6 +55,20 @@ for pg in overview customers customer agreement subprocessors notices audit sign
   printf 'dashboard page %s with its assets: %s KB, %s references to other sites (goal <= 150 KB, 0)\n' "$pg" "$(metric BenchmarkPageWeight "KB-$pg")" "$(metric BenchmarkPageWeight "external-$pg")"
 done
 
+pd=$(metric BenchmarkPurge/delete-vacuum rows/s)
+pdw=$(metric BenchmarkPurge/delete-vacuum wal-bytes)
+pp=$(metric BenchmarkPurge/partition-drop rows/s)
+ppw=$(metric BenchmarkPurge/partition-drop wal-bytes)
+pu=$(metric BenchmarkPurge/partition-unaligned-delete rows/s)
+printf 'purge of %s expired messages: partition drop %.0f rows/s, %.0f WAL bytes vs batched DELETE + VACUUM %.0f rows/s, %.0f WAL bytes = %sx faster, WAL %s%% (goal >= 10x, <= 1%%); deadlines not aligned with partitions, windowed DELETE: %.0f rows/s (goal >= 250000)\n' \
+  "${VERWERKER_BENCH_PURGE_ROWS:-1000000}" "${pp:-0}" "${ppw:-0}" "${pd:-0}" "${pdw:-0}" "$(ratio "${pp:-0}" "${pd:-0}")" \
+  "$(awk -v a="${ppw:-0}" -v b="${pdw:-0}" 'BEGIN { if (b > 0) printf "%.3f", 100 * a / b; else print "n/a" }')" "${pu:-0}"
+sh=$(metric BenchmarkShred subjects/s)
+printf 'retention sweep crypto-shredding subjects past their deadline, with ledger, certificate and audit: %.0f subjects/s (goal >= 10000)\n' "${sh:-0}"
+fo=$(metric BenchmarkForecast/one-customer ms/forecast)
+fa=$(metric BenchmarkForecast/all-customers ms/all)
+printf 'deletion forecast over %s records of 1,000 customers: one customer %.2f ms (goal <= 100 ms), all 1,000 one after the other %.0f ms\n' "${VERWERKER_BENCH_FORECAST_RECORDS:-10000000}" "${fo:-0}" "${fa:-0}"
+
 # Decision API against an OPA server answering the same questions
 # (cmd/decisionbench): the OPA server is built from source, wrk comes from
 # Debian.

@@ -87,6 +87,13 @@ const (
 	PermRequestInstruct = "request:instruct"
 	// PermRequestRetry retries what failed on requests: operators.
 	PermRequestRetry = "request:retry"
+	// PermRetentionRead reads a customer's retention rules, legal holds,
+	// deletion forecast, contract-end countdown and a sweep's dry run.
+	PermRetentionRead = "retention:read"
+	// PermHoldManage places and lifts legal holds (the DPO or the customer).
+	PermHoldManage = "retention:hold"
+	// PermRetentionSweep runs a customer's retention sweep now.
+	PermRetentionSweep = "retention:sweep"
 )
 
 // Roles.
@@ -112,20 +119,21 @@ var Grants = map[string][]string{
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
 		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats,
-		PermRequestRead, PermRequestRetry},
+		PermRequestRead, PermRequestRetry, PermRetentionRead, PermHoldManage, PermRetentionSweep},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats, PermRequestRead, PermRequestRetry},
+		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats, PermRequestRead, PermRequestRetry,
+		PermRetentionRead, PermHoldManage, PermRetentionSweep},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
 		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
 		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly,
-		PermRequestRead, PermRequestCreate, PermRequestInstruct},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermRequestRead},
+		PermRequestRead, PermRequestCreate, PermRequestInstruct, PermRetentionRead, PermHoldManage},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermRequestRead, PermRetentionRead},
 	RoleChatService:      {PermDecide, PermRecordWrite},
 	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,
-		PermDecisionStats},
+		PermDecisionStats, PermRetentionRead},
 }
 
 // IsRole reports whether name is a known role.

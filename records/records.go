@@ -18,6 +18,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/decision"
+	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/subject"
@@ -306,11 +307,13 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 		}
 		subjectOf := make(map[string]string, len(refs))
 		ids := make([]string, 0, len(refs))
+		minor := map[string]bool{}
 		for _, ref := range refs {
 			st, err := s.subjects.Touch(ctx, tx, tenant, ref, now)
 			if err != nil {
 				return err
 			}
+			minor[ref] = st.MinorFlaggedAt != nil
 			was := seen[ref]
 			if st.Restricted != was.Restricted || !slices.Equal(st.ObjectedPurposes, nonNil(was.ObjectedPurposes)) {
 				return errStale // an instruction arrived meanwhile
@@ -348,6 +351,7 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 					st.DeleteAfter = &due
 				}
 			}
+			statutory(&st, it.Kind, now)
 			out[i] = st
 			cols.id, cols.subject, cols.kind = append(cols.id, st.ID), append(cols.subject, sid), append(cols.kind, it.Kind)
 			cols.conv = append(cols.conv, it.ConversationID)
@@ -366,7 +370,27 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 			ORDER BY ord`,
 			tenant, now, cols.id, cols.subject, cols.kind, cols.conv, cols.cat, cols.purpose, cols.region, cols.dpa, cols.decision,
 			cols.rule, cols.deleteAfter, cols.sealed)
-		return err
+		if err != nil {
+			return err
+		}
+		// The interaction postpones the deadline of the subject's earlier
+		// records under the same rule (retention recomputes at write).
+		var later *time.Time
+		var touched []string
+		for i, it := range items {
+			st := out[i]
+			if st.RetentionRule != dpa.Retention30DaysAfterLastInteraction || st.DeleteAfter == nil || it.SuspectedMinor || minor[it.SubjectRef] {
+				continue
+			}
+			if later == nil || st.DeleteAfter.After(*later) {
+				later = st.DeleteAfter
+			}
+			touched = append(touched, st.SubjectID)
+		}
+		if later == nil {
+			return nil
+		}
+		return postpone(ctx, tx, tenant, touched, *later)
 	})
 	if errors.Is(err, errStale) {
 		return nil, current, err

@@ -317,3 +317,11 @@ func (s *Service) MarkErased(ctx context.Context, tx pgx.Tx, tenantID, subjectID
 		WHERE tenant_id = $1 AND id = $2`, tenantID, subjectID, now, unlinked)
 	return err
 }
+
+// MarkErasedMany is MarkErased for many subjects at once (retention
+// sweeps): each reference is replaced by random bytes.
+func (s *Service) MarkErasedMany(ctx context.Context, tx pgx.Tx, tenantID string, subjectIDs []string, now time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE subjects SET ref = sha256(convert_to(gen_random_uuid()::text || id, 'UTF8')),
+		erased_at = coalesce(erased_at, $3), updated_at = $3 WHERE tenant_id = $1 AND id = ANY($2)`, tenantID, subjectIDs, now)
+	return err
+}

@@ -67,6 +67,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if err := demo.SeedRequests(ctx, verwerker.SystemClock{}, a.Requests, data.Tenants[0].ID); err != nil {
 			return err
 		}
+		if err := demo.SeedRetention(ctx, verwerker.SystemClock{}, a.Records, a.Retention, data.Tenants[0].ID); err != nil {
+			return err
+		}
 		page, err := a.Subprocessors.PublicPage(ctx, data.Tenants[0].ID)
 		if err != nil {
 			return err

@@ -245,6 +245,23 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, res.Header.Get("Content-Security-Policy"), "default-src 'none'")
+	// Retention shows a hold and a past sweep with its certificate.
+	for _, c := range []struct{ path, status string }{{"/legal-holds", ""}, {"/retention/sweeps", "completed"}} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v1/tenants/"+list.Items[0]["id"].(string)+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var items struct{ Items []map[string]any }
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&items))
+		res.Body.Close()
+		require.NotEmpty(t, items.Items, c.path)
+		if c.status != "" {
+			// The demo's sweep is the oldest; the schedule may have swept since.
+			require.Equal(t, c.status, items.Items[len(items.Items)-1]["status"])
+		} else {
+			require.Len(t, items.Items, 1, c.path)
+		}
+	}
 
 	// Metrics are on their own listener, not on the API's address, and
 	// name no customer.
@@ -262,6 +279,8 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, string(scraped), `verwerker_http_requests_total{code="200",method="GET",operation="listTenants"} 1`)
 	require.Contains(t, string(scraped), "go_goroutines")
+	require.Contains(t, string(scraped), "verwerker_retention_sweeps_completed_total 1")
+	require.Contains(t, string(scraped), "verwerker_retention_lag_seconds 0")
 	require.NotContains(t, string(scraped), "tnt_")
 
 	// The demo customer's public page is at the printed address, and at
