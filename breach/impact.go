@@ -1,0 +1,254 @@
+package breach
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/verwerker/verwerker"
+)
+
+// Impact is what an incident touched, counted from the records store.
+type Impact struct {
+	// ComputedAt is when it was counted.
+	ComputedAt time.Time `json:"computed_at"`
+	// From and To bound the window: records created in [From, To) count.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Estimated says the counts are bounds rather than the incident's
+	// exact effect, and Basis why: the start is unknown (every record
+	// before the end counts), or the incident is ongoing (counted up to
+	// ComputedAt).
+	Estimated bool     `json:"estimated"`
+	Basis     []string `json:"basis"`
+	// Customers are the affected customers, in tenant id order.
+	Customers []CustomerImpact `json:"customers"`
+	// Subjects and Records are the totals over every customer.
+	Subjects int64 `json:"subjects"`
+	Records  int64 `json:"records"`
+}
+
+// CustomerImpact is what an incident touched of one customer's data.
+type CustomerImpact struct {
+	TenantID string `json:"tenant_id"`
+	// Subjects and Records are exact counts of the window: distinct data
+	// subjects and records.
+	Subjects int64 `json:"subjects"`
+	Records  int64 `json:"records"`
+	// Categories break them down by data category.
+	Categories []CategoryCount `json:"categories"`
+	// Encryption says how the records were protected (GDPR Art.
+	// 34(3)(a)).
+	Encryption Encryption `json:"encryption"`
+}
+
+// CategoryCount counts the subjects and records of one data category.
+type CategoryCount struct {
+	Category string `json:"category"`
+	Subjects int64  `json:"subjects"`
+	Records  int64  `json:"records"`
+}
+
+// Encryption describes how a customer's records were encrypted at rest.
+type Encryption struct {
+	// Encrypted is true for every record: each is sealed with AES-256-GCM
+	// under its subject's data key, wrapped by the customer's key.
+	Encrypted bool   `json:"encrypted"`
+	Algorithm string `json:"algorithm"`
+	// Keyring is "vault-transit" or "local"; KeyName the customer's key.
+	Keyring string `json:"keyring,omitempty"`
+	KeyName string `json:"key_name,omitempty"`
+	// KeyVersions are the versions of the customer's key that wrap the data
+	// keys of the affected subjects.
+	KeyVersions []int `json:"key_versions"`
+	// LatestVersion and MinDecryptionVersion are the key's state now.
+	LatestVersion        int `json:"latest_version,omitempty"`
+	MinDecryptionVersion int `json:"min_decryption_version,omitempty"`
+	// Shredded says the customer's key was destroyed: its records are
+	// unintelligible to anyone.
+	Shredded bool `json:"shredded"`
+}
+
+// Scope is the question an impact answers: which records, in which window.
+type Scope struct {
+	Systems, Categories, Regions, Tenants []string
+	From, To                              time.Time
+}
+
+// Count counts what scope sc touches in the records store, in tx (a
+// platform-scope transaction): per customer and category, distinct
+// subjects and records created in [From, To), exact. It is one index-only
+// scan of the window (index records_breach_window).
+func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
+	kinds := []string{}
+	for _, sys := range sc.Systems {
+		kinds = append(kinds, sys+".%")
+	}
+	if sc.Categories == nil {
+		sc.Categories = []string{}
+	}
+	if sc.Regions == nil {
+		sc.Regions = []string{}
+	}
+	if sc.Tenants == nil {
+		sc.Tenants = []string{}
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, category, count(DISTINCT subject_id), count(*)
+		FROM records
+		WHERE created_at >= $1 AND created_at < $2
+		  AND (cardinality($3::text[]) = 0 OR kind LIKE ANY ($3))
+		  AND (cardinality($4::text[]) = 0 OR category = ANY ($4))
+		  AND (cardinality($5::text[]) = 0 OR region = ANY ($5))
+		  AND (cardinality($6::text[]) = 0 OR tenant_id = ANY ($6))
+		GROUP BY GROUPING SETS ((tenant_id, category), (tenant_id))
+		ORDER BY tenant_id, category NULLS FIRST`, sc.From, sc.To, kinds, sc.Categories, sc.Regions, sc.Tenants)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CustomerImpact
+	for rows.Next() {
+		var tenantID string
+		var category *string
+		var subjects, records int64
+		if err := rows.Scan(&tenantID, &category, &subjects, &records); err != nil {
+			return nil, err
+		}
+		if category == nil {
+			out = append(out, CustomerImpact{TenantID: tenantID, Subjects: subjects, Records: records, Categories: []CategoryCount{}})
+			continue
+		}
+		c := &out[len(out)-1]
+		c.Categories = append(c.Categories, CategoryCount{Category: *category, Subjects: subjects, Records: records})
+	}
+	return out, rows.Err()
+}
+
+// encryption fills in the encryption of each customer's records: its key
+// and the key versions wrapping the data keys of the subjects in the window.
+func encryption(ctx context.Context, tx pgx.Tx, customers []CustomerImpact, sc Scope) error {
+	if len(customers) == 0 {
+		return nil
+	}
+	ids := make([]string, len(customers))
+	for i, c := range customers {
+		ids[i] = c.TenantID
+		customers[i].Encryption = Encryption{Encrypted: true, Algorithm: "AES-256-GCM", KeyVersions: []int{}}
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, keyring, coalesce(key_name, ''), latest_version, min_decryption_version, shredded_at IS NOT NULL
+		FROM tenant_keys WHERE tenant_id = ANY ($1)`, ids)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		var e Encryption
+		if err := rows.Scan(&id, &e.Keyring, &e.KeyName, &e.LatestVersion, &e.MinDecryptionVersion, &e.Shredded); err != nil {
+			rows.Close()
+			return err
+		}
+		i := slices.IndexFunc(customers, func(c CustomerImpact) bool { return c.TenantID == id })
+		e.Encrypted, e.Algorithm, e.KeyVersions = true, "AES-256-GCM", []int{}
+		customers[i].Encryption = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, `SELECT k.tenant_id, array_agg(DISTINCT k.key_version ORDER BY k.key_version)
+		FROM subject_keys k WHERE k.tenant_id = ANY ($1) AND EXISTS (
+			SELECT 1 FROM records r WHERE r.tenant_id = k.tenant_id AND r.subject_id = k.subject_id
+			  AND r.created_at >= $2 AND r.created_at < $3)
+		GROUP BY k.tenant_id`, ids, sc.From, sc.To)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var versions []int
+		if err := rows.Scan(&id, &versions); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(customers, func(c CustomerImpact) bool { return c.TenantID == id })
+		customers[i].Encryption.KeyVersions = versions
+	}
+	return rows.Err()
+}
+
+// window returns the scope of incident i at now and why its counts are
+// estimates, if they are.
+func window(i Incident, now time.Time) (Scope, []string) {
+	sc := Scope{Systems: i.Systems, Categories: i.Categories, Regions: i.Regions, Tenants: i.Tenants}
+	var basis []string
+	if i.StartedAt != nil {
+		sc.From = *i.StartedAt
+	} else {
+		sc.From = time.Unix(0, 0).UTC()
+		basis = append(basis, "start_unknown")
+	}
+	if i.EndedAt != nil {
+		sc.To = i.EndedAt.Add(time.Second) // the end's second counts
+	} else {
+		sc.To = now
+		basis = append(basis, "ongoing")
+	}
+	return sc, basis
+}
+
+// Scope counts the impact of an incident from the records store and keeps
+// it on the incident (and in its history). Counts are exact for the
+// window; when the start is unknown or the incident is ongoing they are
+// flagged as estimates with the basis.
+func (s *Service) Scope(ctx context.Context, id string) (Incident, error) {
+	now := s.clock.Now().UTC()
+	var out Incident
+	err := s.tx(ctx, "impact", func(tx pgx.Tx) error {
+		cur, err := lock(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		imp, err := impactOf(ctx, tx, cur, now)
+		if err != nil {
+			return err
+		}
+		raw, err := json.Marshal(imp)
+		if err != nil {
+			return err
+		}
+		out, err = scanIncident(tx.QueryRow(ctx, `UPDATE breach_incidents SET impact = $2, updated_at = $3 WHERE id = $1 RETURNING `+incidentColumns, id, raw, now))
+		if err != nil {
+			return err
+		}
+		return s.revise(ctx, tx, out, now, "impact", "", map[string]any{"customers": len(imp.Customers), "subjects": imp.Subjects,
+			"records": imp.Records, "estimated": imp.Estimated})
+	})
+	return out, err
+}
+
+func impactOf(ctx context.Context, tx pgx.Tx, i Incident, now time.Time) (Impact, error) {
+	sc, basis := window(i, now)
+	customers, err := Count(ctx, tx, sc)
+	if err != nil {
+		return Impact{}, err
+	}
+	if err := encryption(ctx, tx, customers, sc); err != nil {
+		return Impact{}, err
+	}
+	if customers == nil {
+		customers = []CustomerImpact{}
+	}
+	if basis == nil {
+		basis = []string{}
+	}
+	imp := Impact{ComputedAt: now, From: sc.From, To: sc.To, Estimated: len(basis) > 0, Basis: basis, Customers: customers}
+	for _, c := range customers {
+		imp.Subjects += c.Subjects
+		imp.Records += c.Records
+	}
+	return imp, nil
+}
+
+var errNotBreach = verwerker.Errorf(verwerker.ECONFLICT, "the incident is not triaged as a breach: only breaches are notified")
