@@ -179,6 +179,7 @@ func TestEveryInputRefusesNUL(t *testing.T) {
 		"session_id": "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "version": "1", "subprocessor_id": "hosting-eu",
 		"change_id": "spc_01KJPWD6M2SCEZHYAQBMJ68TSM", "message_id": "msg_01KJPWD6M2SCEZHYAQBMJ68TSM",
 		"certificate_id": "del_01KJPWD6M2SCEZHYAQBMJ68TSM", "slug": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"incident_id": "brc_01KJPWD6M2SCEZHYAQBMJ68TSM", "phase": "0", "token": "bak_x",
 	}
 	const nul = "4711\x00"
 

@@ -23,6 +23,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
@@ -128,6 +129,7 @@ type App struct {
 	Subjects      *subject.Service
 	Decisions     *decision.Service
 	Records       *records.Store
+	Breaches      *breach.Service
 
 	// Watcher keeps this replica's caches current once the caller runs it.
 	Watcher *store.Watcher
@@ -225,6 +227,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
+	if a.Breaches, err = breach.New(ctx, db, clock, a.Audit, a.Outbox); err != nil {
+		return nil, err
+	}
 
 	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
 	a.Authz.Watch(a.Watcher)
@@ -237,7 +242,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		lease = store.DefaultLease
 	}
 	a.Registry = prometheus.NewRegistry()
-	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics())
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(), a.Breaches.Metrics())
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
 		Ready:         db,
@@ -254,6 +259,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Records:       a.Records,
 		Subprocessors: a.Subprocessors,
 		Outbox:        a.Outbox,
+		Breaches:      a.Breaches,
 		Mailbox:       a.Mailbox,
 		// Bounded by the lease: a silent replica stops trusting its
 		// caches when its lease ends.

@@ -447,9 +447,9 @@ func TestNoticesReachAffectedControllersOnly(t *testing.T) {
 
 	// Alpha's and Charlie's contacts have their e-mail; Delta's none.
 	for _, tc := range []struct {
-		tn              tenant.Tenant
-		subjects, recs  int
-		deadlineLocal   string
+		tn             tenant.Tenant
+		subjects, recs int
+		deadlineLocal  string
 	}{{a, 2, 6, "2026-03-04 08:00 CET"}, {c, 1, 2, "2026-03-04 08:00 CET"}} {
 		domain := strings.TrimPrefix(tc.tn.ContactEmail, "privacy@")
 		ms := b.mails(t, "breach@"+domain, i.ID)
@@ -459,12 +459,12 @@ func TestNoticesReachAffectedControllersOnly(t *testing.T) {
 		for _, want := range []string{
 			"Misconfigured bucket", "confidentiality", // (a) nature
 			fmt.Sprintf("%d betrokkenen / data subjects, %d records", tc.subjects, tc.recs), "chat.message", // (a) categories, numbers
-			"security@verwerker.example",                         // (b) contact point
-			"Messages may have been read by third parties.",      // (c) consequences
-			"Bucket closed; access logs under review.",           // (d) measures
-			"AVG art. 33 lid 2", "GDPR Art. 33(2)",               // Dutch and English
-			tc.deadlineLocal,                                     // the processor's deadline in the customer's time
-			"72 uur", "72 hours",                                 // the controller's own clock
+			"security@verwerker.example",                    // (b) contact point
+			"Messages may have been read by third parties.", // (c) consequences
+			"Bucket closed; access logs under review.",      // (d) measures
+			"AVG art. 33 lid 2", "GDPR Art. 33(2)",          // Dutch and English
+			tc.deadlineLocal,     // the processor's deadline in the customer's time
+			"72 uur", "72 hours", // the controller's own clock
 			"4d   How the breach was discovered: Alert of the storage scanner [recorded]",
 			"6c   Number of records: " + fmt.Sprint(tc.recs) + " records, exact [derived]",
 			"9b   Severity of the consequences: to follow / volgt (the controller assesses the risk) [missing]",

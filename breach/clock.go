@@ -122,14 +122,14 @@ func (s *Service) Tick(ctx context.Context) ([]Escalation, error) {
 type Alarm struct {
 	// Kind is "breach_escalation", "breach_overdue" or
 	// "breach_notice_undelivered".
-	Kind       string     `json:"kind"`
-	Severity   string     `json:"severity"`
-	IncidentID string     `json:"incident_id"`
-	TenantID   string     `json:"tenant_id,omitempty"`
-	Since      time.Time  `json:"since"`
-	Hours      int        `json:"hours,omitempty"`
-	DeadlineAt time.Time  `json:"deadline_at"`
-	Pending    []string   `json:"pending,omitempty"`
+	Kind       string    `json:"kind"`
+	Severity   string    `json:"severity"`
+	IncidentID string    `json:"incident_id"`
+	TenantID   string    `json:"tenant_id,omitempty"`
+	Since      time.Time `json:"since"`
+	Hours      int       `json:"hours,omitempty"`
+	DeadlineAt time.Time `json:"deadline_at"`
+	Pending    []string  `json:"pending,omitempty"`
 	// Notice is the undelivered notice (breach_notice_undelivered).
 	Notice *Notice `json:"notice,omitempty"`
 }

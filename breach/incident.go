@@ -93,25 +93,25 @@ type Report struct {
 type Incident struct {
 	ID string `json:"id"`
 	Report
-	ReportedBy  string     `json:"reported_by"`
-	ReportedVia string     `json:"reported_via"`
-	Status      Status     `json:"status"`
-	Triage      *Triage    `json:"triage,omitempty"`
-	Impact      *Impact    `json:"impact,omitempty"`
-	DeadlineAt  time.Time  `json:"deadline_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ReportedBy  string    `json:"reported_by"`
+	ReportedVia string    `json:"reported_via"`
+	Status      Status    `json:"status"`
+	Triage      *Triage   `json:"triage,omitempty"`
+	Impact      *Impact   `json:"impact,omitempty"`
+	DeadlineAt  time.Time `json:"deadline_at"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Revision is one entry of an incident's history.
 type Revision struct {
-	Seq    int             `json:"seq"`
-	At     time.Time       `json:"at"`
-	Actor  string          `json:"actor"`
-	Action string          `json:"action"`
-	Status Status          `json:"status"`
-	Reason string          `json:"reason,omitempty"`
-	Detail json.RawMessage `json:"detail,omitempty"`
+	Seq    int            `json:"seq"`
+	At     time.Time      `json:"at"`
+	Actor  string         `json:"actor"`
+	Action string         `json:"action"`
+	Status Status         `json:"status"`
+	Reason string         `json:"reason,omitempty"`
+	Detail map[string]any `json:"detail,omitempty"`
 }
 
 func checkText(field, s string, max int, required bool) *verwerker.FieldError {
@@ -331,9 +331,8 @@ func (s *Service) History(ctx context.Context, id string) ([]Revision, error) {
 		}
 		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Revision, error) {
 			var v Revision
-			var d []byte
-			err := r.Scan(&v.Seq, &v.At, &v.Actor, &v.Action, &v.Status, &v.Reason, &d)
-			v.At, v.Detail = v.At.UTC(), d
+			err := r.Scan(&v.Seq, &v.At, &v.Actor, &v.Action, &v.Status, &v.Reason, &v.Detail)
+			v.At = v.At.UTC()
 			return v, err
 		})
 		if len(list) == 0 {

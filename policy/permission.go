@@ -76,6 +76,17 @@ const (
 	// PermPublicPageRotate gives the customer's public subprocessor page a
 	// new address; the old one stops working: the controller's side.
 	PermPublicPageRotate = "public-page:rotate"
+	// PermBreachReport reports a security incident: staff and detection
+	// hooks.
+	PermBreachReport = "breach:report"
+	// PermBreachManage reads every incident, triages, scopes, notifies and
+	// closes them, and reads the whole register: the DPO's side.
+	PermBreachManage = "breach:manage"
+	// PermBreachNoticeRead reads the customer's own breach notices and
+	// register: the controller's side.
+	PermBreachNoticeRead = "breach:notices"
+	// PermBreachAcknowledge acknowledges a breach notice: the controller.
+	PermBreachAcknowledge = "breach:acknowledge"
 )
 
 // Roles.
@@ -87,10 +98,13 @@ const (
 	RoleControllerViewer = "controller_viewer"
 	RoleChatService      = "chat_service"
 	RoleAuditor          = "auditor"
+	// RoleDetectionHook is a detection system's API key: it reports
+	// incidents and nothing else.
+	RoleDetectionHook = "detection_hook"
 )
 
 // PlatformRoles are held in the platform domain and reach every tenant.
-var PlatformRoles = []string{RolePlatformAdmin, RoleDPO, RoleSupport}
+var PlatformRoles = []string{RolePlatformAdmin, RoleDPO, RoleSupport, RoleDetectionHook}
 
 // TenantRoles are held in one tenant's domain.
 var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatService, RoleAuditor}
@@ -100,19 +114,21 @@ var Grants = map[string][]string{
 	RolePlatformAdmin: {PermTenantCreate, PermTenantList, PermTenantRead, PermTenantTerminate, PermAuditRead,
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats},
+		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats,
+		PermBreachReport, PermBreachManage},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
-		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats},
+		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats, PermBreachReport, PermBreachManage},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
 		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
-		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats},
+		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly, PermBreachNoticeRead, PermBreachAcknowledge},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermBreachNoticeRead},
 	RoleChatService:      {PermDecide, PermRecordWrite},
 	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,
-		PermDecisionStats},
+		PermDecisionStats, PermBreachNoticeRead},
+	RoleDetectionHook: {PermBreachReport},
 }
 
 // IsRole reports whether name is a known role.

@@ -12,8 +12,8 @@ import (
 
 // startJobs builds the River client that runs the background jobs on this
 // replica (River spreads jobs across replicas with SKIP LOCKED): outbox
-// deliveries, the periodic application of due subprocessor changes and
-// the purge of erased records' rows. The returned function stops it
+// deliveries, the periodic application of due subprocessor changes, the
+// breach clocks' escalations and the purge of erased records' rows. The returned function stops it
 // gracefully.
 func startJobs(ctx context.Context, a *app.App, cfg *Config, logger *slog.Logger) (func(), error) {
 	outbox := a.Outbox
@@ -21,7 +21,9 @@ func startJobs(ctx context.Context, a *app.App, cfg *Config, logger *slog.Logger
 	outbox.Register(workers)
 	a.Subprocessors.Register(workers)
 	a.Records.Register(workers)
+	a.Breaches.Register(workers)
 	periodic := append(a.Subprocessors.PeriodicJobs(), a.Records.PeriodicJobs()...)
+	periodic = append(periodic, a.Breaches.PeriodicJobs()...)
 	periodic = append(periodic, a.Records.RotationJobs(workers, cfg.KeyRotationInterval)...)
 	client, err := river.NewClient(riverpgxv5.New(a.DB.Pool), &river.Config{
 		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
