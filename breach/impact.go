@@ -61,7 +61,8 @@ type Encryption struct {
 	Keyring string `json:"keyring,omitempty"`
 	KeyName string `json:"key_name,omitempty"`
 	// KeyVersions are the versions of the customer's key that wrap the data
-	// keys of the affected subjects.
+	// keys of its subjects now (those of the affected subjects are among
+	// them).
 	KeyVersions []int `json:"key_versions"`
 	// LatestVersion and MinDecryptionVersion are the key's state now.
 	LatestVersion        int `json:"latest_version,omitempty"`
@@ -127,8 +128,8 @@ func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 }
 
 // encryption fills in the encryption of each customer's records: its key
-// and the key versions wrapping the data keys of the subjects in the window.
-func encryption(ctx context.Context, tx pgx.Tx, customers []CustomerImpact, sc Scope) error {
+// and the key versions wrapping its subjects' data keys.
+func encryption(ctx context.Context, tx pgx.Tx, customers []CustomerImpact) error {
 	if len(customers) == 0 {
 		return nil
 	}
@@ -157,11 +158,8 @@ func encryption(ctx context.Context, tx pgx.Tx, customers []CustomerImpact, sc S
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = tx.Query(ctx, `SELECT k.tenant_id, array_agg(DISTINCT k.key_version ORDER BY k.key_version)
-		FROM subject_keys k WHERE k.tenant_id = ANY ($1) AND EXISTS (
-			SELECT 1 FROM records r WHERE r.tenant_id = k.tenant_id AND r.subject_id = k.subject_id
-			  AND r.created_at >= $2 AND r.created_at < $3)
-		GROUP BY k.tenant_id`, ids, sc.From, sc.To)
+	rows, err = tx.Query(ctx, `SELECT tenant_id, array_agg(DISTINCT key_version ORDER BY key_version)
+		FROM subject_keys WHERE tenant_id = ANY ($1) GROUP BY tenant_id`, ids)
 	if err != nil {
 		return err
 	}
@@ -234,7 +232,7 @@ func impactOf(ctx context.Context, tx pgx.Tx, i Incident, now time.Time) (Impact
 	if err != nil {
 		return Impact{}, err
 	}
-	if err := encryption(ctx, tx, customers, sc); err != nil {
+	if err := encryption(ctx, tx, customers); err != nil {
 		return Impact{}, err
 	}
 	if customers == nil {
