@@ -20,17 +20,17 @@ const (
 
 // Alarm is something that needs the DPO's or the operator's attention now.
 type Alarm struct {
-	Kind     string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,breach_escalation,breach_overdue,breach_notice_undelivered" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice."`
-	Severity string          `json:"severity" enum:"warning,critical"`
-	Since    *time.Time      `json:"since,omitempty"`
-	TenantID string          `json:"tenant_id,omitempty"`
-	ChangeID string          `json:"change_id,omitempty"`
+	Kind     string     `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,breach_escalation,breach_overdue,breach_notice_undelivered" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice."`
+	Severity string     `json:"severity" enum:"warning,critical"`
+	Since    *time.Time `json:"since,omitempty"`
+	TenantID string     `json:"tenant_id,omitempty"`
+	ChangeID string     `json:"change_id,omitempty"`
 	// IncidentID, Hours and Pending describe a breach alarm.
-	IncidentID string   `json:"incident_id,omitempty"`
-	Hours      int      `json:"hours,omitempty" doc:"For a breach escalation: hours since discovery it fired at."`
-	Pending    []string `json:"pending,omitempty" doc:"For a breach escalation: the customers whose first notice is not delivered."`
-	Message  string          `json:"message" doc:"What is wrong and what to do, for people."`
-	Channels []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
+	IncidentID string          `json:"incident_id,omitempty"`
+	Hours      int             `json:"hours,omitempty" doc:"For a breach escalation: hours since discovery it fired at."`
+	Pending    []string        `json:"pending,omitempty" doc:"For a breach escalation: the customers whose first notice is not delivered."`
+	Message    string          `json:"message" doc:"What is wrong and what to do, for people."`
+	Channels   []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
 }
 
 type alarmList struct {

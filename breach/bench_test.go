@@ -13,7 +13,6 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/notify"
-	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 )
 
@@ -139,5 +138,3 @@ func BenchmarkNotify(b *testing.B) {
 	require.NoError(b, db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1`, notify.DeliverArgs{}.Kind()).Scan(&jobs))
 	require.Equal(b, 1000*n, jobs, "every notice's delivery job is stored")
 }
-
-var _ = store.AppRole

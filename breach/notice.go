@@ -118,6 +118,7 @@ type recipient struct {
 	t        tenant.Tenant
 	contacts []string
 	impact   CustomerImpact
+	webhook  bool // it has a webhook endpoint
 }
 
 const noticeColumns = `tenant_id, incident_id, phase, content, delivery, channels, undelivered_since, delivered_at, coalesce(delivered_via, ''),
@@ -254,20 +255,42 @@ func (s *Service) send(ctx context.Context, id, update string) ([]Notice, error)
 		if err != nil {
 			return err
 		}
+		running, err := tenant.Running(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		customers := make(map[string]tenant.Tenant, len(running))
+		for _, t := range running {
+			customers[t.ID] = t
+		}
+		ids := make([]string, len(targets))
+		for k, c := range targets {
+			ids[k] = c.TenantID
+		}
+		endpoints, err := notify.WithEndpoints(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		var events []audit.Event
 		for _, c := range targets {
-			t, err := tenant.Read(ctx, tx, c.TenantID, now, false)
-			if err != nil {
-				return err
+			t, ok := customers[c.TenantID]
+			if !ok { // a customer whose contract ended: its retained data counts too
+				if t, err = tenant.Read(ctx, tx, c.TenantID, now, false); err != nil {
+					return err
+				}
 			}
 			phase := 0
 			if update != "" {
 				phase = phases[c.TenantID] + 1
 			}
-			n, err := s.enqueue(ctx, tx, i, recipient{t: t, contacts: contactsOf(t, scopes[t.ID]), impact: c}, phase, update, now)
+			n, err := s.enqueue(ctx, tx, i, recipient{t: t, contacts: contactsOf(t, scopes[t.ID]), impact: c, webhook: endpoints[t.ID]}, phase, update, now, &events)
 			if err != nil {
 				return err
 			}
 			out = append(out, n)
+		}
+		if err := s.audit.AppendAllTx(ctx, tx, events); err != nil {
+			return err
 		}
 		action := "notify"
 		if update != "" {
@@ -294,8 +317,9 @@ func contactsOf(t tenant.Tenant, sc dpa.Scope) []string {
 	return out
 }
 
-// enqueue writes one customer's notice of phase and its outbox messages.
-func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, i Incident, r recipient, phase int, update string, now time.Time) (Notice, error) {
+// enqueue writes one customer's notice of phase and its outbox messages,
+// and adds its audit events to events.
+func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, i Incident, r recipient, phase int, update string, now time.Time, events *[]audit.Event) (Notice, error) {
 	c := contentFor(i, r, phase, update, now)
 	token, hash := newAckToken()
 	webhook := notify.ChannelState{Channel: ChannelWebhook, State: notify.ChannelNotConfigured, Cause: notify.CauseNoEndpoint, UpdatedAt: now}
@@ -304,11 +328,7 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, i Incident, r recipien
 	if s.outbox == nil {
 		webhook.Cause, email.Cause = notify.CauseNoOutbox, notify.CauseNoOutbox
 	} else {
-		hasEndpoint, err := notify.HasEndpoint(ctx, tx, r.t.ID)
-		if err != nil {
-			return Notice{}, err
-		}
-		if hasEndpoint {
+		if r.webhook {
 			payload, err := json.Marshal(struct {
 				Content
 				Acknowledge string `json:"acknowledge"`
@@ -354,13 +374,10 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, i Incident, r recipien
 	if err != nil {
 		return Notice{}, err
 	}
-	if err := s.audit.Record(ctx, tx, r.t.ID, "breach.notice", i.ID, fmt.Sprintf("phase=%d", phase)); err != nil {
-		return Notice{}, err
-	}
+	*events = append(*events, audit.Event{Chain: r.t.ID, Action: "breach.notice", Resource: i.ID, Reason: fmt.Sprintf("phase=%d", phase)})
 	if delivery == DeliveryUndelivered {
-		if err := s.audit.RecordOutcome(ctx, tx, r.t.ID, "breach.notice.undelivered", i.ID, audit.Failure, notify.Causes(channels)); err != nil {
-			return Notice{}, err
-		}
+		*events = append(*events, audit.Event{Chain: r.t.ID, Action: "breach.notice.undelivered", Resource: i.ID, Outcome: audit.Failure,
+			Reason: fmt.Sprintf("phase=%d %s", phase, notify.Causes(channels))})
 	}
 	return n, nil
 }
