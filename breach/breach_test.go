@@ -24,6 +24,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/breach"
+	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/dpa/dpatest"
 	"github.com/verwerker/verwerker/keys"
@@ -452,7 +453,8 @@ func TestNoticesReachAffectedControllersOnly(t *testing.T) {
 		deadlineLocal  string
 	}{{a, 2, 6, "2026-03-04 08:00 CET"}, {c, 1, 2, "2026-03-04 08:00 CET"}} {
 		domain := strings.TrimPrefix(tc.tn.ContactEmail, "privacy@")
-		ms := b.mails(t, "breach@"+domain, i.ID)
+		var ms []mail
+		waitFor(t, "the e-mail", func() bool { ms = b.mails(t, "breach@"+domain, i.ID); return len(ms) > 0 })
 		require.Len(t, ms, 1, "one e-mail per customer")
 		require.ElementsMatch(t, []string{"breach@" + domain, "dpo@" + domain}, ms[0].To)
 		text := ms[0].Text
@@ -695,4 +697,31 @@ func TestDeadlinesAcrossDST(t *testing.T) {
 		_, err = b.svc.Dismiss(b.ctx, i.ID, "test done")
 		require.NoError(t, err)
 	}
+}
+
+// TestDemoBreaches: the demo register has a notified breach (one notice
+// acknowledged, one not; the customers named in the report are affected
+// though the records store holds nothing of theirs, numbers to follow) and
+// a dismissed vulnerability.
+func TestDemoBreaches(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{})
+	a := b.customer(t, "Alpha B.V.", "alpha.example", "")
+	c := b.customer(t, "Charlie B.V.", "charlie.example", "")
+	require.NoError(t, demo.SeedBreaches(context.Background(), b.clock, b.svc, []string{a.ID, c.ID}))
+	reg, err := b.svc.FullRegister(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, reg.Entries, 2)
+	statuses := map[breach.Status]breach.Entry{}
+	for _, e := range reg.Entries {
+		statuses[e.Incident.Status] = e
+	}
+	br, v := statuses[breach.StatusBreach], statuses[breach.StatusDismissed]
+	require.Len(t, br.Notices, 2)
+	require.NotNil(t, br.Notices[0].Acknowledgement)
+	require.Nil(t, br.Notices[1].Acknowledgement)
+	require.Contains(t, br.Incident.Impact.Basis, "named_without_records")
+	require.Contains(t, br.Notices[1].Content.ToFollow, "numbers")
+	require.Empty(t, v.Notices)
+	require.Equal(t, []string{"report", "triage", "dismiss"}, []string{v.History[0].Action, v.History[1].Action, v.History[2].Action})
 }

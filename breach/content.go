@@ -61,6 +61,9 @@ func contentFor(i Incident, r recipient, phase int, update string, now time.Time
 	if c.StartedAt == nil {
 		c.ToFollow = append(c.ToFollow, "started_at")
 	}
+	if c.Records == 0 {
+		c.ToFollow = append(c.ToFollow, "numbers")
+	}
 	c.AnswerSheet = answerSheet(c, r.t)
 	return c
 }

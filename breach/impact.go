@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,8 +20,9 @@ type Impact struct {
 	To   time.Time `json:"to"`
 	// Estimated says the counts are bounds rather than the incident's
 	// exact effect, and Basis why: the start is unknown (every record
-	// before the end counts), or the incident is ongoing (counted up to
-	// ComputedAt).
+	// before the end counts), the incident is ongoing (counted up to
+	// ComputedAt), or a customer named in the report has no records in the
+	// window ("named_without_records": its numbers are to follow).
 	Estimated bool     `json:"estimated"`
 	Basis     []string `json:"basis"`
 	// Customers are the affected customers, in tenant id order.
@@ -234,6 +236,29 @@ func impactOf(ctx context.Context, tx pgx.Tx, i Incident, now time.Time) (Impact
 	}
 	if err := encryption(ctx, tx, customers); err != nil {
 		return Impact{}, err
+	}
+	// Customers named in the report are affected even without records in
+	// the window (data outside the records store: logs, backups): their
+	// numbers are to follow.
+	named := false
+	for _, t := range i.Tenants {
+		if !slices.ContainsFunc(customers, func(c CustomerImpact) bool { return c.TenantID == t }) {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)`, t).Scan(&exists); err != nil {
+				return Impact{}, err
+			}
+			if exists {
+				customers = append(customers, CustomerImpact{TenantID: t, Categories: []CategoryCount{}})
+				named = true
+			}
+		}
+	}
+	if named {
+		slices.SortFunc(customers, func(a, b CustomerImpact) int { return strings.Compare(a.TenantID, b.TenantID) })
+		if err := encryption(ctx, tx, customers); err != nil {
+			return Impact{}, err
+		}
+		basis = append(basis, "named_without_records")
 	}
 	if customers == nil {
 		customers = []CustomerImpact{}

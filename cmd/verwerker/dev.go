@@ -60,6 +60,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if _, err := demo.SeedDPA(ctx, a.DPA, data.Tenants[0].ID); err != nil {
 			return err
 		}
+		if err := demo.SeedBreaches(ctx, verwerker.SystemClock{}, a.Breaches, []string{data.Tenants[0].ID, data.Tenants[1].ID}); err != nil {
+			return err
+		}
 		page, err := a.Subprocessors.PublicPage(ctx, data.Tenants[0].ID)
 		if err != nil {
 			return err
