@@ -3,6 +3,7 @@ package breach_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +50,11 @@ func BenchmarkImpact(b *testing.B) {
 			FROM generate_series(0, 9999999) g`,
 		`CREATE INDEX records_breach_window ON records (created_at) INCLUDE (tenant_id, category, kind, region, subject_id)`,
 	} {
-		_, err := db.Pool.Exec(ctx, q, benchBase)
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{benchBase}
+		}
+		_, err := db.Pool.Exec(ctx, q, args...)
 		require.NoError(b, err, q)
 	}
 	_, err := db.Pool.Exec(ctx, `VACUUM ANALYZE records`)

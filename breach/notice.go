@@ -2,6 +2,7 @@ package breach
 
 import (
 	"context"
+	"maps"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -271,7 +272,7 @@ func (s *Service) send(ctx context.Context, id, update string) ([]Notice, error)
 		if err != nil {
 			return err
 		}
-		var events []audit.Event
+		rs := make([]recipient, 0, len(targets))
 		for _, c := range targets {
 			t, ok := customers[c.TenantID]
 			if !ok { // a customer whose contract ended: its retained data counts too
@@ -279,19 +280,26 @@ func (s *Service) send(ctx context.Context, id, update string) ([]Notice, error)
 					return err
 				}
 			}
+			rs = append(rs, recipient{t: t, contacts: contactsOf(t, scopes[t.ID]), impact: c, webhook: endpoints[t.ID]})
+		}
+		// The first notice is phase 0; an update is the next phase of
+		// each customer, the same for all who had every update.
+		byPhase := map[int][]recipient{}
+		for _, r := range rs {
 			phase := 0
 			if update != "" {
-				phase = phases[c.TenantID] + 1
+				phase = phases[r.t.ID] + 1
 			}
-			n, err := s.enqueue(ctx, tx, i, recipient{t: t, contacts: contactsOf(t, scopes[t.ID]), impact: c, webhook: endpoints[t.ID]}, phase, update, now, &events)
+			byPhase[phase] = append(byPhase[phase], r)
+		}
+		for _, phase := range slices.Sorted(maps.Keys(byPhase)) {
+			list, err := s.fanOut(ctx, tx, i, byPhase[phase], phase, update, now)
 			if err != nil {
 				return err
 			}
-			out = append(out, n)
+			out = append(out, list...)
 		}
-		if err := s.audit.AppendAllTx(ctx, tx, events); err != nil {
-			return err
-		}
+		slices.SortFunc(out, func(a, b Notice) int { return strings.Compare(a.TenantID, b.TenantID) })
 		action := "notify"
 		if update != "" {
 			action = "update"
@@ -317,69 +325,115 @@ func contactsOf(t tenant.Tenant, sc dpa.Scope) []string {
 	return out
 }
 
-// enqueue writes one customer's notice of phase and its outbox messages,
-// and adds its audit events to events.
-func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, i Incident, r recipient, phase int, update string, now time.Time, events *[]audit.Event) (Notice, error) {
-	c := contentFor(i, r, phase, update, now)
-	token, hash := newAckToken()
-	webhook := notify.ChannelState{Channel: ChannelWebhook, State: notify.ChannelNotConfigured, Cause: notify.CauseNoEndpoint, UpdatedAt: now}
-	email := notify.ChannelState{Channel: ChannelEmail, State: notify.ChannelNotConfigured, Cause: notify.CauseSMTPNotConfigured, UpdatedAt: now}
+// plan is one customer's notice before it is written: its content, the
+// secret of its acknowledgement link and its outbox messages (indexes
+// into the fan-out's messages, -1 for a channel that cannot carry it).
+type plan struct {
+	r              recipient
+	content        Content
+	hash           []byte
+	webhook, email int
+	channels       []notify.ChannelState
+}
+
+// fanOut writes the notices of phase to every recipient of incident i
+// with their outbox messages, in a constant number of statements, and
+// returns them.
+func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, i Incident, rs []recipient, phase int, update string, now time.Time) ([]Notice, error) {
+	plans := make([]plan, len(rs))
+	var msgs []notify.Message
 	key := fmt.Sprintf("breach/%s/%d/", i.ID, phase)
-	if s.outbox == nil {
-		webhook.Cause, email.Cause = notify.CauseNoOutbox, notify.CauseNoOutbox
-	} else {
-		if r.webhook {
-			payload, err := json.Marshal(struct {
-				Content
-				Acknowledge string `json:"acknowledge"`
-			}{c, fmt.Sprintf("POST /v1/tenants/%s/breach-notices/%s/%d/acknowledgement", r.t.ID, i.ID, phase)})
-			if err != nil {
-				return Notice{}, err
-			}
-			mid, err := s.outbox.Enqueue(ctx, tx, notify.Message{TenantID: r.t.ID, Kind: notify.KindWebhook, IdempotencyKey: key + ChannelWebhook,
-				EventType: EventNotice, Payload: payload})
-			if err != nil {
-				return Notice{}, err
-			}
-			webhook = notify.ChannelState{Channel: ChannelWebhook, State: notify.ChannelSending, MessageID: mid, UpdatedAt: now}
-		}
+	for k, r := range rs {
+		p := plan{r: r, content: contentFor(i, r, phase, update, now), webhook: -1, email: -1}
+		var token string
+		token, p.hash = newAckToken()
+		webhook := notify.ChannelState{Channel: ChannelWebhook, State: notify.ChannelNotConfigured, Cause: notify.CauseNoEndpoint, UpdatedAt: now}
+		email := notify.ChannelState{Channel: ChannelEmail, State: notify.ChannelNotConfigured, Cause: notify.CauseSMTPNotConfigured, UpdatedAt: now}
 		switch {
-		case !s.outbox.Email():
-		case len(r.contacts) == 0:
-			email.Cause = notify.CauseNoContact
+		case s.outbox == nil:
+			webhook.Cause, email.Cause = notify.CauseNoOutbox, notify.CauseNoOutbox
 		default:
-			subject, body := noticeText(c, r.t, token)
-			mid, err := s.outbox.Enqueue(ctx, tx, notify.Message{TenantID: r.t.ID, Kind: notify.KindEmail, IdempotencyKey: key + ChannelEmail,
-				EventType: EventNotice, To: r.contacts, Subject: subject, Body: body})
-			if err != nil {
-				return Notice{}, err
+			if r.webhook {
+				payload, err := json.Marshal(struct {
+					Content
+					Acknowledge string `json:"acknowledge"`
+				}{p.content, fmt.Sprintf("POST /v1/tenants/%s/breach-notices/%s/%d/acknowledgement", r.t.ID, i.ID, phase)})
+				if err != nil {
+					return nil, err
+				}
+				p.webhook = len(msgs)
+				msgs = append(msgs, notify.Message{TenantID: r.t.ID, Kind: notify.KindWebhook, IdempotencyKey: key + ChannelWebhook,
+					EventType: EventNotice, Payload: payload})
+				webhook = notify.ChannelState{Channel: ChannelWebhook, State: notify.ChannelSending, UpdatedAt: now}
 			}
-			email = notify.ChannelState{Channel: ChannelEmail, State: notify.ChannelSending, MessageID: mid, UpdatedAt: now}
+			switch {
+			case !s.outbox.Email():
+			case len(r.contacts) == 0:
+				email.Cause = notify.CauseNoContact
+			default:
+				subject, body := noticeText(p.content, r.t, token)
+				p.email = len(msgs)
+				msgs = append(msgs, notify.Message{TenantID: r.t.ID, Kind: notify.KindEmail, IdempotencyKey: key + ChannelEmail,
+					EventType: EventNotice, To: r.contacts, Subject: subject, Body: body})
+				email = notify.ChannelState{Channel: ChannelEmail, State: notify.ChannelSending, UpdatedAt: now}
+			}
+		}
+		p.channels = []notify.ChannelState{webhook, email}
+		plans[k] = p
+	}
+	var ids []string
+	if len(msgs) > 0 {
+		var err error
+		if ids, err = s.outbox.EnqueueAll(ctx, tx, msgs); err != nil {
+			return nil, err
 		}
 	}
-	channels := []notify.ChannelState{webhook, email}
-	delivery := DeliveryUndelivered
-	var since *time.Time
-	if slices.ContainsFunc(channels, func(c notify.ChannelState) bool { return c.State == notify.ChannelSending }) {
-		delivery = DeliverySending
-	} else {
-		since = &now
+	n := len(plans)
+	tenants, contents, deliveries, channels := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	since, hashes := make([]*time.Time, n), make([][]byte, n)
+	var events []audit.Event
+	for k := range plans {
+		p := &plans[k]
+		if p.webhook >= 0 {
+			p.channels[0].MessageID = ids[p.webhook]
+		}
+		if p.email >= 0 {
+			p.channels[1].MessageID = ids[p.email]
+		}
+		deliveries[k] = DeliveryUndelivered
+		if p.webhook >= 0 || p.email >= 0 {
+			deliveries[k] = DeliverySending
+		} else {
+			since[k] = &now
+		}
+		c, err := json.Marshal(p.content)
+		if err != nil {
+			return nil, err
+		}
+		ch, err := json.Marshal(p.channels)
+		if err != nil {
+			return nil, err
+		}
+		tenants[k], contents[k], channels[k], hashes[k] = p.r.t.ID, string(c), string(ch), p.hash
+		events = append(events, audit.Event{Chain: p.r.t.ID, Action: "breach.notice", Resource: i.ID, Reason: fmt.Sprintf("phase=%d", phase)})
+		if deliveries[k] == DeliveryUndelivered {
+			events = append(events, audit.Event{Chain: p.r.t.ID, Action: "breach.notice.undelivered", Resource: i.ID, Outcome: audit.Failure,
+				Reason: fmt.Sprintf("phase=%d %s", phase, notify.Causes(p.channels))})
+		}
 	}
-	raw, err := json.Marshal(c)
+	rows, err := tx.Query(ctx, `INSERT INTO breach_notices (tenant_id, incident_id, phase, content, delivery, channels, undelivered_since, ack_token_sha256, created_at)
+		SELECT u.t, $2, $3, u.c, u.d, u.ch, u.since, u.h, $4
+		FROM unnest($1::text[], $5::jsonb[], $6::text[], $7::jsonb[], $8::timestamptz[], $9::bytea[]) WITH ORDINALITY AS u(t, c, d, ch, since, h, ord)
+		ORDER BY u.ord
+		RETURNING `+noticeColumns, tenants, i.ID, phase, now, contents, deliveries, channels, since, hashes)
 	if err != nil {
-		return Notice{}, err
+		return nil, err
 	}
-	n, err := scanNotice(tx.QueryRow(ctx, `INSERT INTO breach_notices (tenant_id, incident_id, phase, content, delivery, channels, undelivered_since, ack_token_sha256, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+noticeColumns, r.t.ID, i.ID, phase, raw, delivery, channels, since, hash, now))
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notice, error) { return scanNotice(r) })
 	if err != nil {
-		return Notice{}, err
+		return nil, err
 	}
-	*events = append(*events, audit.Event{Chain: r.t.ID, Action: "breach.notice", Resource: i.ID, Reason: fmt.Sprintf("phase=%d", phase)})
-	if delivery == DeliveryUndelivered {
-		*events = append(*events, audit.Event{Chain: r.t.ID, Action: "breach.notice.undelivered", Resource: i.ID, Outcome: audit.Failure,
-			Reason: fmt.Sprintf("phase=%d %s", phase, notify.Causes(channels))})
-	}
-	return n, nil
+	return out, s.audit.AppendAllTx(ctx, tx, events)
 }
 
 // newAckToken returns the secret of an acknowledgement link and its hash.
