@@ -2,13 +2,13 @@ package breach
 
 import (
 	"context"
-	"maps"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
