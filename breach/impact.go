@@ -98,20 +98,34 @@ func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 	if sc.Tenants == nil {
 		sc.Tenants = []string{}
 	}
-	rows, err := tx.Query(ctx, `SELECT tenant_id, category, count(DISTINCT subject_id), count(*)
-		FROM records
-		WHERE created_at >= $1 AND created_at < $2
-		  AND (cardinality($3::text[]) = 0 OR kind LIKE ANY ($3))
-		  AND (cardinality($4::text[]) = 0 OR category = ANY ($4))
-		  AND (cardinality($5::text[]) = 0 OR region = ANY ($5))
-		  AND (cardinality($6::text[]) = 0 OR tenant_id = ANY ($6))
-		GROUP BY GROUPING SETS ((tenant_id, category), (tenant_id))
-		ORDER BY tenant_id, category NULLS FIRST`, sc.From, sc.To, kinds, sc.Categories, sc.Regions, sc.Tenants)
+	// Hash aggregates only: per subject first, then per category and per
+	// customer (a count(DISTINCT) would sort the window by collated text).
+	rows, err := tx.Query(ctx, `WITH w AS (
+			SELECT tenant_id, category, subject_id, count(*) AS n
+			FROM records
+			WHERE created_at >= $1 AND created_at < $2
+			  AND (cardinality($3::text[]) = 0 OR kind LIKE ANY ($3))
+			  AND (cardinality($4::text[]) = 0 OR category = ANY ($4))
+			  AND (cardinality($5::text[]) = 0 OR region = ANY ($5))
+			  AND (cardinality($6::text[]) = 0 OR tenant_id = ANY ($6))
+			GROUP BY tenant_id, category, subject_id)
+		SELECT tenant_id, category, count(*), sum(n)::bigint FROM w GROUP BY tenant_id, category
+		UNION ALL
+		SELECT tenant_id, NULL, count(*), sum(n)::bigint FROM (SELECT tenant_id, subject_id, sum(n) AS n FROM w GROUP BY tenant_id, subject_id) s GROUP BY tenant_id`,
+		sc.From, sc.To, kinds, sc.Categories, sc.Regions, sc.Tenants)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []CustomerImpact
+	byTenant := map[string]*CustomerImpact{}
+	get := func(id string) *CustomerImpact {
+		c := byTenant[id]
+		if c == nil {
+			c = &CustomerImpact{TenantID: id, Categories: []CategoryCount{}}
+			byTenant[id] = c
+		}
+		return c
+	}
 	for rows.Next() {
 		var tenantID string
 		var category *string
@@ -119,14 +133,23 @@ func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 		if err := rows.Scan(&tenantID, &category, &subjects, &records); err != nil {
 			return nil, err
 		}
+		c := get(tenantID)
 		if category == nil {
-			out = append(out, CustomerImpact{TenantID: tenantID, Subjects: subjects, Records: records, Categories: []CategoryCount{}})
-			continue
+			c.Subjects, c.Records = subjects, records
+		} else {
+			c.Categories = append(c.Categories, CategoryCount{Category: *category, Subjects: subjects, Records: records})
 		}
-		c := &out[len(out)-1]
-		c.Categories = append(c.Categories, CategoryCount{Category: *category, Subjects: subjects, Records: records})
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []CustomerImpact
+	for _, c := range byTenant {
+		slices.SortFunc(c.Categories, func(a, b CategoryCount) int { return strings.Compare(a.Category, b.Category) })
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b CustomerImpact) int { return strings.Compare(a.TenantID, b.TenantID) })
+	return out, nil
 }
 
 // encryption fills in the encryption of each customer's records: its key

@@ -497,28 +497,21 @@ func (s *Service) observe(ctx context.Context, tx pgx.Tx, o notify.Outcome) erro
 // Notices returns the notices of an incident (every customer), by customer
 // and phase: the DPO's view.
 func (s *Service) Notices(ctx context.Context, incidentID string) ([]Notice, error) {
-	out := []Notice{}
-	err := s.tx(ctx, "notices", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+noticeColumns+` FROM breach_notices WHERE incident_id = $1 ORDER BY tenant_id, phase`, incidentID)
-		if err != nil {
-			return err
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notice, error) { return scanNotice(r) })
-		if list != nil {
-			out = list
-		}
-		return err
-	})
-	authorityDeadlines(out)
-	return out, err
+	return s.notices(ctx, "*", `incident_id = $1 ORDER BY tenant_id, phase`, incidentID)
 }
 
 // CustomerNotices returns a customer's notices, newest incident first:
 // what its controller sees, and nothing of any other customer.
 func (s *Service) CustomerNotices(ctx context.Context, tenantID string) ([]Notice, error) {
+	return s.notices(ctx, tenantID, `tenant_id = $1 ORDER BY created_at DESC, incident_id, phase`, tenantID)
+}
+
+// notices lists the notices matching where in scope (a tenant, or "*"),
+// with the customers' 72-hour ends.
+func (s *Service) notices(ctx context.Context, scope, where string, args ...any) ([]Notice, error) {
 	out := []Notice{}
-	err := s.tenantTx(ctx, "customer notices", tenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+noticeColumns+` FROM breach_notices WHERE tenant_id = $1 ORDER BY created_at DESC, incident_id, phase`, tenantID)
+	err := s.tenantTx(ctx, "notices", scope, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+noticeColumns+` FROM breach_notices WHERE `+where, args...)
 		if err != nil {
 			return err
 		}
