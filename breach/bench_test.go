@@ -78,6 +78,19 @@ func BenchmarkImpact(b *testing.B) {
 		i, err := svc.Report(ctx, breach.Report{Title: tc.name, DiscoveredAt: to.Add(time.Hour), StartedAt: &from, EndedAt: &to,
 			Categories: tc.categories}, breach.ViaStaff)
 		require.NoError(b, err)
+		if tc.name == "window=1d" {
+			var plan []string
+			rows, err := db.Pool.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) SELECT tenant_id, category, subject_id, count(*) FROM records
+				WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3`, from, to)
+			require.NoError(b, err)
+			for rows.Next() {
+				var line string
+				require.NoError(b, rows.Scan(&line))
+				plan = append(plan, line)
+			}
+			require.NoError(b, rows.Err())
+			b.Logf("plan of the window's scan:\n%s", strings.Join(plan, "\n"))
+		}
 		b.Run(tc.name, func(b *testing.B) {
 			var got breach.Incident
 			for b.Loop() {
