@@ -100,7 +100,9 @@ func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 	}
 	// The plan is simple and its cost estimate high: compiling it with
 	// JIT costs more than it saves.
-	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+	// The per-subject aggregate of a long window (hundreds of thousands of
+	// rows) stays in memory rather than spilling to disk.
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '256MB'`); err != nil {
 		return nil, err
 	}
 	// Hash aggregates only: per subject first, then per category and per
@@ -188,20 +190,26 @@ func encryption(ctx context.Context, tx pgx.Tx, customers []CustomerImpact) erro
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = tx.Query(ctx, `SELECT tenant_id, array_agg(DISTINCT key_version ORDER BY key_version)
-		FROM subject_keys WHERE tenant_id = ANY ($1) GROUP BY tenant_id`, ids)
+	rows, err = tx.Query(ctx, `SELECT DISTINCT tenant_id, key_version FROM subject_keys WHERE tenant_id = ANY ($1)`, ids)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	at := make(map[string]int, len(customers))
+	for i, c := range customers {
+		at[c.TenantID] = i
+	}
 	for rows.Next() {
 		var id string
-		var versions []int
-		if err := rows.Scan(&id, &versions); err != nil {
+		var version int
+		if err := rows.Scan(&id, &version); err != nil {
 			return err
 		}
-		i := slices.IndexFunc(customers, func(c CustomerImpact) bool { return c.TenantID == id })
-		customers[i].Encryption.KeyVersions = versions
+		e := &customers[at[id]].Encryption
+		e.KeyVersions = append(e.KeyVersions, version)
+	}
+	for i := range customers {
+		slices.Sort(customers[i].Encryption.KeyVersions)
 	}
 	return rows.Err()
 }
