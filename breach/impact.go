@@ -100,9 +100,7 @@ func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 	}
 	// The plan is simple and its cost estimate high: compiling it with
 	// JIT costs more than it saves.
-	// The per-subject aggregate of a long window (hundreds of thousands of
-	// rows) stays in memory rather than spilling to disk.
-	if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '256MB'`); err != nil {
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 		return nil, err
 	}
 	// Hash aggregates only: per subject first, then per category and per
