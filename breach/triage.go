@@ -35,7 +35,7 @@ type Assessment struct {
 type Reason struct {
 	Code    string `json:"code"`
 	Article string `json:"article"`
-	Text    string `json:"text"`
+	Text    string `json:"explanation"`
 }
 
 // Triage is the policy's answer for an incident.

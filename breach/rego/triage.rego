@@ -22,20 +22,20 @@ breach if {
 	count(affected) > 0
 }
 
-reasons contains {"code": "actual_breach", "article": "GDPR 4(12)", "text": sprintf("An actual breach of %s of personal data occurred.", [concat(", ", sort([k | some k in affected]))])} if breach
+reasons contains {"code": "actual_breach", "article": "GDPR 4(12)", "explanation": sprintf("An actual breach of %s of personal data occurred.", [concat(", ", sort([k | some k in affected]))])} if breach
 
-reasons contains {"code": "notify_controllers", "article": "GDPR 33(2); seed 001 art. 12.15", "text": "Each affected controller is notified without delay, at the latest 48 hours after discovery."} if breach
+reasons contains {"code": "notify_controllers", "article": "GDPR 33(2); seed 001 art. 12.15", "explanation": "Each affected controller is notified without delay, at the latest 48 hours after discovery."} if breach
 
-reasons contains {"code": "theoretical", "article": "seed 001 art. 12.16", "text": "No personal data was actually affected: a vulnerability is recorded in the register but not notified."} if {
+reasons contains {"code": "theoretical", "article": "seed 001 art. 12.16", "explanation": "No personal data was actually affected: a vulnerability is recorded in the register but not notified."} if {
 	not input.actual
 }
 
-reasons contains {"code": "no_personal_data", "article": "GDPR 4(12)", "text": "The incident did not involve personal data: it is not a personal data breach."} if {
+reasons contains {"code": "no_personal_data", "article": "GDPR 4(12)", "explanation": "The incident did not involve personal data: it is not a personal data breach."} if {
 	input.actual
 	not input.personal_data
 }
 
-reasons contains {"code": "no_security_property", "article": "GDPR 4(12)", "text": "Neither confidentiality, integrity nor availability of personal data was breached."} if {
+reasons contains {"code": "no_security_property", "article": "GDPR 4(12)", "explanation": "Neither confidentiality, integrity nor availability of personal data was breached."} if {
 	input.actual
 	input.personal_data
 	count(affected) == 0

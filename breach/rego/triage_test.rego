@@ -18,7 +18,7 @@ test_availability_breach_is_a_breach if {
 	res.outcome == "breach"
 	some r in res.reasons
 	r.code == "actual_breach"
-	contains(r.text, "availability, integrity")
+	contains(r.explanation, "availability, integrity")
 }
 
 test_theoretical_vulnerability_is_not_notified if {
