@@ -24,16 +24,20 @@ const (
 
 // Alarm is something that needs the DPO's or the operator's attention now.
 type Alarm struct {
-	Kind      string          `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date."`
-	Severity  string          `json:"severity" enum:"warning,critical"`
-	Since     *time.Time      `json:"since,omitempty"`
-	TenantID  string          `json:"tenant_id,omitempty"`
-	ChangeID  string          `json:"change_id,omitempty"`
-	RequestID string          `json:"request_id,omitempty"`
-	HoldID    string          `json:"hold_id,omitempty"`
-	Records   int64           `json:"records,omitempty" doc:"For an overdue deletion: how many records are overdue."`
-	Message   string          `json:"message" doc:"What is wrong and what to do, for people."`
-	Channels  []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
+	Kind      string     `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review,breach_escalation,breach_overdue,breach_notice_undelivered" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice."`
+	Severity  string     `json:"severity" enum:"warning,critical"`
+	Since     *time.Time `json:"since,omitempty"`
+	TenantID  string     `json:"tenant_id,omitempty"`
+	ChangeID  string     `json:"change_id,omitempty"`
+	RequestID string     `json:"request_id,omitempty"`
+	HoldID    string     `json:"hold_id,omitempty"`
+	Records   int64      `json:"records,omitempty" doc:"For an overdue deletion: how many records are overdue."`
+	// IncidentID, Hours and Pending describe a breach alarm.
+	IncidentID string          `json:"incident_id,omitempty"`
+	Hours      int             `json:"hours,omitempty" doc:"For a breach escalation: hours since discovery it fired at."`
+	Pending    []string        `json:"pending,omitempty" doc:"For a breach escalation: the customers whose first notice is not delivered."`
+	Message    string          `json:"message" doc:"What is wrong and what to do, for people."`
+	Channels   []NoticeChannel `json:"channels,omitempty" doc:"For an undelivered notice: the state and cause of each channel."`
 }
 
 type alarmList struct {
@@ -45,7 +49,7 @@ type alarmList struct {
 func (s *Server) registerAlarms() {
 	register(s, huma.Operation{OperationID: "listAlarms", Method: http.MethodGet, Path: "/v1/alarms",
 		Summary: "List alarms", Tags: []string{"Notices"},
-		Description: "What needs attention now, across every customer: a missing e-mail relay, records past their deletion deadline, legal holds past their review date, and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
+		Description: "What needs attention now, across every customer: a missing e-mail relay, breaches whose clock escalated (24, 36, 44 hours after discovery) or is overdue while first notices are undelivered (gauges verwerker_breach_clocks_running and verwerker_breach_overdue), undelivered breach notices, failed and overdue data-subject requests, records past their deletion deadline, legal holds past their review date, and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
 		policy.PermOutboxRead, platformScope, func(ctx context.Context, _ *struct{}) (*alarmList, error) {
 			out := &alarmList{}
 			out.Body.Items = []Alarm{}
@@ -58,6 +62,30 @@ func (s *Server) registerAlarms() {
 			}
 			if err := s.retentionAlarms(ctx, &out.Body.Items); err != nil {
 				return nil, err
+			}
+			if s.deps.Breaches != nil {
+				list, err := s.deps.Breaches.Alarms(ctx)
+				if err != nil {
+					return nil, err
+				}
+				for _, a := range list {
+					al := Alarm{Kind: a.Kind, Severity: a.Severity, Since: &a.Since, IncidentID: a.IncidentID, TenantID: a.TenantID, Hours: a.Hours, Pending: a.Pending}
+					switch a.Kind {
+					case "breach_notice_undelivered":
+						for _, c := range a.Notice.Delivery.Channels {
+							al.Channels = append(al.Channels, NoticeChannel(c))
+						}
+						al.Message = fmt.Sprintf("No channel delivered breach notice %d of incident %s to customer %s (%s). Its deadline is %s. Fix a channel (its webhook endpoint, SMTP_URL, the contacts of its agreement) and retry the dead letter, or reach the customer otherwise.",
+							a.Notice.Phase, a.IncidentID, a.TenantID, notify.Causes(a.Notice.Delivery.Channels), a.DeadlineAt.Format(time.RFC3339))
+					case "breach_overdue":
+						al.Message = fmt.Sprintf("Breach %s is past its 48-hour deadline (%s) and %d affected customers have no delivered notice. Notify them now (POST /v1/breaches/%s/notices) and record why it was late.",
+							a.IncidentID, a.DeadlineAt.Format(time.RFC3339), len(a.Pending), a.IncidentID)
+					default:
+						al.Message = fmt.Sprintf("Breach %s: %d hours since discovery and %d affected customers have no delivered notice (or none was sent). The deadline is %s.",
+							a.IncidentID, a.Hours, len(a.Pending), a.DeadlineAt.Format(time.RFC3339))
+					}
+					out.Body.Items = append(out.Body.Items, al)
+				}
 			}
 			if s.deps.Subprocessors == nil {
 				return out, nil

@@ -131,6 +131,10 @@ func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
 		Keyring: b.ring, SubjectKey: make([]byte, subject.KeySize)})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
+	// The services enqueue jobs as they do in production; the jobs run only
+	// where a test starts a client (b.withRequests).
+	_, err = a.Jobs(app.JobsConfig{})
+	require.NoError(t, err)
 	// Cheap password hashing: the cost parameters are not under test here.
 	a.People.Argon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1}
 	return a

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
@@ -75,6 +76,14 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	require.NoError(t, err)
 	change, _, err := b.subs.Propose(ctx, subprocessor.Proposal{Kind: subprocessor.ChangeAdd, Subprocessor: "mail-eu", EffectiveOn: "2026-06-01", Description: "Sacrificial"})
 	require.NoError(t, err)
+	// Before A has a webhook endpoint: nothing to enqueue for its notice.
+	incident, err := b.app.Breaches.Report(ctx, breach.Report{Title: "Sacrificial", DiscoveredAt: b.clock.Now(), Tenants: []string{A},
+		Kinds: []string{"confidentiality"}}, breach.ViaStaff)
+	require.NoError(t, err)
+	_, err = b.app.Breaches.Triage(ctx, incident.ID, breach.Assessment{Actual: true, PersonalData: true})
+	require.NoError(t, err)
+	_, err = b.app.Breaches.Notify(ctx, incident.ID)
+	require.NoError(t, err)
 	_, _, err = b.outbox.SetEndpoint(ctx, A, "https://hooks.a.example/verwerker")
 	require.NoError(t, err)
 	messageID := verwerker.NewID(notify.PrefixMessage, b.clock.Now())
@@ -115,7 +124,8 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number),
 			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID,
 			"{certificate_id}", certificateID, "{request_id}", requestID,
-			"{verification_id}", "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM", "{hold_id}", holdID, "{sweep_id}", sweepID).Replace(o.path)
+			"{verification_id}", "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM", "{hold_id}", holdID, "{sweep_id}", sweepID,
+			"{incident_id}", incident.ID, "{phase}", "0", "{token}", "bak_x").Replace(o.path)
 		path = strings.ReplaceAll(path, "{slug}", "aaaaaaaaaaaaaaaaaaaaaaaaaa") // a public page nobody has
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)
 		var body any

@@ -181,6 +181,7 @@ func TestEveryInputRefusesNUL(t *testing.T) {
 		"certificate_id": "del_01KJPWD6M2SCEZHYAQBMJ68TSM", "slug": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"request_id": "dsr_01KJPWD6M2SCEZHYAQBMJ68TSM", "verification_id": "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM",
 		"hold_id": "hld_01KJPWD6M2SCEZHYAQBMJ68TSM", "sweep_id": "swp_01KJPWD6M2SCEZHYAQBMJ68TSM",
+		"incident_id": "brc_01KJPWD6M2SCEZHYAQBMJ68TSM", "phase": "0", "token": "bak_x",
 	}
 	const nul = "4711\x00"
 

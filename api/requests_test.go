@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -19,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/app"
@@ -40,22 +37,9 @@ func (b *testBundle) withRequests(t *testing.T) string {
 		t.Fatal("set VERWERKER_TEST_SMTP_URL and VERWERKER_TEST_MAILPIT_URL to a running mailpit (run `make test`, which starts one)")
 	}
 	a := b.newApp(t, app.Config{SMTPURL: smtpURL, MailFrom: "verwerker@verwerker.example"})
-	workers := river.NewWorkers()
-	a.Outbox.Register(workers)
-	a.Requests.Register(workers)
-	a.Records.Register(workers)
-	client, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		Workers:           workers,
-		RetryPolicy:       notifytest.QuickRetry{},
-		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
-		Logger:            slog.New(slog.DiscardHandler),
-	})
+	client, err := a.Jobs(app.JobsConfig{MaxWorkers: 4, RetryPolicy: notifytest.QuickRetry{},
+		FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, NoPeriodicJobs: true})
 	require.NoError(t, err)
-	a.Outbox.UseClient(client)
-	a.Requests.UseClient(client)
-	a.Records.UseClient(client)
 	require.NoError(t, client.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
@@ -91,6 +92,8 @@ type Deps struct {
 	Clock verwerker.Clock
 	// Retention keeps retention rules, legal holds, sweeps and forecasts.
 	Retention *retention.Service
+	// Breaches keeps incidents, their notices and the register.
+	Breaches *breach.Service
 	// Mailbox, in development only, is where e-mail goes instead of a
 	// relay; when set, GET /v1/dev/mailbox reads it.
 	Mailbox *notify.Mailbox
@@ -201,6 +204,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.registerSubprocessors()
 	s.registerOutbox()
 	s.registerAlarms()
+	s.registerBreaches()
 	if deps.Mailbox != nil {
 		s.registerDevMailbox(deps.Mailbox)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/api"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
@@ -140,6 +141,7 @@ type App struct {
 	// Requests handles data-subject requests.
 	Requests  *dsr.Service
 	Retention *retention.Service
+	Breaches  *breach.Service
 
 	// Watcher keeps this replica's caches current once the caller runs it.
 	Watcher *store.Watcher
@@ -244,6 +246,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
 	a.Retention = retention.New(db, a.Records, a.DPA, a.Audit, clock, a.Calendar, logger)
 	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, a.Retention, dsr.Options{DPOEmail: cfg.DPOEmail})
+	if a.Breaches, err = breach.New(ctx, db, clock, a.Audit, a.Outbox); err != nil {
+		return nil, err
+	}
 
 	a.Watcher = db.NewWatcher(store.WatcherOptions{Lease: cfg.ReplicaLease, Logger: logger})
 	a.Authz.Watch(a.Watcher)
@@ -257,7 +262,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	}
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(),
-		a.Retention.Metrics())
+		a.Retention.Metrics(), a.Breaches.Metrics())
 	a.Registry.MustRegister(a.Requests.Metrics()...)
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
@@ -278,6 +283,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Retention:     a.Retention,
 		Subprocessors: a.Subprocessors,
 		Outbox:        a.Outbox,
+		Breaches:      a.Breaches,
 		Mailbox:       a.Mailbox,
 		// Bounded by the lease: a silent replica stops trusting its
 		// caches when its lease ends.

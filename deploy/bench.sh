@@ -69,6 +69,13 @@ fo=$(metric BenchmarkForecast/one-customer ms/forecast)
 fa=$(metric BenchmarkForecast/all-customers ms/all)
 printf 'deletion forecast over %s records of 1,000 customers: one customer %.2f ms (goal <= 100 ms), all 1,000 one after the other %.0f ms\n' "${VERWERKER_BENCH_FORECAST_RECORDS:-10000000}" "${fo:-0}" "${fa:-0}"
 
+i1=$(metric 'BenchmarkImpact/window=1d' ms/impact)
+i7=$(metric 'BenchmarkImpact/window=7d' ms/impact)
+i7c=$(metric 'BenchmarkImpact/window=7d/category' ms/impact)
+fo=$(metric BenchmarkNotify ms/fan-out)
+printf 'breach impact over 10,000,000 records of 1,000 customers, exact counts per customer and category: %.0f ms for a 1-day window (100,000 records), %.0f ms for 7 days (700,000), %.0f ms for 7 days of one category (goal <= 1000 ms)\n' "${i1:-0}" "${i7:-0}" "${i7c:-0}"
+printf 'breach notices to 1,000 controllers, each with its notice, e-mail and delivery job committed: %.0f ms (goal <= 5000 ms)\n' "${fo:-0}"
+
 # Decision API against an OPA server answering the same questions
 # (cmd/decisionbench): the OPA server is built from source, wrk comes from
 # Debian.

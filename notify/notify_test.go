@@ -474,3 +474,46 @@ func TestWebhookSecretsAreSealed(t *testing.T) {
 	m.TenantID = e.tenant
 	e.waitStatus(t, e.enqueue(t, m), notify.StatusDelivered)
 }
+
+// TestEnqueueAll: many messages in one call are each stored and
+// delivered; enqueueing the same keys again returns the first ids and
+// sends nothing new; a key reused for other content is a conflict.
+func TestEnqueueAll(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("webhook-id")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t, notify.Config{AllowPrivateNetworks: true})
+	_, _, err := e.outbox.SetEndpoint(context.Background(), e.tenant, srv.URL)
+	require.NoError(t, err)
+	msgs := []notify.Message{}
+	for i := range 3 {
+		msgs = append(msgs, notify.Message{TenantID: e.tenant, Kind: notify.KindWebhook, IdempotencyKey: fmt.Sprint("all/", i),
+			EventType: "test.all", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+	}
+	all := func(ms []notify.Message) ([]string, error) {
+		var ids []string
+		err := e.db.InTenantTx(context.Background(), e.tenant, func(tx pgx.Tx) error {
+			var err error
+			ids, err = e.outbox.EnqueueAll(context.Background(), tx, ms)
+			return err
+		})
+		return ids, err
+	}
+	ids, err := all(msgs)
+	require.NoError(t, err)
+	require.Len(t, ids, 3)
+	for _, id := range ids {
+		e.waitStatus(t, id, notify.StatusDelivered)
+	}
+	again, err := all(msgs)
+	require.NoError(t, err)
+	require.Equal(t, ids, again)
+	msgs[1].Payload = json.RawMessage(`{"n":"other"}`)
+	_, err = all(msgs)
+	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err))
+	require.Len(t, got, 3, "each message sent once")
+}

@@ -125,6 +125,22 @@ func HasEndpoint(ctx context.Context, tx pgx.Tx, tenantID string) (bool, error) 
 	return ok, err
 }
 
+// WithEndpoints returns, inside the caller's transaction tx, which of
+// tenantIDs have a webhook endpoint: HasEndpoint for many tenants in one
+// query.
+func WithEndpoints(ctx context.Context, tx pgx.Tx, tenantIDs []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT tenant_id FROM webhook_endpoints WHERE tenant_id = ANY ($1)`, tenantIDs)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, err
+}
+
 // RemoveEndpoint deletes the tenant's webhook endpoint and its secrets, if
 // it has one. Pending webhooks then fail with no_endpoint until a new one
 // is set; e-mail notices are unaffected.

@@ -94,6 +94,17 @@ const (
 	PermHoldManage = "retention:hold"
 	// PermRetentionSweep runs a customer's retention sweep now.
 	PermRetentionSweep = "retention:sweep"
+	// PermBreachReport reports a security incident: staff and detection
+	// hooks.
+	PermBreachReport = "breach:report"
+	// PermBreachManage reads every incident, triages, scopes, notifies and
+	// closes them, and reads the whole register: the DPO's side.
+	PermBreachManage = "breach:manage"
+	// PermBreachNoticeRead reads the customer's own breach notices and
+	// register: the controller's side.
+	PermBreachNoticeRead = "breach:notices"
+	// PermBreachAcknowledge acknowledges a breach notice: the controller.
+	PermBreachAcknowledge = "breach:acknowledge"
 )
 
 // Roles.
@@ -105,10 +116,13 @@ const (
 	RoleControllerViewer = "controller_viewer"
 	RoleChatService      = "chat_service"
 	RoleAuditor          = "auditor"
+	// RoleDetectionHook is a detection system's API key: it reports
+	// incidents and nothing else.
+	RoleDetectionHook = "detection_hook"
 )
 
 // PlatformRoles are held in the platform domain and reach every tenant.
-var PlatformRoles = []string{RolePlatformAdmin, RoleDPO, RoleSupport}
+var PlatformRoles = []string{RolePlatformAdmin, RoleDPO, RoleSupport, RoleDetectionHook}
 
 // TenantRoles are held in one tenant's domain.
 var TenantRoles = []string{RoleControllerAdmin, RoleControllerViewer, RoleChatService, RoleAuditor}
@@ -119,21 +133,22 @@ var Grants = map[string][]string{
 		PermUserCreate, PermUserDisable, PermMemberRead, PermMemberManage, PermKeyRead, PermKeyManage,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
 		PermWebhookManage, PermOutboxRead, PermOutboxRetry, PermTenantErase, PermCertificateRead, PermDecisionStats,
-		PermRequestRead, PermRequestRetry, PermRetentionRead, PermHoldManage, PermRetentionSweep},
+		PermRequestRead, PermRequestRetry, PermRetentionRead, PermHoldManage, PermRetentionSweep, PermBreachReport, PermBreachManage},
 	RoleDPO: {PermTenantList, PermTenantRead, PermAuditRead, PermMemberRead, PermKeyRead,
 		PermDPAList, PermDPARead, PermDPAWrite, PermSubprocessorRead, PermSubprocessorWrite, PermSubprocessorList,
 		PermOutboxRead, PermOutboxRetry, PermCertificateRead, PermDecisionStats, PermRequestRead, PermRequestRetry,
-		PermRetentionRead, PermHoldManage, PermRetentionSweep},
+		PermRetentionRead, PermHoldManage, PermRetentionSweep, PermBreachReport, PermBreachManage},
 	RoleSupport: {PermTenantList, PermTenantRead, PermKeyRead, PermDPAList, PermSubprocessorRead, PermSubprocessorList, PermOutboxRead},
 	RoleControllerAdmin: {PermTenantRead, PermAuditRead, PermUserCreate, PermMemberRead, PermMemberManage,
 		PermKeyRead, PermKeyManage, PermDPAList, PermDPARead, PermDPAAccept, PermSubprocessorList, PermSubprocessorObject,
 		PermWebhookManage, PermOutboxRead, PermSubjectInstruct, PermRecordExport, PermRecordErase, PermCertificateRead,
 		PermDecisionStats, PermPublicPageRotate, PermTenantErase, PermTenantEraseEarly,
-		PermRequestRead, PermRequestCreate, PermRequestInstruct, PermRetentionRead, PermHoldManage},
-	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermRequestRead, PermRetentionRead},
+		PermRequestRead, PermRequestCreate, PermRequestInstruct, PermRetentionRead, PermHoldManage, PermBreachNoticeRead, PermBreachAcknowledge},
+	RoleControllerViewer: {PermTenantRead, PermDPAList, PermDPARead, PermSubprocessorList, PermDecisionStats, PermRequestRead, PermRetentionRead, PermBreachNoticeRead},
 	RoleChatService:      {PermDecide, PermRecordWrite},
 	RoleAuditor: {PermTenantRead, PermAuditRead, PermDPAList, PermDPARead, PermSubprocessorList, PermOutboxRead, PermCertificateRead,
-		PermDecisionStats, PermRetentionRead},
+		PermDecisionStats, PermRetentionRead, PermBreachNoticeRead},
+	RoleDetectionHook: {PermBreachReport},
 }
 
 // IsRole reports whether name is a known role.

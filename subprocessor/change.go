@@ -1,6 +1,7 @@
 package subprocessor
 
 import (
+	"github.com/verwerker/verwerker/notify"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,22 +67,22 @@ const (
 	ChannelOutOfBand = "out_of_band" // recorded by the DPO (RecordDelivery)
 )
 
-// States of one channel of a notice.
+// States of one channel of a notice (notify's, shared with breach notices).
 const (
-	ChannelNotConfigured = "not_configured" // the channel cannot carry it; Cause says why
-	ChannelSending       = "sending"        // enqueued, not yet attempted
-	ChannelFailing       = "failing"        // the last attempt failed; retries continue
-	ChannelFailed        = "failed"         // attempts exhausted (a dead letter)
-	ChannelDelivered     = "delivered"      // the receiver accepted it
+	ChannelNotConfigured = notify.ChannelNotConfigured // the channel cannot carry it; Cause says why
+	ChannelSending       = notify.ChannelSending       // enqueued, not yet attempted
+	ChannelFailing       = notify.ChannelFailing       // the last attempt failed; retries continue
+	ChannelFailed        = notify.ChannelFailed        // attempts exhausted (a dead letter)
+	ChannelDelivered     = notify.ChannelDelivered     // the receiver accepted it
 )
 
 // Causes of a channel that is not configured (a failing channel's cause is
 // the outbox's error code, such as "http_500" or "smtp_550").
 const (
-	CauseNoEndpoint        = "no_endpoint"         // the customer has no webhook endpoint
-	CauseSMTPNotConfigured = "smtp_not_configured" // no e-mail relay (SMTP_URL)
-	CauseNoContact         = "no_contact"          // the agreement names no DPO or breach contact
-	CauseNoOutbox          = "no_outbox"           // notices are disabled (a registry without outbox)
+	CauseNoEndpoint        = notify.CauseNoEndpoint        // the customer has no webhook endpoint
+	CauseSMTPNotConfigured = notify.CauseSMTPNotConfigured // no e-mail relay (SMTP_URL)
+	CauseNoContact         = notify.CauseNoContact         // the agreement names no DPO or breach contact
+	CauseNoOutbox          = notify.CauseNoOutbox          // notices are disabled (a registry without outbox)
 )
 
 // OutOfBandChannels are the ways the DPO may record a notice was delivered
@@ -104,22 +105,9 @@ type Delivery struct {
 	OutOfBand *OutOfBand `json:"out_of_band,omitempty"`
 }
 
-// ChannelState is where one channel of a notice stands. It holds codes and
-// ids only, never addresses.
-type ChannelState struct {
-	// Channel is ChannelWebhook or ChannelEmail.
-	Channel string `json:"channel"`
-	// State is one of the Channel* states.
-	State string `json:"state"`
-	// Cause says why it is not configured or failing.
-	Cause string `json:"cause,omitempty"`
-	// MessageID is the outbox message (see the delivery log).
-	MessageID string `json:"message_id,omitempty"`
-	// Attempts is how many attempts were made.
-	Attempts int `json:"attempts"`
-	// UpdatedAt is when the state last changed.
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// ChannelState is where one channel of a notice stands (notify's). It
+// holds codes and ids only, never addresses.
+type ChannelState = notify.ChannelState
 
 // OutOfBand is a delivery the DPO recorded.
 type OutOfBand struct {

@@ -16,24 +16,10 @@ import (
 	"github.com/verwerker/verwerker/tenant"
 )
 
-// causes sums up the channels of a notice for audit events and alarms:
-// "webhook=http_500 email=smtp_not_configured". Codes only.
-func causes(channels []ChannelState) string {
-	parts := make([]string, 0, len(channels))
-	for _, ch := range channels {
-		v := ch.State
-		if ch.Cause != "" {
-			v = ch.Cause
-		}
-		parts = append(parts, ch.Channel+"="+v)
-	}
-	return strings.Join(parts, " ")
-}
-
 // recordUndelivered appends the alarm's audit event: the notice reached
 // nobody, and why per channel.
 func (r *Registry) recordUndelivered(ctx context.Context, tx pgx.Tx, n Notice) error {
-	return r.audit.RecordOutcome(ctx, tx, n.TenantID, "subprocessor.notice.undelivered", n.ChangeID, audit.Failure, causes(n.Delivery.Channels))
+	return r.audit.RecordOutcome(ctx, tx, n.TenantID, "subprocessor.notice.undelivered", n.ChangeID, audit.Failure, notify.Causes(n.Delivery.Channels))
 }
 
 // announceKey parses the idempotency key of an announcement,
@@ -79,19 +65,8 @@ func (r *Registry) observe(ctx context.Context, tx pgx.Tx, o notify.Outcome) err
 	if err != nil {
 		return err
 	}
-	st := ChannelState{Channel: channel, State: ChannelFailing, Cause: o.ErrorCode, MessageID: o.MessageID, Attempts: o.Attempt, UpdatedAt: o.At.UTC()}
-	switch {
-	case o.Delivered:
-		st.State = ChannelDelivered
-	case o.Dead:
-		st.State = ChannelFailed
-	}
-	i := slices.IndexFunc(n.Delivery.Channels, func(c ChannelState) bool { return c.Channel == channel })
-	if i < 0 {
-		n.Delivery.Channels = append(n.Delivery.Channels, st)
-	} else {
-		n.Delivery.Channels[i] = st
-	}
+	var undelivered bool
+	n.Delivery.Channels, _, undelivered = notify.Advance(n.Delivery.Channels, channel, o)
 	switch {
 	case o.Delivered && n.Delivery.State != DeliveryDelivered:
 		// The customer is told now: its window starts at this instant.
@@ -104,9 +79,7 @@ func (r *Registry) observe(ctx context.Context, tx pgx.Tx, o notify.Outcome) err
 		}
 		return r.audit.RecordOutcome(ctx, tx, n.TenantID, "subprocessor.notice.delivered", n.ChangeID, audit.Success,
 			"via="+channel+" window_ends_at="+end.Format(time.RFC3339))
-	case !o.Delivered && n.Delivery.State == DeliverySending && !slices.ContainsFunc(n.Delivery.Channels, func(c ChannelState) bool {
-		return c.State == ChannelSending || c.State == ChannelDelivered
-	}):
+	case undelivered && n.Delivery.State == DeliverySending:
 		// Nothing delivered and nothing left on its first attempt.
 		n.Delivery.State = DeliveryUndelivered
 		at := o.At.UTC()

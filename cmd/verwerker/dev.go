@@ -70,6 +70,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if err := demo.SeedRetention(ctx, verwerker.SystemClock{}, a.Records, a.Retention, data.Tenants[0].ID); err != nil {
 			return err
 		}
+		if err := demo.SeedBreaches(ctx, verwerker.SystemClock{}, a.Breaches, []string{data.Tenants[0].ID, data.Tenants[1].ID}); err != nil {
+			return err
+		}
 		page, err := a.Subprocessors.PublicPage(ctx, data.Tenants[0].ID)
 		if err != nil {
 			return err

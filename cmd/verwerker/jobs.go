@@ -5,41 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/verwerker/verwerker/app"
 )
 
-// startJobs builds the River client that runs the background jobs on this
-// replica (River spreads jobs across replicas with SKIP LOCKED): outbox
-// deliveries, the periodic application of due subprocessor changes and
-// the purge of erased records' rows and the retention sweeps. The returned function stops it
-// gracefully.
+// startJobs builds the River client of the background jobs (app.App.Jobs)
+// and starts it. The returned function stops it gracefully.
 func startJobs(ctx context.Context, a *app.App, cfg *Config, logger *slog.Logger) (func(), error) {
 	outbox := a.Outbox
-	workers := river.NewWorkers()
-	outbox.Register(workers)
-	a.Subprocessors.Register(workers)
-	a.Records.Register(workers)
-	a.Requests.Register(workers)
-	a.Retention.Register(workers)
-	periodic := append(a.Subprocessors.PeriodicJobs(), a.Records.PeriodicJobs()...)
-	periodic = append(periodic, a.Requests.PeriodicJobs()...)
-	periodic = append(periodic, a.Retention.PeriodicJobs()...)
-	periodic = append(periodic, a.Records.RotationJobs(workers, cfg.KeyRotationInterval)...)
-	client, err := river.NewClient(riverpgxv5.New(a.DB.Pool), &river.Config{
-		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}},
-		Workers:      workers,
-		PeriodicJobs: periodic,
-		Logger:       logger.With("component", "river"),
-	})
+	client, err := a.Jobs(app.JobsConfig{KeyRotationInterval: cfg.KeyRotationInterval})
 	if err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
+		return nil, err
 	}
-	outbox.UseClient(client)
-	a.Records.UseClient(client)
-	a.Requests.UseClient(client)
-	a.Retention.UseClient(client)
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}
