@@ -85,11 +85,11 @@ func TestKubernetesManifests(t *testing.T) {
 // broken manifest is refused.
 func TestKubernetesValidatorRejects(t *testing.T) {
 	good := render(t, "k8s")
-	for _, c := range []struct{ name, from, to string }{
-		{"unknown field", "  replicas: 2\n", "  replica: 2\n"},
-		{"wrong type", "  replicas: 2\n", "  replicas: two\n"},
-		{"missing required field", "  selector:\n    matchLabels:\n      app.kubernetes.io/component: server\n      app.kubernetes.io/name: verwerker\n      app.kubernetes.io/part-of: verwerker\n  strategy:", "  strategy:"},
-		{"unknown kind", "kind: PodDisruptionBudget\n", "kind: PodDisruptionBudgett\n"},
+	for _, c := range []struct{ name, from, to, want string }{
+		{"unknown field", "  replicas: 2\n", "  replica: 2\n", "'replica' not allowed"},
+		{"wrong type", "  replicas: 2\n", "  replicas: two\n", "got string, want integer"},
+		{"missing required field", "  selector:\n    matchLabels:\n      app.kubernetes.io/component: server\n      app.kubernetes.io/name: verwerker\n      app.kubernetes.io/part-of: verwerker\n  strategy:", "  strategy:", "missing property 'selector'"},
+		{"unknown kind", "kind: PodDisruptionBudget\n", "kind: PodDisruptionBudgett\n", "could not find schema"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !bytes.Contains(good, []byte(c.from)) {
@@ -100,7 +100,9 @@ func TestKubernetesValidatorRejects(t *testing.T) {
 			if ok {
 				t.Fatalf("kubeconform accepted a broken manifest:\n%s", out)
 			}
-			t.Log(strings.TrimSpace(out))
+			if !strings.Contains(out, c.want) {
+				t.Fatalf("kubeconform refused it, but not for %q:\n%s", c.want, out)
+			}
 		})
 	}
 }
