@@ -112,21 +112,60 @@ func TestKubernetesValidatorRejects(t *testing.T) {
 // paths, non-root read-only containers, secrets by reference only, Vault's
 // Kubernetes login, and metrics apart from the public Service.
 func TestKubernetesSecurity(t *testing.T) {
-	objs := decode(t, render(t, "k8s"))
+	for _, p := range securityProblems(t, decode(t, render(t, "k8s"))) {
+		t.Error(p)
+	}
+}
+
+// TestKubernetesSecurityRejects proves the security checks can fail: each
+// weakened manifest is refused with its reason.
+func TestKubernetesSecurityRejects(t *testing.T) {
+	good := string(render(t, "k8s"))
+	for _, c := range []struct{ name, from, to, want string }{
+		{"one replica", "  replicas: 2\n", "  replicas: 1\n", "want at least 2"},
+		{"writable root", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "root filesystem is not read-only"},
+		{"root allowed", "runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot is not true"},
+		{"capabilities kept", "drop:\n            - ALL", "drop:\n            - NET_RAW", "capabilities not dropped"},
+		{"liveness on readyz", "path: /healthz", "path: /readyz", "livenessProbe path"},
+		{"metrics on the public Service", "    targetPort: http\n", "    targetPort: metrics\n", "public Service exposes the metrics port"},
+		{"literal secret", "        - name: DATABASE_URL\n          valueFrom:\n            secretKeyRef:\n              key: url\n              name: verwerker-database\n",
+			"        - name: DATABASE_URL\n          value: postgres://verwerker:secret@db/verwerker\n", "DATABASE_URL is not taken from a secret"},
+		{"unknown setting", "VERWERKER_LOG_LEVEL: info", "VERWERKER_LOGLEVEL: info", "verwerker does not read"},
+		{"no PodDisruptionBudget", "kind: PodDisruptionBudget", "kind: PodDisruptionBudgetGone", "want one PodDisruptionBudget"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(good, c.from) {
+				t.Fatalf("the rendered manifests no longer contain %q", c.from)
+			}
+			problems := securityProblems(t, decode(t, []byte(strings.Replace(good, c.from, c.to, 1))))
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, c.want) }) {
+				t.Fatalf("want a problem with %q, have %q", c.want, problems)
+			}
+		})
+	}
+}
+
+// securityProblems lists what is wrong with the rendered objects.
+func securityProblems(t *testing.T, objs []object) (problems []string) {
+	t.Helper()
+	fail := func(format string, args ...any) []string {
+		problems = append(problems, fmt.Sprintf(format, args...))
+		return problems
+	}
 	byKind := map[string][]object{}
 	for _, o := range objs {
 		k := o["kind"].(string)
 		byKind[k] = append(byKind[k], o)
 		if k == "Secret" {
-			t.Errorf("the manifests hold a Secret (%v): secrets are created apart and referenced", get(o, "metadata", "name"))
+			fail("the manifests hold a Secret (%v): secrets are created apart and referenced", get(o, "metadata", "name"))
 		}
 	}
 	if len(byKind["Deployment"]) != 1 {
-		t.Fatalf("want one Deployment, have %d", len(byKind["Deployment"]))
+		return fail("want one Deployment, have %d", len(byKind["Deployment"]))
 	}
 	dep := byKind["Deployment"][0]
 	if n, _ := get(dep, "spec", "replicas").(int); n < 2 {
-		t.Errorf("replicas = %v, want at least 2", get(dep, "spec", "replicas"))
+		fail("replicas = %v, want at least 2", get(dep, "spec", "replicas"))
 	}
 	podLabels := get(dep, "spec", "template", "metadata", "labels").(map[string]any)
 	pod := get(dep, "spec", "template", "spec").(map[string]any)
@@ -138,7 +177,7 @@ func TestKubernetesSecurity(t *testing.T) {
 	}
 	containers := list(pod, "containers")
 	if len(containers) != 1 {
-		t.Fatalf("want one container, have %d", len(containers))
+		return fail("want one container, have %d", len(containers))
 	}
 	server := containers[0]
 	ports := map[string]int{}
@@ -147,81 +186,81 @@ func TestKubernetesSecurity(t *testing.T) {
 	}
 	for probe, path := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
 		if got := get(server, probe, "httpGet", "path"); got != path {
-			t.Errorf("%s path = %v, want %s", probe, got, path)
+			fail("%s path = %v, want %s", probe, got, path)
 		}
 		if got := get(server, probe, "httpGet", "port"); got != "http" {
-			t.Errorf("%s port = %v, want the API port (http)", probe, got)
+			fail("%s port = %v, want the API port (http)", probe, got)
 		}
 		if !bytes.Contains(health, []byte(`Path:        "`+path+`"`)) {
-			t.Errorf("api/health.go serves no %s", path)
+			fail("api/health.go serves no %s", path)
 		}
 	}
 
 	// Non-root, read-only, no capabilities, seccomp: pod and every container.
 	if get(pod, "securityContext", "runAsNonRoot") != true {
-		t.Error("pod securityContext.runAsNonRoot is not true")
+		fail("pod securityContext.runAsNonRoot is not true")
 	}
 	if uid, _ := get(pod, "securityContext", "runAsUser").(int); uid == 0 {
-		t.Error("pod runs as root (runAsUser 0 or unset)")
+		fail("pod runs as root (runAsUser 0 or unset)")
 	}
 	if get(pod, "securityContext", "seccompProfile", "type") != "RuntimeDefault" {
-		t.Error("pod seccompProfile is not RuntimeDefault")
+		fail("pod seccompProfile is not RuntimeDefault")
 	}
 	all := append(list(pod, "initContainers"), containers...)
 	for _, c := range all {
 		name := c["name"]
 		if get(c, "securityContext", "readOnlyRootFilesystem") != true {
-			t.Errorf("container %v: root filesystem is not read-only", name)
+			fail("container %v: root filesystem is not read-only", name)
 		}
 		if get(c, "securityContext", "allowPrivilegeEscalation") != false {
-			t.Errorf("container %v: privilege escalation not forbidden", name)
+			fail("container %v: privilege escalation not forbidden", name)
 		}
 		if drop, _ := get(c, "securityContext", "capabilities", "drop").([]any); !slices.Contains(drop, any("ALL")) {
-			t.Errorf("container %v: capabilities not dropped (drop: %v)", name, drop)
+			fail("container %v: capabilities not dropped (drop: %v)", name, drop)
 		}
 		for _, r := range []string{"requests", "limits"} {
 			if get(c, "resources", r, "memory") == nil {
-				t.Errorf("container %v: no memory %s", name, r)
+				fail("container %v: no memory %s", name, r)
 			}
 		}
 		// Secrets by reference: no literal value of a secret setting.
 		for _, e := range list(c, "env") {
 			if n := e["name"].(string); (n == "DATABASE_URL" || n == "SMTP_URL" || strings.HasPrefix(n, "VAULT_TOKEN")) &&
 				get(e, "valueFrom", "secretKeyRef", "name") == nil {
-				t.Errorf("container %v: %s is not taken from a secret", name, n)
+				fail("container %v: %s is not taken from a secret", name, n)
 			}
 		}
 	}
 	if init := list(pod, "initContainers"); len(init) == 0 || !slices.Contains(get(init[0], "args").([]any), any("migrate")) {
-		t.Error("no init container runs verwerker migrate")
+		fail("no init container runs verwerker migrate")
 	}
 
 	// The ConfigMap: known settings only, the listeners on the container's
 	// ports, Vault's Kubernetes login, no secret in it.
 	if len(byKind["ConfigMap"]) != 1 {
-		t.Fatalf("want one ConfigMap, have %d", len(byKind["ConfigMap"]))
+		return fail("want one ConfigMap, have %d", len(byKind["ConfigMap"]))
 	}
 	cfg := get(byKind["ConfigMap"][0], "data").(map[string]any)
 	known := settings(t)
 	for k := range cfg {
 		if !known[k] {
-			t.Errorf("ConfigMap sets %s, which verwerker does not read (cmd/verwerker/config.go)", k)
+			fail("ConfigMap sets %s, which verwerker does not read (cmd/verwerker/config.go)", k)
 		}
 		if k == "DATABASE_URL" || k == "SMTP_URL" || k == "VAULT_TOKEN" || strings.Contains(k, "SECRET") {
-			t.Errorf("ConfigMap holds the secret setting %s", k)
+			fail("ConfigMap holds the secret setting %s", k)
 		}
 	}
 	for setting, port := range map[string]string{"VERWERKER_ADDR": "http", "VERWERKER_METRICS_ADDR": "metrics"} {
 		_, p, err := net.SplitHostPort(fmt.Sprint(cfg[setting]))
 		if err != nil || p != fmt.Sprint(ports[port]) {
-			t.Errorf("%s = %v does not listen on the container port %s (%d)", setting, cfg[setting], port, ports[port])
+			fail("%s = %v does not listen on the container port %s (%d)", setting, cfg[setting], port, ports[port])
 		}
 	}
 	if cfg["VERWERKER_VAULT_K8S_ROLE"] == nil || cfg["VAULT_ADDR"] == nil {
-		t.Error("no Vault Kubernetes login (VAULT_ADDR, VERWERKER_VAULT_K8S_ROLE)")
+		fail("no Vault Kubernetes login (VAULT_ADDR, VERWERKER_VAULT_K8S_ROLE)")
 	}
 	if pod["serviceAccountName"] == nil {
-		t.Error("pod has no service account for Vault's Kubernetes login")
+		fail("pod has no service account for Vault's Kubernetes login")
 	}
 
 	// Services: metrics never on the public one; each selects the pods.
@@ -229,13 +268,13 @@ func TestKubernetesSecurity(t *testing.T) {
 	for _, s := range byKind["Service"] {
 		name := get(s, "metadata", "name")
 		if !selects(get(s, "spec", "selector"), podLabels) {
-			t.Errorf("Service %v does not select the server's pods", name)
+			fail("Service %v does not select the server's pods", name)
 		}
 		for _, p := range list(s, "spec", "ports") {
 			isMetrics := p["targetPort"] == "metrics" || p["targetPort"] == ports["metrics"] || p["port"] == ports["metrics"]
 			switch {
 			case name == "verwerker" && isMetrics:
-				t.Errorf("the public Service exposes the metrics port: %v", p)
+				fail("the public Service exposes the metrics port: %v", p)
 			case name == "verwerker":
 				public = true
 			case isMetrics:
@@ -244,20 +283,21 @@ func TestKubernetesSecurity(t *testing.T) {
 		}
 	}
 	if !public || !metrics {
-		t.Errorf("want a public Service and a separate metrics Service; public %v, metrics %v", public, metrics)
+		fail("want a public Service and a separate metrics Service; public %v, metrics %v", public, metrics)
 	}
 
 	// A drain keeps a replica.
 	if len(byKind["PodDisruptionBudget"]) != 1 {
-		t.Fatalf("want one PodDisruptionBudget, have %d", len(byKind["PodDisruptionBudget"]))
+		return fail("want one PodDisruptionBudget, have %d", len(byKind["PodDisruptionBudget"]))
 	}
 	pdb := byKind["PodDisruptionBudget"][0]
 	if !selects(get(pdb, "spec", "selector", "matchLabels"), podLabels) {
-		t.Error("the PodDisruptionBudget does not select the server's pods")
+		fail("the PodDisruptionBudget does not select the server's pods")
 	}
 	if n, _ := get(pdb, "spec", "minAvailable").(int); n < 1 {
-		t.Errorf("PodDisruptionBudget minAvailable = %v, want at least 1", get(pdb, "spec", "minAvailable"))
+		fail("PodDisruptionBudget minAvailable = %v, want at least 1", get(pdb, "spec", "minAvailable"))
 	}
+	return problems
 }
 
 // settings are the environment variables verwerker reads.
