@@ -439,7 +439,9 @@ func TestNoticesReachAffectedControllersOnly(t *testing.T) {
 		require.True(t, n.Delivery.DeliveredAt.Before(i.DeadlineAt))
 		require.Equal(t, n.Delivery.DeliveredAt.Add(72*time.Hour), *n.AuthorityDeadline)
 	}
-	// Alpha's webhook carries the content.
+	// Alpha's webhook carries the content. A notice is delivered once one
+	// channel delivered it: the webhook may land after the e-mail.
+	waitFor(t, "webhook", func() bool { return len(h.deliveries()) >= 1 })
 	require.Len(t, h.deliveries(), 1)
 	data := h.deliveries()[0]["data"].(map[string]any)
 	require.Equal(t, i.ID, data["incident_id"])
