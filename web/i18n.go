@@ -133,6 +133,9 @@ var messages = map[string]map[string]string{
 		"error.csrf": "The form was refused: it did not come from this dashboard. Reload the page and try again.",
 		"error.500":  "Something went wrong on our side. It has been logged.", "error.400": "The form is not valid.",
 		"back": "Back",
+		"sessions.title": "My sessions", "sessions.intro": "Where you are signed in now. End a session you do not recognise, or one on a lost or shared device: it stops at once, on every replica.",
+		"sessions.id": "Session", "sessions.started": "Signed in", "sessions.seen": "Last active", "sessions.expires": "Expires", "sessions.mfa": "Second factor",
+		"sessions.action": "Action", "sessions.end": "End session", "sessions.this": "this one", "sessions.ended": "The session is ended.",
 	},
 	"nl": {
 		"app": "verwerker-dashboard", "skip": "Naar de inhoud", "nav": "Hoofdmenu", "signout": "Afmelden",
@@ -191,5 +194,8 @@ var messages = map[string]map[string]string{
 		"error.csrf": "Het formulier is geweigerd: het kwam niet van dit dashboard. Laad de pagina opnieuw en probeer het nog eens.",
 		"error.500":  "Er ging aan onze kant iets mis. Dit is gelogd.", "error.400": "Het formulier is niet geldig.",
 		"back": "Terug",
+		"sessions.title": "Mijn sessies", "sessions.intro": "Waar u nu bent aangemeld. Beëindig een sessie die u niet herkent, of een op een verloren of gedeeld apparaat: die stopt meteen, op elke replica.",
+		"sessions.id": "Sessie", "sessions.started": "Aangemeld", "sessions.seen": "Laatst actief", "sessions.expires": "Verloopt", "sessions.mfa": "Tweede factor",
+		"sessions.action": "Actie", "sessions.end": "Sessie beëindigen", "sessions.this": "deze", "sessions.ended": "De sessie is beëindigd.",
 	},
 }

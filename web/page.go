@@ -58,6 +58,7 @@ func (s *Server) allPages() []Page {
 		s.subprocessorsPage(), s.resolveSubmit(),
 		s.noticesPage(), s.retrySubmit(),
 		s.auditPage(), s.verifySubmit(),
+		s.sessionsPage(), s.sessionEndSubmit(),
 	}
 }
 

@@ -248,3 +248,42 @@ func TestSetUpAccountAndEnrolTOTP(t *testing.T) {
 	status, _ = e.get(t, c, "/dashboard/overview")
 	require.Equal(t, http.StatusOK, status)
 }
+
+// A person sees their own sessions and ends one of them at once (a lost
+// device); the ended session is signed out on its next request; another
+// person's session cannot be ended from here.
+func TestOwnSessions(t *testing.T) {
+	e := newEnv(t)
+	laptop, phone, other := e.client(t), e.client(t), e.client(t)
+	e.signIn(t, laptop, e.dpo())
+	e.signIn(t, phone, e.dpo())
+	e.signIn(t, other, e.lead())
+
+	status, body := e.get(t, laptop, "/dashboard/sessions")
+	require.Equal(t, http.StatusOK, status)
+	ids := regexp.MustCompile(`sessions/(ses_[0-9A-Z]+)/end`).FindAllStringSubmatch(body, -1)
+	require.Len(t, ids, 2, "the DPO's two sessions, not the privacy lead's")
+	require.Equal(t, 1, strings.Count(body, "(this one)"))
+	var phoneID string
+	for _, row := range strings.Split(body, "<tr>") {
+		if m := regexp.MustCompile(`sessions/(ses_[0-9A-Z]+)/end`).FindStringSubmatch(row); m != nil && !strings.Contains(row, "(this one)") {
+			phoneID = m[1]
+		}
+	}
+	require.NotEmpty(t, phoneID)
+
+	// The privacy lead cannot end the DPO's session.
+	status, _, _ = e.post(t, other, "/dashboard/sessions", "/dashboard/sessions/"+phoneID+"/end", url.Values{})
+	require.Equal(t, http.StatusNotFound, status)
+	status, _ = e.get(t, phone, "/dashboard/overview")
+	require.Equal(t, http.StatusOK, status)
+
+	status, _, res := e.post(t, laptop, "/dashboard/sessions", "/dashboard/sessions/"+phoneID+"/end", url.Values{})
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, "/dashboard/sessions?flash=sessions.ended", res.Header.Get("Location"))
+	status, _ = e.get(t, phone, "/dashboard/overview")
+	require.Equal(t, http.StatusSeeOther, status, "the ended session is signed out")
+	status, body = e.get(t, laptop, "/dashboard/sessions")
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, body, phoneID)
+}
