@@ -194,7 +194,7 @@ var messages = map[string]map[string]string{
 		"error.csrf": "Het formulier is geweigerd: het kwam niet van dit dashboard. Laad de pagina opnieuw en probeer het nog eens.",
 		"error.500":  "Er ging aan onze kant iets mis. Dit is gelogd.", "error.400": "Het formulier is niet geldig.",
 		"back":           "Terug",
-		"sessions.title": "Mijn sessies", "sessions.intro": "Waar u nu bent aangemeld. Beëindig een sessie die u niet herkent, of een op een verloren of gedeeld apparaat: die stopt meteen, op elke replica.",
+		"sessions.title": "Mijn sessies", "sessions.intro": "Waar je nu bent aangemeld. Beëindig een sessie die je niet herkent, of een op een verloren of gedeeld apparaat: die stopt meteen, op elke replica.",
 		"sessions.id": "Sessie", "sessions.started": "Aangemeld", "sessions.seen": "Laatst actief", "sessions.expires": "Verloopt", "sessions.mfa": "Tweede factor",
 		"sessions.action": "Actie", "sessions.end": "Sessie beëindigen", "sessions.this": "deze", "sessions.ended": "De sessie is beëindigd.",
 	},
