@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -300,9 +301,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Subprocessors: a.Subprocessors, Outbox: a.Outbox, Decisions: a.Decisions, Records: a.Records, Calendar: a.Calendar,
 		ClientAddr: a.Server.ClientAddr,
 	})
-	mux := http.NewServeMux()
-	mux.Handle(web.Prefix, a.Web)
-	mux.Handle("/", a.Server)
-	a.Handler = mux
+	a.Handler = route(a.Web, a.Server)
 	return a, nil
+}
+
+// route sends the dashboard's paths (web.Prefix, and its name without the
+// slash, redirected) to dashboard and everything else to api: one prefix
+// test, so the decision hot path pays no second router.
+func route(dashboard, api http.Handler) http.Handler {
+	bare := strings.TrimSuffix(web.Prefix, "/")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, web.Prefix):
+			dashboard.ServeHTTP(w, r)
+		case p == bare:
+			http.Redirect(w, r, web.Prefix, http.StatusMovedPermanently)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
 }
