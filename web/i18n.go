@@ -193,3 +193,16 @@ var messages = map[string]map[string]string{
 		"back": "Terug",
 	},
 }
+
+// addMessages adds a feature's texts to messages: the breach, request and
+// retention pages keep theirs next to their handlers.
+func addMessages(m map[string]map[string]string) {
+	for lang, texts := range m {
+		for k, s := range texts {
+			if _, dup := messages[lang][k]; dup {
+				panic("web: message " + lang + " " + k + " defined twice")
+			}
+			messages[lang][k] = s
+		}
+	}
+}

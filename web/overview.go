@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/notify"
@@ -49,6 +50,10 @@ type overviewData struct {
 	ByPurpose   chart
 	Allowed     uint64
 	Denied      uint64
+	// Clocks are the breaches' running 48-hour clocks; Times the
+	// delivery times of first notices against the 48-hour line.
+	Clocks []breach.Clock
+	Times  chart
 }
 
 func (s *Server) overviewPage() Page {
@@ -68,6 +73,18 @@ func (s *Server) overviewPage() Page {
 				}
 			}
 			sort.Slice(d.Terminating, func(i, j int) bool { return d.Terminating[i].ContractEndsAt.Before(*d.Terminating[j].ContractEndsAt) })
+			if d.Clocks, err = s.deps.Breaches.Clocks(ctx); err != nil {
+				return err
+			}
+			for _, c := range d.Clocks {
+				if !c.Done {
+					d.Actions = append(d.Actions, action{Critical: c.Level != "ok", Key: "alarm.breach",
+						Args: []any{c.Title, formatTime(v.Lang, c.DeadlineAt, v.Loc), timeLeft(v.Lang, v.Now, c.DeadlineAt), c.Pending}, Href: Prefix + "breaches/" + c.IncidentID})
+				}
+			}
+			if d.Times, err = s.notificationChart(r, v); err != nil {
+				return err
+			}
 			if d.Undelivered, err = s.deps.Subprocessors.Undelivered(ctx); err != nil {
 				return err
 			}

@@ -58,6 +58,8 @@ func (s *Server) allPages() []Page {
 		s.subprocessorsPage(), s.resolveSubmit(),
 		s.noticesPage(), s.retrySubmit(),
 		s.auditPage(), s.verifySubmit(),
+		s.breachesPage(), s.reportSubmit(), s.incidentPage(), s.triageSubmit(), s.scopeSubmit(), s.notifySubmit(),
+		s.updateSubmit(), s.registerPage(), s.customerBreachesPage(), s.acknowledgeSubmit(), s.customerRegisterPage(),
 	}
 }
 
