@@ -54,6 +54,9 @@ type overviewData struct {
 	// delivery times of first notices against the 48-hour line.
 	Clocks []breach.Clock
 	Times  chart
+	// RequestWeeks is the data-subject requests' deadline compliance per
+	// week.
+	RequestWeeks chart
 }
 
 func (s *Server) overviewPage() Page {
@@ -83,6 +86,30 @@ func (s *Server) overviewPage() Page {
 				}
 			}
 			if d.Times, err = s.notificationChart(r, v); err != nil {
+				return err
+			}
+			failed, err := s.deps.Requests.Failed(ctx)
+			if err != nil {
+				return err
+			}
+			overdue, err := s.deps.Requests.Overdue(ctx)
+			if err != nil {
+				return err
+			}
+			for _, q := range overdue {
+				if q.Failure == "" {
+					failed = append(failed, q)
+				}
+			}
+			for _, q := range requestRows(failed, v.Now, d.name) {
+				key := "alarm.request.overdue"
+				if q.Level == "failed" {
+					key = "alarm.request.failed"
+				}
+				d.Actions = append(d.Actions, action{Critical: true, Key: key, Args: []any{q.ID, q.Name, q.Due.LastDay.String()},
+					Href: Prefix + "customers/" + q.TenantID + "/requests/" + q.ID})
+			}
+			if _, d.RequestWeeks, err = s.requestCharts(r, v, "*", 12); err != nil {
 				return err
 			}
 			if d.Undelivered, err = s.deps.Subprocessors.Undelivered(ctx); err != nil {

@@ -60,6 +60,8 @@ func (s *Server) allPages() []Page {
 		s.auditPage(), s.verifySubmit(),
 		s.breachesPage(), s.reportSubmit(), s.incidentPage(), s.triageSubmit(), s.scopeSubmit(), s.notifySubmit(),
 		s.updateSubmit(), s.registerPage(), s.customerBreachesPage(), s.acknowledgeSubmit(), s.customerRegisterPage(),
+		s.requestsPage(), s.customerRequestsPage(), s.requestPage(), s.instructSubmit(), s.extendSubmit(),
+		s.pauseSubmit(), s.resumeSubmit(), s.requestRetrySubmit(), s.exportDownload(),
 	}
 }
 

@@ -87,10 +87,12 @@ func (s *Server) loadViewer(w http.ResponseWriter, r *http.Request, v *view) boo
 		add("subprocessors", "subprocessors.title", policy.PermSubprocessorRead, verwerker.PlatformDomain)
 		add("notices", "notices.title", policy.PermOutboxRead, verwerker.PlatformDomain)
 		add("audit", "audit.title", policy.PermAuditRead, verwerker.PlatformDomain)
+		add("requests", "requests.title", policy.PermRequestRead, verwerker.PlatformDomain)
 		add("breaches", "breaches.title", policy.PermBreachManage, verwerker.PlatformDomain)
 	} else if v.Home != "" {
 		add("customers/"+v.Home, "customers.title", policy.PermTenantRead, v.Home)
 		add("customers/"+v.Home+"/certificates", "certificates.title", policy.PermCertificateRead, v.Home)
+		add("customers/"+v.Home+"/requests", "requests.title", policy.PermRequestRead, v.Home)
 		add("customers/"+v.Home+"/breaches", "breaches.notices", policy.PermBreachNoticeRead, v.Home)
 	}
 	return true
