@@ -112,6 +112,22 @@ func (s *Server) overviewPage() Page {
 			if _, d.RequestWeeks, err = s.requestCharts(r, v, "*", 12); err != nil {
 				return err
 			}
+			overdueDeletions, err := s.deps.Retention.Overdue(ctx)
+			if err != nil {
+				return err
+			}
+			for _, o := range overdueDeletions {
+				d.Actions = append(d.Actions, action{Critical: true, Key: "alarm.retention.overdue", Args: []any{d.name(o.TenantID), o.Records, overdueDays(v.Now, o.Oldest)},
+					Href: Prefix + "customers/" + o.TenantID + "/retention"})
+			}
+			pastReview, err := s.deps.Retention.HoldsPastReview(ctx)
+			if err != nil {
+				return err
+			}
+			for _, h := range pastReview {
+				d.Actions = append(d.Actions, action{Key: "alarm.hold.review", Args: []any{d.name(h.TenantID), h.ID, h.ReviewOn.String()},
+					Href: Prefix + "customers/" + h.TenantID + "/retention#holds"})
+			}
 			if d.Undelivered, err = s.deps.Subprocessors.Undelivered(ctx); err != nil {
 				return err
 			}

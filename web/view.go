@@ -93,6 +93,7 @@ func (s *Server) loadViewer(w http.ResponseWriter, r *http.Request, v *view) boo
 		add("customers/"+v.Home, "customers.title", policy.PermTenantRead, v.Home)
 		add("customers/"+v.Home+"/certificates", "certificates.title", policy.PermCertificateRead, v.Home)
 		add("customers/"+v.Home+"/requests", "requests.title", policy.PermRequestRead, v.Home)
+		add("customers/"+v.Home+"/retention", "retention.title", policy.PermRetentionRead, v.Home)
 		add("customers/"+v.Home+"/breaches", "breaches.notices", policy.PermBreachNoticeRead, v.Home)
 	}
 	return true
