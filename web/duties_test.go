@@ -161,7 +161,7 @@ func TestBreachForms(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, after, len(before), "no half-written incident")
 
-	discovered := e.clock.Now().Add(-2 * time.Hour).In(time.FixedZone("CET", 3600))
+	discovered := e.clock.Now().Add(-2 * time.Hour).In(amsterdam(t))
 	status, _, res := e.post(t, dpo, "/dashboard/breaches", "/dashboard/breaches", url.Values{
 		"title": {"Backup bucket readable"}, "discovered_at": {discovered.Format("2006-01-02T15:04")}, "kinds": {"confidentiality"},
 		"tenants": {a}, "discovered_how": {"Cloud audit"}})
@@ -292,4 +292,12 @@ func TestRequestAndHoldForms(t *testing.T) {
 	for _, act := range []string{"retention.hold_place", "retention.hold_review", "retention.hold_lift"} {
 		require.True(t, seen[act], act)
 	}
+}
+
+// amsterdam is the processor's people's time zone, in which the forms'
+// times are read.
+func amsterdam(t *testing.T) *time.Location {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	require.NoError(t, err)
+	return loc
 }
