@@ -45,11 +45,15 @@ func (s *Server) breachesPage() Page {
 }
 
 // notificationChart draws how long after discovery each customer's first
-// notice was delivered, against the 48-hour line.
+// notice was delivered, against the 48-hour line: the latest 40.
 func (s *Server) notificationChart(r *http.Request, v *view) (chart, error) {
 	times, err := s.deps.Breaches.NotificationTimes(r.Context())
 	if err != nil {
 		return chart{}, err
+	}
+	const most = 40 // the latest notices: the chart stays readable
+	if len(times) > most {
+		times = times[len(times)-most:]
 	}
 	bars := make([]durationBar, 0, len(times))
 	for _, t := range times {
@@ -89,15 +93,14 @@ func (s *Server) reportSubmit() Page {
 }
 
 type incidentData struct {
-	Incident   breach.Incident
-	History    []breach.Revision
-	Notices    []breach.Notice
-	Names      map[string]string
-	Kinds      []string
-	Left       time.Duration
-	Near       bool
-	CanNotify  bool
-	CanRecount bool
+	Incident  breach.Incident
+	History   []breach.Revision
+	Notices   []breach.Notice
+	Names     map[string]string
+	Kinds     []string
+	Left      time.Duration
+	Near      bool
+	CanNotify bool
 }
 
 func (s *Server) incidentPage() Page {
@@ -341,9 +344,9 @@ func init() {
 			"breaches.f.started": "Started at (if known)", "breaches.f.ended": "Ended at", "breaches.f.kinds": "Security properties breached",
 			"breaches.f.systems": "Systems (comma-separated: chat, admin; empty: all)", "breaches.f.tenants": "Customer ids (comma-separated; empty: all in scope)",
 			"breaches.f.consequences": "Likely consequences", "breaches.f.measures": "Measures taken or proposed", "breaches.f.contact": "Contact point",
-			"breaches.f.actual": "Was personal data actually destroyed, lost, altered, disclosed or accessed (or can that not be excluded)?",
+			"breaches.f.actual":   "Was personal data actually destroyed, lost, altered, disclosed or accessed (or can that not be excluded)?",
 			"breaches.f.personal": "Does the incident involve personal data?", "breaches.f.reason": "Reason (required when revising)",
-			"breaches.f.update":   "What is new (sent to every notified customer)",
+			"breaches.f.update":           "What is new (sent to every notified customer)",
 			"breach.kind.confidentiality": "confidentiality", "breach.kind.integrity": "integrity", "breach.kind.availability": "availability",
 			"breaches.facts": "Facts", "breaches.triage": "Triage", "breaches.untriaged": "Not triaged yet.",
 			"breaches.impact": "Impact per customer and category", "breaches.totals": "%d data subjects, %d records",
@@ -376,9 +379,9 @@ func init() {
 			"breaches.f.started": "Begonnen op (indien bekend)", "breaches.f.ended": "Geëindigd op", "breaches.f.kinds": "Geschonden beveiligingseigenschappen",
 			"breaches.f.systems": "Systemen (kommagescheiden: chat, admin; leeg: alle)", "breaches.f.tenants": "Klant-id's (kommagescheiden; leeg: alle binnen bereik)",
 			"breaches.f.consequences": "Waarschijnlijke gevolgen", "breaches.f.measures": "Genomen of voorgestelde maatregelen", "breaches.f.contact": "Contactpunt",
-			"breaches.f.actual": "Zijn persoonsgegevens werkelijk vernietigd, verloren, gewijzigd, verstrekt of ingezien (of valt dat niet uit te sluiten)?",
+			"breaches.f.actual":   "Zijn persoonsgegevens werkelijk vernietigd, verloren, gewijzigd, verstrekt of ingezien (of valt dat niet uit te sluiten)?",
 			"breaches.f.personal": "Gaat het incident over persoonsgegevens?", "breaches.f.reason": "Reden (verplicht bij herziening)",
-			"breaches.f.update":   "Wat er nieuw is (naar elke gemelde klant)",
+			"breaches.f.update":           "Wat er nieuw is (naar elke gemelde klant)",
 			"breach.kind.confidentiality": "vertrouwelijkheid", "breach.kind.integrity": "integriteit", "breach.kind.availability": "beschikbaarheid",
 			"breaches.facts": "Feiten", "breaches.triage": "Beoordeling", "breaches.untriaged": "Nog niet beoordeeld.",
 			"breaches.impact": "Gevolgen per klant en categorie", "breaches.totals": "%d betrokkenen, %d records",

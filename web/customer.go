@@ -24,7 +24,7 @@ type customerData struct {
 	// ShowRequests, ShowRetention and ShowBreaches link the customer's
 	// request, retention and breach notice pages.
 	ShowRequests, ShowRetention, ShowBreaches bool
-	Decisions                       *chart
+	Decisions                                 *chart
 }
 
 func (s *Server) customerPage() Page {

@@ -77,15 +77,15 @@ func TestDutyPagesPermissions(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, reqs, 3)
 	for path, want := range map[string]string{
-		"/dashboard/breaches":                           incidents[0].Title,
-		"/dashboard/breaches/" + incidents[0].ID:        "history",
-		"/dashboard/requests":                           reqs[0].ID,
-		"/dashboard/customers/" + a + "/requests":       reqs[1].ID,
-		"/dashboard/customers/" + a + "/requests/" + reqs[0].ID: "timeline",
-		"/dashboard/customers/" + a + "/retention":      "Complaint file 2026-014",
+		"/dashboard/breaches":                                             incidents[0].Title,
+		"/dashboard/breaches/" + incidents[0].ID:                          "history",
+		"/dashboard/requests":                                             reqs[0].ID,
+		"/dashboard/customers/" + a + "/requests":                         reqs[1].ID,
+		"/dashboard/customers/" + a + "/requests/" + reqs[0].ID:           "timeline",
+		"/dashboard/customers/" + a + "/retention":                        "Complaint file 2026-014",
 		"/dashboard/customers/" + a + "/retention/sweeps/" + sweeps[0].ID: sweeps[0].ID,
-		"/dashboard/customers/" + b + "/retention":      "retention",
-		"/dashboard/overview":                           "breach-clocks",
+		"/dashboard/customers/" + b + "/retention":                        "retention",
+		"/dashboard/overview":                                             "breach-clocks",
 	} {
 		status, body := e.get(t, dpo, path)
 		require.Equal(t, http.StatusOK, status, path)

@@ -102,7 +102,7 @@ func (s *Server) tenantNames(r *http.Request) func(string) string {
 func (s *Server) requestCharts(r *http.Request, v *view, tenantID string, weeks int) (chart, chart, error) {
 	today := v.Now.UTC()
 	monday := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
-	monday = monday.AddDate(0, 0, -((int(monday.Weekday())+6)%7) - 7*(weeks-1))
+	monday = monday.AddDate(0, 0, -((int(monday.Weekday())+6)%7)-7*(weeks-1))
 	counts, err := s.deps.Requests.Weekly(r.Context(), tenantID, monday)
 	if err != nil {
 		return chart{}, chart{}, err
@@ -267,7 +267,7 @@ func init() {
 			"requests.done.instructed": "The instruction is recorded.", "requests.done.extended": "The deadline is extended.",
 			"requests.done.paused": "The clock is paused.", "requests.done.resumed": "The clock runs again.",
 			"requests.done.retried": "What failed runs again.",
-			"request.type.access": "access (Art. 15)", "request.type.rectification": "rectification (Art. 16)", "request.type.erasure": "erasure (Art. 17)",
+			"request.type.access":   "access (Art. 15)", "request.type.rectification": "rectification (Art. 16)", "request.type.erasure": "erasure (Art. 17)",
 			"request.type.restriction": "restriction (Art. 18)", "request.type.portability": "portability (Art. 20)", "request.type.objection": "objection (Art. 21)",
 			"request.state.received": "received", "request.state.forwarded": "forwarded", "request.state.awaiting_instruction": "awaiting the controller's instruction",
 			"request.state.in_progress": "in progress", "request.state.waiting_on_subject": "waiting on the subject", "request.state.completed": "completed",
@@ -293,7 +293,7 @@ func init() {
 			"requests.done.instructed": "De instructie is vastgelegd.", "requests.done.extended": "De termijn is verlengd.",
 			"requests.done.paused": "De klok staat stil.", "requests.done.resumed": "De klok loopt weer.",
 			"requests.done.retried": "Wat mislukte wordt opnieuw uitgevoerd.",
-			"request.type.access": "inzage (art. 15)", "request.type.rectification": "rectificatie (art. 16)", "request.type.erasure": "wissen (art. 17)",
+			"request.type.access":   "inzage (art. 15)", "request.type.rectification": "rectificatie (art. 16)", "request.type.erasure": "wissen (art. 17)",
 			"request.type.restriction": "beperking (art. 18)", "request.type.portability": "overdraagbaarheid (art. 20)", "request.type.objection": "bezwaar (art. 21)",
 			"request.state.received": "ontvangen", "request.state.forwarded": "doorgestuurd", "request.state.awaiting_instruction": "wacht op instructie van de verwerkingsverantwoordelijke",
 			"request.state.in_progress": "in uitvoering", "request.state.waiting_on_subject": "wacht op de betrokkene", "request.state.completed": "afgerond",

@@ -157,7 +157,9 @@ func formDate(r *http.Request, field string) (deadline.Date, error) {
 }
 
 // overdueDays says how long ago the oldest overdue record's deadline was.
-func overdueDays(now, oldest time.Time) string { return strconv.Itoa(int(now.Sub(oldest).Hours() / 24)) }
+func overdueDays(now, oldest time.Time) string {
+	return strconv.Itoa(int(now.Sub(oldest).Hours() / 24))
+}
 
 func init() {
 	addMessages(map[string]map[string]string{
@@ -166,7 +168,7 @@ func init() {
 			"retention.trigger": "Trigger", "retention.period": "Period", "retention.action": "Action", "retention.ground": "Legal ground",
 			"retention.source": "Source", "retention.forecast": "Records to be deleted, by category", "retention.within": "within %d days",
 			"retention.countdown": "Contract ended %s: everything but statutory records is purged by %s (%d days).",
-			"retention.sweeps": "Last sweeps and their deletion certificates", "retention.sweep": "Sweep", "retention.started": "Started",
+			"retention.sweeps":    "Last sweeps and their deletion certificates", "retention.sweep": "Sweep", "retention.started": "Started",
 			"retention.status": "Status", "retention.deleted": "Deleted records", "retention.subjects": "Subjects shredded",
 			"retention.heldback": "Held back", "retention.nosweeps": "No sweeps yet.",
 			"retention.overdue": "Overdue deletions", "retention.overdue.n": "%d records past their deadline, the oldest since %s: the sweep is behind.",
@@ -188,7 +190,7 @@ func init() {
 			"retention.trigger": "Aanleiding", "retention.period": "Termijn", "retention.action": "Actie", "retention.ground": "Grondslag",
 			"retention.source": "Bron", "retention.forecast": "Te verwijderen records, per categorie", "retention.within": "binnen %d dagen",
 			"retention.countdown": "Contract beëindigd %s: alles behalve wettelijk te bewaren records wordt verwijderd uiterlijk %s (%d dagen).",
-			"retention.sweeps": "Laatste verwijderrondes en hun certificaten", "retention.sweep": "Ronde", "retention.started": "Begonnen",
+			"retention.sweeps":    "Laatste verwijderrondes en hun certificaten", "retention.sweep": "Ronde", "retention.started": "Begonnen",
 			"retention.status": "Status", "retention.deleted": "Verwijderde records", "retention.subjects": "Betrokkenen vernietigd",
 			"retention.heldback": "Tegengehouden", "retention.nosweeps": "Nog geen verwijderrondes.",
 			"retention.overdue": "Achterstallige verwijderingen", "retention.overdue.n": "%d records over hun termijn, de oudste sinds %s: de verwijderronde loopt achter.",

@@ -218,7 +218,7 @@ func funcs() template.FuncMap {
 			}
 			return ""
 		},
-		"svg": func(s string) template.HTML { return template.HTML(s) }, //nolint:gosec // charts are built by chart.go with escaped text
+		"svg":   func(s string) template.HTML { return template.HTML(s) }, //nolint:gosec // charts are built by chart.go with escaped text
 		"short": short,
 		"inc":   func(n int) int { return n + 1 },
 		// input is t in the viewer's zone for a datetime-local field.
