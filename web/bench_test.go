@@ -98,7 +98,6 @@ func BenchmarkPageWeight(b *testing.B) {
 		{"agreement", "/dashboard/customers/" + a + "/agreements/1"}, {"subprocessors", "/dashboard/subprocessors"},
 		{"notices", "/dashboard/notices"}, {"audit", "/dashboard/audit"}, {"signin", "/dashboard/signin"},
 		{"breaches", "/dashboard/breaches"}, {"requests", "/dashboard/requests"}, {"retention", "/dashboard/customers/" + a + "/retention"},
-		{"breach-notices", "/dashboard/customers/" + a + "/breaches"},
 	}
 	for b.Loop() {
 		for _, p := range pages {

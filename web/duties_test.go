@@ -283,11 +283,17 @@ func TestRequestAndHoldForms(t *testing.T) {
 		}
 	}
 	// Every change is audited in the customer's chain.
-	events, err := e.app.Audit.Events(t.Context(), a, 0, 1000)
-	require.NoError(t, err)
 	seen := map[string]bool{}
-	for _, ev := range events {
-		seen[ev.Action] = true
+	for after := int64(0); ; {
+		events, err := e.app.Audit.Events(t.Context(), a, after, 1000)
+		require.NoError(t, err)
+		if len(events) == 0 {
+			break
+		}
+		for _, ev := range events {
+			seen[ev.Action] = true
+		}
+		after = events[len(events)-1].Seq
 	}
 	for _, act := range []string{"retention.hold_place", "retention.hold_review", "retention.hold_lift"} {
 		require.True(t, seen[act], act)
