@@ -55,11 +55,21 @@ func (s *Server) notificationChart(r *http.Request, v *view) (chart, error) {
 	if len(times) > most {
 		times = times[len(times)-most:]
 	}
+	name := s.tenantNames(r)
 	bars := make([]durationBar, 0, len(times))
+	late := 0
 	for _, t := range times {
-		bars = append(bars, durationBar{Label: short(t.IncidentID) + " " + short(t.TenantID), Value: t.Elapsed, Late: !t.OnTime})
+		label := []rune(name(t.TenantID))
+		if len(label) > 18 {
+			label = append(label[:17], '…')
+		}
+		bars = append(bars, durationBar{Label: string(label) + " " + t.IncidentID[len(t.IncidentID)-4:], Value: t.Elapsed, Late: !t.OnTime})
+		if !t.OnTime {
+			late++
+		}
 	}
-	return lineBars("breach-times", translate(v.Lang, "breaches.times"), translate(v.Lang, "breaches.line"), bars, breach.Window), nil
+	summary := translate(v.Lang, "breaches.times.summary", len(times), len(times)-late, late)
+	return lineBars("breach-times", translate(v.Lang, "breaches.times"), translate(v.Lang, "breaches.line"), summary, bars, breach.Window), nil
 }
 
 // reportSubmit records a reported incident (breach.Service.Report); the
@@ -320,13 +330,6 @@ func flashKey(f string, known ...string) string {
 	return known[0]
 }
 
-func short(s string) string {
-	if len(s) > 12 {
-		return s[:12] + "…"
-	}
-	return s
-}
-
 func init() {
 	addMessages(map[string]map[string]string{
 		"en": {
@@ -336,6 +339,7 @@ func init() {
 			"breaches.stopped": "every customer notified", "breaches.pending": "not delivered",
 			"breaches.noclocks": "No breach clock is running.", "breaches.register": "Download the register (Art. 33(5))",
 			"breaches.times": "Notice delivery after discovery, in hours", "breaches.line": "48 hours",
+			"breaches.times.summary": "%d first notices: %d within 48 hours, %d later", "breaches.reason": "Reason",
 			"breaches.incidents": "Incidents", "breaches.status": "Status", "breaches.via": "Reported by",
 			"breach.status.reported": "reported, not triaged", "breach.status.breach": "breach", "breach.status.vulnerability": "vulnerability (not notified)",
 			"breach.status.dismissed": "dismissed", "breach.status.closed": "closed",
@@ -371,6 +375,7 @@ func init() {
 			"breaches.stopped": "elke klant gemeld", "breaches.pending": "niet afgeleverd",
 			"breaches.noclocks": "Er loopt geen datalekklok.", "breaches.register": "Register downloaden (art. 33 lid 5)",
 			"breaches.times": "Aflevering van meldingen na ontdekking, in uren", "breaches.line": "48 uur",
+			"breaches.times.summary": "%d eerste meldingen: %d binnen 48 uur, %d later", "breaches.reason": "Reden",
 			"breaches.incidents": "Incidenten", "breaches.status": "Status", "breaches.via": "Gemeld door",
 			"breach.status.reported": "gemeld, niet beoordeeld", "breach.status.breach": "datalek", "breach.status.vulnerability": "kwetsbaarheid (niet gemeld)",
 			"breach.status.dismissed": "afgewezen", "breach.status.closed": "gesloten",

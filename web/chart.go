@@ -124,8 +124,8 @@ type durationBar struct {
 
 // lineBars draws one horizontal bar per duration against a limit drawn as
 // a dashed line (the breach notices' 48 hours): the chart for how long
-// things took. Its text alternative lists every bar in hours.
-func lineBars(id, title, lineName string, bars []durationBar, limit time.Duration) chart {
+// things took. Its text alternative is summary and every bar in hours.
+func lineBars(id, title, lineName, summary string, bars []durationBar, limit time.Duration) chart {
 	onTime := series{Name: "≤ " + lineName, Color: colorBlue}
 	late := series{Name: "> " + lineName, Color: colorRed}
 	c := chart{ID: id, Title: title, Series: []series{onTime, late}}
@@ -139,12 +139,11 @@ func lineBars(id, title, lineName string, bars []durationBar, limit time.Duratio
 			max = b.Value
 		}
 	}
-	const w, left, right, row, top = 640.0, 170.0, 20.0, 18.0, 10.0
+	const w, left, right, row, top = 640.0, 190.0, 20.0, 18.0, 10.0
 	h := top + float64(len(bars))*row + 24
 	scale := (w - left - right) / max.Hours()
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="%s-t %s-d" width="%.0f" height="%.0f">`, w, h, id, id, w, h)
-	summary := fmt.Sprintf("%d; %s: %.0f h", len(bars), lineName, limit.Hours())
 	fmt.Fprintf(&sb, `<title id="%s-t">%s</title><desc id="%s-d">%s</desc>`, id, html.EscapeString(title), id, html.EscapeString(summary))
 	for i, b := range bars {
 		y := top + float64(i)*row

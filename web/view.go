@@ -231,3 +231,11 @@ func funcs() template.FuncMap {
 		},
 	}
 }
+
+// short cuts an id to its first 12 characters for a table.
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}
