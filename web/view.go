@@ -96,6 +96,17 @@ func (s *Server) loadViewer(w http.ResponseWriter, r *http.Request, v *view) boo
 		add("customers/"+v.Home+"/retention", "retention.title", policy.PermRetentionRead, v.Home)
 		add("customers/"+v.Home+"/breaches", "breaches.notices", policy.PermBreachNoticeRead, v.Home)
 	}
+	// Only the most specific entry is current: a customer's retention
+	// page is not its customer page too.
+	best := -1
+	for i, n := range v.Nav {
+		if n.Current && (best < 0 || len(n.Href) > len(v.Nav[best].Href)) {
+			best = i
+		}
+	}
+	for i := range v.Nav {
+		v.Nav[i].Current = i == best
+	}
 	return true
 }
 
