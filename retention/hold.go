@@ -210,15 +210,8 @@ func (s *Service) Lift(ctx context.Context, tenantID, holdID, reason string) (Ho
 	var h Hold
 	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		var err error
-		h, err = scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, holdID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "hold not found")
-		}
-		if err != nil {
+		if h, err = lockActive(ctx, tx, tenantID, holdID); err != nil {
 			return err
-		}
-		if !h.Active() {
-			return verwerker.Errorf(verwerker.ECONFLICT, "the hold was lifted already")
 		}
 		h.LiftedAt, h.LiftedBy, h.LiftReason = &now, audit.Actor(ctx), reason
 		if _, err := tx.Exec(ctx, `UPDATE legal_holds SET lifted_at = $3, lifted_by = $4, lift_reason = $5 WHERE tenant_id = $1 AND id = $2`,
@@ -229,6 +222,22 @@ func (s *Service) Lift(ctx context.Context, tenantID, holdID, reason string) (Ho
 	})
 	if err != nil {
 		return Hold{}, verwerker.Wrap("retention: lift hold", err)
+	}
+	return h, nil
+}
+
+// lockActive reads an active hold for update: ENOTFOUND when the customer
+// has none of that id, ECONFLICT when it was lifted.
+func lockActive(ctx context.Context, tx pgx.Tx, tenantID, holdID string) (Hold, error) {
+	h, err := scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, holdID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, verwerker.Errorf(verwerker.ENOTFOUND, "hold not found")
+	}
+	if err != nil {
+		return h, err
+	}
+	if !h.Active() {
+		return h, verwerker.Errorf(verwerker.ECONFLICT, "the hold was lifted already")
 	}
 	return h, nil
 }
@@ -246,15 +255,8 @@ func (s *Service) Review(ctx context.Context, tenantID, holdID string, next dead
 	var h Hold
 	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		var err error
-		h, err = scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, holdID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "hold not found")
-		}
-		if err != nil {
+		if h, err = lockActive(ctx, tx, tenantID, holdID); err != nil {
 			return err
-		}
-		if !h.Active() {
-			return verwerker.Errorf(verwerker.ECONFLICT, "the hold was lifted already")
 		}
 		h.ReviewOn = next
 		if _, err := tx.Exec(ctx, `UPDATE legal_holds SET review_on = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, holdID, next.String()); err != nil {
