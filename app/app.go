@@ -300,6 +300,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		People: a.People, Keys: a.Keys, Audit: a.Audit, Tenants: a.Tenants, DPA: a.DPA,
 		Subprocessors: a.Subprocessors, Outbox: a.Outbox, Decisions: a.Decisions, Records: a.Records, Calendar: a.Calendar,
 		ClientAddr: a.Server.ClientAddr,
+		Breaches:   a.Breaches, Requests: a.Requests, Retention: a.Retention,
 	})
 	a.Handler = route(a.Web, a.Server)
 	return a, nil

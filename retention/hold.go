@@ -210,15 +210,8 @@ func (s *Service) Lift(ctx context.Context, tenantID, holdID, reason string) (Ho
 	var h Hold
 	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		var err error
-		h, err = scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, holdID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return verwerker.Errorf(verwerker.ENOTFOUND, "hold not found")
-		}
-		if err != nil {
+		if h, err = lockActive(ctx, tx, tenantID, holdID); err != nil {
 			return err
-		}
-		if !h.Active() {
-			return verwerker.Errorf(verwerker.ECONFLICT, "the hold was lifted already")
 		}
 		h.LiftedAt, h.LiftedBy, h.LiftReason = &now, audit.Actor(ctx), reason
 		if _, err := tx.Exec(ctx, `UPDATE legal_holds SET lifted_at = $3, lifted_by = $4, lift_reason = $5 WHERE tenant_id = $1 AND id = $2`,
@@ -229,6 +222,50 @@ func (s *Service) Lift(ctx context.Context, tenantID, holdID, reason string) (Ho
 	})
 	if err != nil {
 		return Hold{}, verwerker.Wrap("retention: lift hold", err)
+	}
+	return h, nil
+}
+
+// lockActive reads an active hold for update: ENOTFOUND when the customer
+// has none of that id, ECONFLICT when it was lifted.
+func lockActive(ctx context.Context, tx pgx.Tx, tenantID, holdID string) (Hold, error) {
+	h, err := scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, holdID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, verwerker.Errorf(verwerker.ENOTFOUND, "hold not found")
+	}
+	if err != nil {
+		return h, err
+	}
+	if !h.Active() {
+		return h, verwerker.Errorf(verwerker.ECONFLICT, "the hold was lifted already")
+	}
+	return h, nil
+}
+
+// Review records that an active hold was reviewed and is still needed,
+// with the day of its next review (after today, within three years), and
+// audits it (retention.hold_review). A lifted hold is an ECONFLICT; an
+// unknown hold ENOTFOUND.
+func (s *Service) Review(ctx context.Context, tenantID, holdID string, next deadline.Date) (Hold, error) {
+	now := s.clock.Now().UTC()
+	today := deadline.DateOf(now)
+	if !next.After(today) || next.After(today.AddDays(3*366)) {
+		return Hold{}, verwerker.Invalid("the review is not valid", verwerker.FieldError{Field: "review_on", Message: "must be a day after today, within three years"})
+	}
+	var h Hold
+	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
+		var err error
+		if h, err = lockActive(ctx, tx, tenantID, holdID); err != nil {
+			return err
+		}
+		h.ReviewOn = next
+		if _, err := tx.Exec(ctx, `UPDATE legal_holds SET review_on = $3 WHERE tenant_id = $1 AND id = $2`, tenantID, holdID, next.String()); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, tenantID, "retention.hold_review", h.ID, "review_on="+next.String())
+	})
+	if err != nil {
+		return Hold{}, verwerker.Wrap("retention: review hold", err)
 	}
 	return h, nil
 }

@@ -306,6 +306,38 @@ func TestHoldsBlockAndRelease(t *testing.T) {
 	assert.NotContains(t, err.Error(), "visitor-1")
 }
 
+// A hold past its review day is reviewed with a new day: no longer past
+// review, audited; a day not after today, an unknown or a lifted hold are
+// refused and change nothing.
+func TestHoldReview(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	h, err := f.svc.Place(f.ctx, f.tenant, retention.Placement{Scope: retention.ScopeTenant, Reason: "tax audit", Owner: "dpo", ReviewOn: review(f)})
+	require.NoError(t, err)
+	f.clock.Advance(days(32))
+	past, err := f.svc.HoldsPastReview(f.ctx)
+	require.NoError(t, err)
+	require.Len(t, past, 1)
+
+	today := deadline.DateOf(f.clock.Now())
+	_, err = f.svc.Review(f.ctx, f.tenant, h.ID, today)
+	assert.Equal(t, verwerker.EINVALID, verwerker.ErrorCode(err), "the next review must be after today")
+	_, err = f.svc.Review(f.ctx, f.tenant, "hld_00000000000000000000000000", today.AddDays(30))
+	assert.Equal(t, verwerker.ENOTFOUND, verwerker.ErrorCode(err))
+	got, err := f.svc.Review(f.ctx, f.tenant, h.ID, today.AddDays(30))
+	require.NoError(t, err)
+	assert.Equal(t, today.AddDays(30), got.ReviewOn)
+	past, err = f.svc.HoldsPastReview(f.ctx)
+	require.NoError(t, err)
+	assert.Empty(t, past)
+	assert.Equal(t, 1, f.count(t, `SELECT count(*) FROM audit_events WHERE chain = $1 AND action = 'retention.hold_review'`, f.tenant))
+
+	_, err = f.svc.Lift(f.ctx, f.tenant, h.ID, "audit closed")
+	require.NoError(t, err)
+	_, err = f.svc.Review(f.ctx, f.tenant, h.ID, today.AddDays(60))
+	assert.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(err))
+}
+
 // many writes n messages for subjects subjects.
 func (f *fixture) many(t testing.TB, prefix string, subjects, perSubject int) {
 	t.Helper()

@@ -97,6 +97,7 @@ func BenchmarkPageWeight(b *testing.B) {
 		{"overview", "/dashboard/overview"}, {"customers", "/dashboard/customers"}, {"customer", "/dashboard/customers/" + a},
 		{"agreement", "/dashboard/customers/" + a + "/agreements/1"}, {"subprocessors", "/dashboard/subprocessors"},
 		{"notices", "/dashboard/notices"}, {"audit", "/dashboard/audit"}, {"signin", "/dashboard/signin"},
+		{"breaches", "/dashboard/breaches"}, {"requests", "/dashboard/requests"}, {"retention", "/dashboard/customers/" + a + "/retention"},
 	}
 	for b.Loop() {
 		for _, p := range pages {

@@ -37,14 +37,7 @@ type browser struct {
 // axe-core fails the test; elsewhere it is skipped like Vault's tests.
 func newBrowser(t *testing.T, e *env) *browser {
 	t.Helper()
-	bin, axePath := os.Getenv("VERWERKER_TEST_CHROMIUM"), os.Getenv("VERWERKER_TEST_AXE")
-	if bin == "" || axePath == "" {
-		msg := "VERWERKER_TEST_CHROMIUM and VERWERKER_TEST_AXE are not set (eval \"$(deploy/chromium.sh env)\" \"$(deploy/axe.sh env)\")"
-		if os.Getenv("VERWERKER_TEST_BROWSER") == "required" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin, axePath := browserPaths(t)
 	axe, err := os.ReadFile(axePath)
 	require.NoError(t, err, "axe-core")
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
@@ -70,6 +63,22 @@ func newBrowser(t *testing.T, e *env) *browser {
 		}
 	}))
 	return b
+}
+
+// browserPaths returns Chromium's and axe-core's paths, or skips the test
+// (fails it under `make test`) when they are not set: call it before
+// setting up what only the browser needs.
+func browserPaths(t *testing.T) (bin, axe string) {
+	t.Helper()
+	bin, axe = os.Getenv("VERWERKER_TEST_CHROMIUM"), os.Getenv("VERWERKER_TEST_AXE")
+	if bin == "" || axe == "" {
+		msg := "VERWERKER_TEST_CHROMIUM and VERWERKER_TEST_AXE are not set (eval \"$(deploy/chromium.sh env)\" \"$(deploy/axe.sh env)\")"
+		if os.Getenv("VERWERKER_TEST_BROWSER") == "required" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return bin, axe
 }
 
 // do runs the steps with a time limit.

@@ -21,7 +21,10 @@ type customerData struct {
 	People                          []identity.Member
 	Keys                            []identity.Key
 	ShowPeople, ShowKeys, ShowCerts bool
-	Decisions                       *chart
+	// ShowRequests, ShowRetention and ShowBreaches link the customer's
+	// request, retention and breach notice pages.
+	ShowRequests, ShowRetention, ShowBreaches bool
+	Decisions                                 *chart
 }
 
 func (s *Server) customerPage() Page {
@@ -61,6 +64,7 @@ func (s *Server) customerPage() Page {
 				}
 			}
 			d.ShowCerts = may(policy.PermCertificateRead)
+			d.ShowRequests, d.ShowRetention, d.ShowBreaches = may(policy.PermRequestRead), may(policy.PermRetentionRead), may(policy.PermBreachNoticeRead)
 			if may(policy.PermDecisionStats) {
 				loc := tenant.Location(t.Timezone)
 				today := deadline.DateOf(v.Now.In(loc))

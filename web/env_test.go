@@ -41,6 +41,12 @@ func (e *env) lead() demo.Person { return e.data.People[1] }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, app.Config{Version: "test"})
+}
+
+// newEnvWith is newEnv with the application configured by cfg.
+func newEnvWith(t testing.TB, cfg app.Config) *env {
+	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
 	// The real time, moved by hand: browsers judge cookies by their own
@@ -49,7 +55,7 @@ func newEnv(t testing.TB) *env {
 	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(ring.Close)
-	a, err := app.New(ctx, app.Config{Version: "test"}, app.Deps{DB: db, Clock: clock, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	a, err := app.New(ctx, cfg, app.Deps{DB: db, Clock: clock, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Keyring: ring, SubjectKey: make([]byte, subject.KeySize)})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)

@@ -199,3 +199,16 @@ var messages = map[string]map[string]string{
 		"sessions.action": "Actie", "sessions.end": "Sessie beëindigen", "sessions.this": "deze", "sessions.ended": "De sessie is beëindigd.",
 	},
 }
+
+// addMessages adds a feature's texts to messages: the breach, request and
+// retention pages keep theirs next to their handlers.
+func addMessages(m map[string]map[string]string) {
+	for lang, texts := range m {
+		for k, s := range texts {
+			if _, dup := messages[lang][k]; dup {
+				panic("web: message " + lang + " " + k + " defined twice")
+			}
+			messages[lang][k] = s
+		}
+	}
+}

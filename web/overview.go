@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/notify"
@@ -49,6 +50,13 @@ type overviewData struct {
 	ByPurpose   chart
 	Allowed     uint64
 	Denied      uint64
+	// Clocks are the breaches' running 48-hour clocks; Times the
+	// delivery times of first notices against the 48-hour line.
+	Clocks []breach.Clock
+	Times  chart
+	// RequestWeeks is the data-subject requests' deadline compliance per
+	// week.
+	RequestWeeks chart
 }
 
 func (s *Server) overviewPage() Page {
@@ -68,6 +76,58 @@ func (s *Server) overviewPage() Page {
 				}
 			}
 			sort.Slice(d.Terminating, func(i, j int) bool { return d.Terminating[i].ContractEndsAt.Before(*d.Terminating[j].ContractEndsAt) })
+			if d.Clocks, err = s.deps.Breaches.Clocks(ctx); err != nil {
+				return err
+			}
+			for _, c := range d.Clocks {
+				if !c.Done {
+					d.Actions = append(d.Actions, action{Critical: c.Level != "ok", Key: "alarm.breach",
+						Args: []any{c.Title, formatTime(v.Lang, c.DeadlineAt, v.Loc), timeLeft(v.Lang, v.Now, c.DeadlineAt), c.Pending}, Href: Prefix + "breaches/" + c.IncidentID})
+				}
+			}
+			if d.Times, err = s.notificationChart(r, v); err != nil {
+				return err
+			}
+			failed, err := s.deps.Requests.Failed(ctx)
+			if err != nil {
+				return err
+			}
+			overdue, err := s.deps.Requests.Overdue(ctx)
+			if err != nil {
+				return err
+			}
+			for _, q := range overdue {
+				if q.Failure == "" {
+					failed = append(failed, q)
+				}
+			}
+			for _, q := range requestRows(failed, v.Now, d.name) {
+				key := "alarm.request.overdue"
+				if q.Level == "failed" {
+					key = "alarm.request.failed"
+				}
+				d.Actions = append(d.Actions, action{Critical: true, Key: key, Args: []any{q.ID, q.Name, q.Due.LastDay.String()},
+					Href: Prefix + "customers/" + q.TenantID + "/requests/" + q.ID})
+			}
+			if _, d.RequestWeeks, err = s.requestCharts(r, v, "*", 12); err != nil {
+				return err
+			}
+			overdueDeletions, err := s.deps.Retention.Overdue(ctx)
+			if err != nil {
+				return err
+			}
+			for _, o := range overdueDeletions {
+				d.Actions = append(d.Actions, action{Critical: true, Key: "alarm.retention.overdue", Args: []any{d.name(o.TenantID), o.Records, overdueDays(v.Now, o.Oldest)},
+					Href: Prefix + "customers/" + o.TenantID + "/retention"})
+			}
+			pastReview, err := s.deps.Retention.HoldsPastReview(ctx)
+			if err != nil {
+				return err
+			}
+			for _, h := range pastReview {
+				d.Actions = append(d.Actions, action{Key: "alarm.hold.review", Args: []any{d.name(h.TenantID), h.ID, h.ReviewOn.String()},
+					Href: Prefix + "customers/" + h.TenantID + "/retention#holds"})
+			}
 			if d.Undelivered, err = s.deps.Subprocessors.Undelivered(ctx); err != nil {
 				return err
 			}

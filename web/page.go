@@ -59,6 +59,11 @@ func (s *Server) allPages() []Page {
 		s.noticesPage(), s.retrySubmit(),
 		s.auditPage(), s.verifySubmit(),
 		s.sessionsPage(), s.sessionEndSubmit(),
+		s.breachesPage(), s.reportSubmit(), s.incidentPage(), s.triageSubmit(), s.scopeSubmit(), s.notifySubmit(),
+		s.updateSubmit(), s.registerPage(), s.customerBreachesPage(), s.acknowledgeSubmit(), s.customerRegisterPage(),
+		s.requestsPage(), s.customerRequestsPage(), s.requestPage(), s.instructSubmit(), s.extendSubmit(),
+		s.pauseSubmit(), s.resumeSubmit(), s.requestRetrySubmit(), s.exportDownload(),
+		s.retentionPage(), s.sweepPage(), s.placeSubmit(), s.reviewSubmit(), s.liftSubmit(),
 	}
 }
 

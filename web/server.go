@@ -13,12 +13,15 @@ import (
 
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
+	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
+	"github.com/verwerker/verwerker/retention"
 	"github.com/verwerker/verwerker/subprocessor"
 	"github.com/verwerker/verwerker/tenant"
 )
@@ -61,6 +64,9 @@ type Deps struct {
 	Decisions     *decision.Service
 	Records       *records.Store
 	Calendar      *deadline.Calendar
+	Breaches      *breach.Service
+	Requests      *dsr.Service
+	Retention     *retention.Service
 	// ClientAddr is the client's address behind trusted proxies (the
 	// API's, api.Server.ClientAddr), which keys sign-in throttling; the
 	// connection's peer when nil.

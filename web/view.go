@@ -87,9 +87,25 @@ func (s *Server) loadViewer(w http.ResponseWriter, r *http.Request, v *view) boo
 		add("subprocessors", "subprocessors.title", policy.PermSubprocessorRead, verwerker.PlatformDomain)
 		add("notices", "notices.title", policy.PermOutboxRead, verwerker.PlatformDomain)
 		add("audit", "audit.title", policy.PermAuditRead, verwerker.PlatformDomain)
+		add("requests", "requests.title", policy.PermRequestRead, verwerker.PlatformDomain)
+		add("breaches", "breaches.title", policy.PermBreachManage, verwerker.PlatformDomain)
 	} else if v.Home != "" {
 		add("customers/"+v.Home, "customers.title", policy.PermTenantRead, v.Home)
 		add("customers/"+v.Home+"/certificates", "certificates.title", policy.PermCertificateRead, v.Home)
+		add("customers/"+v.Home+"/requests", "requests.title", policy.PermRequestRead, v.Home)
+		add("customers/"+v.Home+"/retention", "retention.title", policy.PermRetentionRead, v.Home)
+		add("customers/"+v.Home+"/breaches", "breaches.notices", policy.PermBreachNoticeRead, v.Home)
+	}
+	// Only the most specific entry is current: a customer's retention
+	// page is not its customer page too.
+	best := -1
+	for i, n := range v.Nav {
+		if n.Current && (best < 0 || len(n.Href) > len(v.Nav[best].Href)) {
+			best = i
+		}
+	}
+	for i := range v.Nav {
+		v.Nav[i].Current = i == best
 	}
 	return true
 }
@@ -213,13 +229,11 @@ func funcs() template.FuncMap {
 			}
 			return ""
 		},
-		"svg": func(s string) template.HTML { return template.HTML(s) }, //nolint:gosec // charts are built by chart.go with escaped text
-		"short": func(s string) string {
-			if len(s) > 12 {
-				return s[:12] + "…"
-			}
-			return s
-		},
+		"svg":   func(s string) template.HTML { return template.HTML(s) }, //nolint:gosec // charts are built by chart.go with escaped text
+		"short": short,
+		"inc":   func(n int) int { return n + 1 },
+		// input is t in the viewer's zone for a datetime-local field.
+		"input": func(v *view, t time.Time) string { return t.In(v.Loc).Format("2006-01-02T15:04") },
 		"ts": func(b []byte) string {
 			if len(b) > 8 {
 				b = b[:8]
@@ -227,4 +241,12 @@ func funcs() template.FuncMap {
 			return base64.StdEncoding.EncodeToString(b)
 		},
 	}
+}
+
+// short cuts an id to its first 12 characters for a table.
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
 }
