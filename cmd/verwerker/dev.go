@@ -60,8 +60,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if _, err := demo.SeedDPA(ctx, a.DPA, data.Tenants[0].ID); err != nil {
 			return err
 		}
-		if _, err := demo.SeedDashboard(ctx, demo.DashboardDeps{DB: a.DB, Clock: a.Clock, Audit: a.Audit, Calendar: a.Calendar,
-			Tenants: a.Tenants, DPA: a.DPA, Decisions: a.Decisions, Subprocessors: a.Subprocessors}, data); err != nil {
+		dash, err := demo.SeedDashboard(ctx, demo.DashboardDeps{DB: a.DB, Clock: a.Clock, Audit: a.Audit, Calendar: a.Calendar,
+			Tenants: a.Tenants, DPA: a.DPA, Decisions: a.Decisions, Subprocessors: a.Subprocessors}, data)
+		if err != nil {
 			return err
 		}
 		if err := demo.SeedRequests(ctx, verwerker.SystemClock{}, a.Requests, data.Tenants[0].ID); err != nil {
@@ -77,6 +78,9 @@ func dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if err != nil {
 			return err
 		}
+		// The banner names every demo customer, also the two the dashboard
+		// seed adds (a terminating contract, an agreement not accepted).
+		data.Tenants = append(data.Tenants, dash.Terminating, dash.Offered)
 		printBanner(stdout, addr, a.metricsAddr, cfg.DatabaseURL, data, page.Slug, cfg.DevMailbox)
 		return nil
 	})
@@ -130,7 +134,11 @@ func printBanner(w io.Writer, addr, metricsAddr, dbURL string, data demo.Data, s
 		if len(has) > 0 {
 			own = strings.Join(has, ", ")
 		}
-		fmt.Fprintf(&b, "  %s  %s (%s, %s): %s\n", t.ID, t.Name, t.Country, t.Timezone, own)
+		state := ""
+		if t.ContractEnd != nil {
+			state = "; contract ends " + t.ContractEnd.String()
+		}
+		fmt.Fprintf(&b, "  %s  %s (%s, %s%s): %s\n", t.ID, t.Name, t.Country, t.Timezone, state, own)
 	}
 	fmt.Fprintf(&b, "\nDemo API keys (shown once; the database is thrown away on exit):\n")
 	for _, c := range data.Credentials {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/deadline"
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/identity"
 	"github.com/verwerker/verwerker/store"
@@ -238,6 +239,9 @@ func TestDevStartsAndStopsCleanly(t *testing.T) {
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&list))
 	res.Body.Close()
 	require.Len(t, list.Items, 4, "two demo customers with people and keys, and two more for the dashboard (demo.SeedDashboard)")
+	for _, c := range list.Items {
+		require.Contains(t, banner, c["id"].(string)+"  "+c["name"].(string), "the banner names every demo customer")
+	}
 
 	// The dashboard is on the same address.
 	res, err = http.Get(base + "/dashboard/signin")
@@ -368,10 +372,12 @@ func TestAuditVerifyCommand(t *testing.T) {
 // belongs to, with the whole tenant id rather than a shortened one.
 func TestBannerNamesEachCustomer(t *testing.T) {
 	expires := time.Date(2027, 3, 3, 0, 0, 0, 0, time.UTC)
+	end := deadline.DateOf(time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC))
 	data := demo.Data{
 		Tenants: []tenant.Tenant{
 			{ID: "tnt_01M8Y2VYQYGBXHV6FWM99GPP5X", Name: "Bakkerij De Vries B.V.", Country: "NL", Timezone: "Europe/Amsterdam"},
 			{ID: "tnt_01M8Y2VYRFSDERA1919SQ842HY", Name: "Fietsenwinkel Jansen", Country: "BE", Timezone: "Europe/Brussels"},
+			{ID: "tnt_01M8Y2VYRZ0000000000000000", Name: "Reisbureau Zonnestraal", Country: "NL", Timezone: "Europe/Amsterdam", ContractEnd: &end},
 		},
 		Credentials: []demo.Credential{
 			{Role: "platform_admin", Domain: verwerker.PlatformDomain, Token: "vwk_aaa_platform", ExpiresAt: &expires},
@@ -399,6 +405,8 @@ func TestBannerNamesEachCustomer(t *testing.T) {
 	require.Contains(t, l, "controller_admin person privacy@bakkerij-devries.example")
 	_, l = lineOf("tnt_01M8Y2VYRFSDERA1919SQ842HY  Fietsenwinkel Jansen")
 	require.Contains(t, l, "no keys or people of its own")
+	_, l = lineOf("tnt_01M8Y2VYRZ0000000000000000  Reisbureau Zonnestraal")
+	require.Contains(t, l, "contract ends 2026-12-24")
 
 	i, l := lineOf("vwk_bbb_chat")
 	require.Regexp(t, `^\s+chat_service\s+tnt_01M8Y2VYQYGBXHV6FWM99GPP5X\s+vwk_bbb_chat$`, l)
