@@ -208,4 +208,3 @@ func (e *env) mails(t *testing.T, to string) []string {
 	}
 	return out
 }
-
