@@ -83,16 +83,30 @@ func (e *env) replica(t *testing.T) *app.App {
 // test ends.
 func (e *env) jobs(t *testing.T, a *app.App, periodic bool) *river.Client[pgx.Tx] {
 	t.Helper()
+	client := e.client(t, a, periodic)
+	e.start(t, client)
+	return client
+}
+
+// client builds a's River client without starting it: the services
+// enqueue their jobs with it, which run once it is started (start).
+func (e *env) client(t *testing.T, a *app.App, periodic bool) *river.Client[pgx.Tx] {
+	t.Helper()
 	client, err := a.Jobs(app.JobsConfig{MaxWorkers: 3, RetryPolicy: notifytest.QuickRetry{}, FetchCooldown: 10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond, NoPeriodicJobs: !periodic})
 	require.NoError(t, err)
+	return client
+}
+
+// start starts client; it is stopped when the test ends.
+func (e *env) start(t *testing.T, client *river.Client[pgx.Tx]) {
+	t.Helper()
 	require.NoError(t, client.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = client.StopAndCancel(ctx)
 	})
-	return client
 }
 
 // customer creates a customer with an active agreement: chat messages 30
@@ -168,7 +182,11 @@ func (e *env) pause(t *testing.T, table string, n int) (release func()) {
 		CREATE SEQUENCE IF NOT EXISTS test_pause_%[1]s;
 		CREATE OR REPLACE FUNCTION test_pause_%[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
-			IF nextval('test_pause_%[1]s') = %[2]d THEN PERFORM pg_advisory_xact_lock(%[3]d); END IF;
+			IF nextval('test_pause_%[1]s') = %[2]d THEN
+				-- Name the paused row's tenant, for the test to find its job.
+				PERFORM set_config('application_name', 'paused ' || coalesce(to_jsonb(NEW)->>'tenant_id', ''), false);
+				PERFORM pg_advisory_xact_lock(%[3]d);
+			END IF;
 			RETURN NEW;
 		END $$;
 		CREATE OR REPLACE TRIGGER test_pause_%[1]s AFTER INSERT ON %[1]s FOR EACH ROW EXECUTE FUNCTION test_pause_%[1]s();`,
@@ -189,10 +207,15 @@ func (e *env) pause(t *testing.T, table string, n int) (release func()) {
 	return release
 }
 
-// waitPaused waits until a transaction waits at the pause.
-func (e *env) waitPaused(t *testing.T) {
+// waitPaused waits until a transaction waits at the pause and returns the
+// tenant of the row it inserted.
+func (e *env) waitPaused(t *testing.T) (tenantID string) {
 	t.Helper()
 	waitFor(t, "a transaction to reach the pause", func() bool {
 		return e.count(t, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`, pauseLock) > 0
 	})
+	var name string
+	require.NoError(t, e.db.Pool.QueryRow(context.Background(), `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND l.objid = $1 AND NOT l.granted`, pauseLock).Scan(&name))
+	return strings.TrimPrefix(name, "paused ")
 }
