@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/dsr"
 	"github.com/verwerker/verwerker/retention"
@@ -30,9 +31,7 @@ import (
 // each record once, one audit event.
 func TestRestartDuringSweep(t *testing.T) {
 	t.Parallel()
-	c := storetest.NewCluster(t)
-	e := newEnv(t, c.URL())
-	a := e.replica(t)
+	c, e, a := restartable(t)
 	tn := e.customer(t, a, "Sweep B.V.")
 	e.write(t, a, tn.ID, "visitor", 50, 50) // 2,500 records: three batches of retention.SweepBatch
 	e.clock.Advance(31 * 24 * time.Hour)
@@ -65,9 +64,7 @@ func TestRestartDuringSweep(t *testing.T) {
 // the controller.
 func TestRestartDuringExport(t *testing.T) {
 	t.Parallel()
-	c := storetest.NewCluster(t)
-	e := newEnv(t, c.URL())
-	a := e.replica(t)
+	c, e, a := restartable(t)
 	tn := e.customer(t, a, "Export B.V.")
 	e.write(t, a, tn.ID, "asker", 1, 400)
 	e.write(t, a, tn.ID, "other", 1, 5)
@@ -121,9 +118,7 @@ func TestRestartDuringExport(t *testing.T) {
 // each is delivered by e-mail once.
 func TestRestartDuringBreachFanOut(t *testing.T) {
 	t.Parallel()
-	c := storetest.NewCluster(t)
-	e := newEnv(t, c.URL())
-	a := e.replica(t)
+	c, e, a := restartable(t)
 	names := []string{"Alpha", "Bravo", "Charlie"}
 	var ids []string
 	for _, n := range names {
@@ -176,6 +171,15 @@ func TestRestartDuringBreachFanOut(t *testing.T) {
 		require.Equal(t, 1, e.count(t, `SELECT count(*) FROM breach_notices WHERE incident_id = $1 AND tenant_id = $2`, i.ID, ids[k]))
 		require.Len(t, e.mails(t, "breach-"+lower(n)+"@"+e.domain), 1, "one e-mail to %s's breach desk", n)
 	}
+}
+
+// restartable gives the test a private PostgreSQL it may restart, an env
+// on its database and a replica.
+func restartable(t *testing.T) (storetest.Cluster, *env, *app.App) {
+	t.Helper()
+	c := storetest.NewCluster(t)
+	e := newEnv(t, c.URL())
+	return c, e, e.replica(t)
 }
 
 // waitJob waits until the one job of kind has completed, on a later
