@@ -35,13 +35,15 @@ import (
 // and a retention sweep deletes -sweep-records records; every request must
 // succeed, and p50, p99, p99.9 and the maximum are printed. Then a soak of
 // mixed API traffic (-soak long, at -soak-rate) samples the replica's
-// /metrics for heap and goroutines and fails if they grow beyond a bound.
+// /metrics for heap and goroutines and fails if the idle replica after it
+// holds more live heap or goroutines than before it, beyond a bound.
 // Traffic goes to 127.0.0.1 only.
 
 // Loopback addresses of the loaded replica.
 const (
 	loadAddr    = "127.0.0.1:18090"
 	loadMetrics = "127.0.0.1:18464"
+	loadDebug   = "127.0.0.1:18465"
 )
 
 // loadOptions are the load mode's settings.
@@ -131,7 +133,7 @@ func runLoad(ctx context.Context, o loadOptions) error {
 	}
 	cmd := exec.Command(o.verwerker, "serve")
 	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+o.dbURL, "VERWERKER_ADDR="+loadAddr, "VERWERKER_METRICS_ADDR="+loadMetrics,
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+o.dbURL, "VERWERKER_ADDR="+loadAddr, "VERWERKER_METRICS_ADDR="+loadMetrics, "VERWERKER_DEBUG_ADDR="+loadDebug,
 		"VERWERKER_LOG_LEVEL=error", "VERWERKER_KEYRING_FILE="+filepath.Join(o.dir, "keyring.key"),
 		"VERWERKER_SIGNING_KEY_FILE="+filepath.Join(o.dir, "signing.key"), "VERWERKER_SUBJECT_KEY_FILE="+filepath.Join(o.dir, "subject.key"),
 		"VERWERKER_CHECKPOINT_INTERVAL=24h", "VERWERKER_DB_MAX_CONNS=40")
@@ -165,7 +167,7 @@ func runLoad(ctx context.Context, o loadOptions) error {
 	go func() {
 		defer side.Done()
 		sleep(loadCtx, o.duration/6)
-		export.add(k.export(loadCtx, client))
+		export.add(k.export(ctx, client))
 	}()
 	go func() {
 		defer side.Done()
@@ -484,11 +486,31 @@ func readRuntime(ctx context.Context, client *http.Client) (runtimeSample, error
 	return s, sc.Err()
 }
 
+// quiet reads the runtime metrics of the idle replica: after the traffic
+// has stopped for a few seconds and a garbage collection (the profiler's
+// heap profile with gc=1), so the heap is what is live and the goroutines
+// are those that stay.
+func quiet(ctx context.Context, client *http.Client) (runtimeSample, error) {
+	sleep(ctx, 5*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+loadDebug+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return runtimeSample{}, err
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return runtimeSample{}, err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return readRuntime(ctx, client)
+}
+
 // soak sends mixed API traffic (decisions, record writes, reads of
 // requests, sweeps, forecast, certificates) at o.soakRate for o.soak,
-// sampling the replica's heap and goroutines every few seconds; it fails
-// when the last fifth's median exceeds the second fifth's (after warm-up)
-// by more than the bounds.
+// sampling the replica's heap and goroutines every few seconds (printed:
+// the trend under traffic). It fails when the idle replica after the soak
+// (quiet) has more live heap or goroutines than the idle replica before it
+// by more than the bounds: what stays after the traffic is what leaks.
 func (k *loadKeyset) soak(ctx context.Context, client *http.Client, o loadOptions, decisions []call) error {
 	fmt.Printf("\n== soak: mixed API traffic at %d requests/s for %s; heap and goroutines from /metrics ==\n", o.soakRate, o.soak)
 	t := "/v1/tenants/" + k.tenant
@@ -513,6 +535,10 @@ func (k *loadKeyset) soak(ctx context.Context, client *http.Client, o loadOption
 		default:
 			return reads[i%len(reads)]
 		}
+	}
+	before, err := quiet(ctx, client)
+	if err != nil {
+		return err
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -544,42 +570,29 @@ func (k *loadKeyset) soak(ctx context.Context, client *http.Client, o loadOption
 	if sampleErr != nil {
 		return sampleErr
 	}
-	if len(samples) < 10 {
-		return fmt.Errorf("soak: only %d samples of /metrics", len(samples))
-	}
-	fifth := len(samples) / 5
-	early, late := median(samples[fifth:2*fifth]), median(samples[len(samples)-fifth:])
 	for _, s := range samples {
 		fmt.Printf("  %6.0fs heap %6.1f MiB, %4.0f goroutines\n", s.at.Seconds(), s.heap/(1<<20), s.goroutines)
 	}
-	limitHeap := early.heap*o.heapGrowth + 16<<20
-	limitG := early.goroutines + float64(o.goroutineSlack)
-	fmt.Printf("soak: heap in use %.1f MiB after warm-up, %.1f MiB at the end (bound %.1f MiB); goroutines %.0f, then %.0f (bound %.0f)\n",
-		early.heap/(1<<20), late.heap/(1<<20), limitHeap/(1<<20), early.goroutines, late.goroutines, limitG)
+	after, err := quiet(ctx, client)
+	if err != nil {
+		return err
+	}
+	limitHeap := before.heap*o.heapGrowth + 16<<20
+	limitG := before.goroutines + float64(o.goroutineSlack)
+	fmt.Printf("soak: idle replica after a GC, before and after the soak: live heap %.1f MiB, then %.1f MiB (bound %.1f MiB); goroutines %.0f, then %.0f (bound %.0f)\n",
+		before.heap/(1<<20), after.heap/(1<<20), limitHeap/(1<<20), before.goroutines, after.goroutines, limitG)
 	var problems []string
 	if tl.failed.Load() > 0 {
 		problems = append(problems, "soak requests had errors")
 	}
-	if late.heap > limitHeap {
+	if after.heap > limitHeap {
 		problems = append(problems, "soak: the heap grew beyond the bound")
 	}
-	if late.goroutines > limitG {
+	if after.goroutines > limitG {
 		problems = append(problems, "soak: the goroutines grew beyond the bound")
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// median is the sample of the median heap and the median goroutines.
-func median(ss []runtimeSample) runtimeSample {
-	h := make([]float64, len(ss))
-	g := make([]float64, len(ss))
-	for i, s := range ss {
-		h[i], g[i] = s.heap, s.goroutines
-	}
-	slices.Sort(h)
-	slices.Sort(g)
-	return runtimeSample{heap: h[len(h)/2], goroutines: g[len(g)/2]}
 }

@@ -137,8 +137,8 @@ func run() error {
 	sweepRecords := flag.Int("sweep-records", 20000, "load: due records the sweep deletes during the load")
 	soak := flag.Duration("soak", 2*time.Minute, "load: mixed API traffic afterwards for this long (0: none); the issue's soak is 10m")
 	soakRate := flag.Int("soak-rate", 1000, "load: soak requests per second")
-	heapGrowth := flag.Float64("heap-growth", 1.5, "load: the soak fails if the heap in use at the end exceeds this factor of the heap after warm-up, plus 16 MiB")
-	goroutineSlack := flag.Int("goroutine-slack", 50, "load: the soak fails if the goroutines at the end exceed those after warm-up by more than this")
+	heapGrowth := flag.Float64("heap-growth", 1.5, "load: the soak fails if the idle replica's live heap after it exceeds this factor of the one before it, plus 16 MiB")
+	goroutineSlack := flag.Int("goroutine-slack", 50, "load: the soak fails if the idle replica has more goroutines after it than before it by more than this")
 	flag.Parse()
 	if *rounds < 1 {
 		return errors.New("-rounds must be at least 1")
