@@ -235,8 +235,12 @@ func openLoop(ctx context.Context, client *http.Client, rate int, d time.Duratio
 		go func() {
 			defer wg.Done()
 			for r := range queue {
+				sent := time.Now()
 				_, err := r.c.do(ctx, client)
 				results[w] = append(results[w], time.Since(r.at))
+				if err != nil {
+					err = fmt.Errorf("%w (after %s)", err, time.Since(sent).Round(time.Millisecond))
+				}
 				t.add(err)
 			}
 		}()
