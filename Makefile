@@ -24,7 +24,7 @@ test:
 	  echo "tests use PostgreSQL at $${url%%\?*}, SMTP at $$VERWERKER_TEST_SMTP_URL, Vault at $$VERWERKER_TEST_VAULT_ADDR and $$VERWERKER_TEST_CHROMIUM" && \
 	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
 
-## bench: run the benchmarks and the side-by-side comparisons
+## bench: run the benchmarks and the side-by-side comparisons, then the load and the soak (SOAKTIME=10m for the long soak)
 bench:
 	@url=$$(deploy/postgres.sh server) && vault=$$(deploy/vault.sh env) && eval "$$vault" && \
 	  VERWERKER_TEST_DATABASE_URL="$$url" deploy/bench.sh

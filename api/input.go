@@ -49,7 +49,7 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 	if len(op.Parameters) > 0 {
 		found = checkParams(ctx, op)
 	}
-	if op.RequestBody != nil && jsonContent(ctx.Header("Content-Type")) {
+	if op.RequestBody != nil {
 		r, _ := humago.Unwrap(ctx)
 		buf := inputBufs.Get().(*bytes.Buffer)
 		defer func() {
@@ -58,10 +58,9 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 				inputBufs.Put(buf)
 			}
 		}()
-		// Read as Huma reads it: within the operation's deadline and limit.
-		if op.BodyReadTimeout > 0 {
-			_ = ctx.SetReadDeadline(time.Now().Add(op.BodyReadTimeout))
-		}
+		// Read within bodyReadTimeout and the operation's limit; Huma reads
+		// the copy (register lifts the deadline for it and the handler).
+		_ = ctx.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 		limit := op.MaxBodyBytes
 		var rd io.Reader = r.Body
 		if limit > 0 {
@@ -75,7 +74,7 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 			rest = errReader{err}
 		}
 		r.Body = replayBody{io.MultiReader(bytes.NewReader(buf.Bytes()), rest), r.Body}
-		if err == nil && (limit <= 0 || int64(buf.Len()) < limit) {
+		if err == nil && (limit <= 0 || int64(buf.Len()) < limit) && jsonContent(ctx.Header("Content-Type")) {
 			found = append(found, s.checkJSON(buf.Bytes())...)
 		}
 	}
@@ -92,6 +91,10 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 	}
 	_ = huma.WriteErr(s.api, ctx, http.StatusUnprocessableEntity, "validation failed", errs...)
 }
+
+// bodyReadTimeout is how long a client may take to send a request body
+// (Huma's default).
+const bodyReadTimeout = 5 * time.Second
 
 // inputBufs are checkInput's body buffers.
 var inputBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -91,6 +91,13 @@ func register[I, O any](s *Server, op huma.Operation, permission string, d domai
 	if op.Method != http.MethodGet {
 		op.Errors = append(op.Errors, http.StatusUnprocessableEntity)
 	}
+	// checkInput reads the body within bodyReadTimeout; Huma then reads
+	// the copy with the connection's read deadline lifted. Huma's own
+	// timeout would leave the deadline on the connection while the
+	// handler runs, and when it passes, net/http cancels the request's
+	// context: a handler slower than the body timeout (a large export, a
+	// busy database) would fail midway.
+	op.BodyReadTimeout = -1
 	sync := op.Method != http.MethodGet && !hotPath[op.OperationID]
 	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
 		out, err := h(ctx, in)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every benchmark, then prints the side-by-side comparisons as ratios.
+# Runs every benchmark, then prints the side-by-side comparisons as ratios,
+# then loads one replica and soaks it (LOAD_RATE, LOADTIME, SOAKTIME: see the end).
 # Used by `make bench`; VERWERKER_TEST_DATABASE_URL must point at PostgreSQL and
 # VERWERKER_TEST_VAULT_ADDR/_TOKEN at Vault (deploy/vault.sh env).
 set -euo pipefail
@@ -97,3 +98,12 @@ go build -o "$bin/verwerker" ./cmd/verwerker
 for n in ${CUSTOMERS:-10 10000}; do
   go run ./cmd/decisionbench -verwerker "$bin/verwerker" -opa "$gobin/opa" -customers "$n" -duration "${HTTPTIME:-10s}"
 done
+
+# Load and soak (cmd/decisionbench -load): one replica answers LOAD_RATE
+# decisions per second (default 10,000) for LOADTIME (default 60s) while
+# records are written, a data-subject export runs and a sweep deletes
+# 20,000 records; zero errors, p50/p99/p99.9 printed. Then SOAKTIME
+# (default 2m; SOAKTIME=10m for the long soak) of mixed API traffic, failing
+# if the replica's heap or goroutines grow beyond a bound. Loopback only.
+go run ./cmd/decisionbench -load -verwerker "$bin/verwerker" -customers "${LOAD_CUSTOMERS:-100}" -rate "${LOAD_RATE:-10000}" \
+  -load-duration "${LOADTIME:-60s}" -soak "${SOAKTIME:-2m}"

@@ -121,3 +121,38 @@ func TestClusterStartsAndStops(t *testing.T) {
 	_, err = store.Open(ctx, c.URL(), store.Options{})
 	require.Error(t, err, "server gone")
 }
+
+// TestClusterRestart: a pool opened before a fast restart of the server
+// answers after it (pgxpool replaces the ended sessions), a transaction in
+// flight during the restart rolls back, and the data stays.
+func TestClusterRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := storetest.NewCluster(t)
+	require.NotZero(t, c.Port())
+	db, err := store.Open(ctx, c.URL(), store.Options{MaxConns: 4})
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Pool.Exec(ctx, `CREATE TABLE restart_probe (n int)`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `INSERT INTO restart_probe VALUES (1)`)
+	require.NoError(t, err)
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO restart_probe VALUES (2)`)
+	require.NoError(t, err)
+
+	c.Restart(t)
+	require.Error(t, tx.Commit(ctx), "the transaction in flight ended with its session")
+	var n, sum int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(n), 0) FROM restart_probe`).Scan(&n, &sum))
+	require.Equal(t, 1, n)
+	require.Equal(t, 1, sum)
+
+	require.NoError(t, c.StopServer())
+	_, err = db.Pool.Exec(ctx, `SELECT 1`)
+	require.Error(t, err, "stopped")
+	require.NoError(t, c.StartServer(ctx))
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM restart_probe`).Scan(&n))
+	require.Equal(t, 1, n)
+}

@@ -129,6 +129,16 @@ func run() error {
 	verwerkerBin := flag.String("verwerker", "bin/verwerker", "verwerker binary")
 	opaBin := flag.String("opa", "opa", "opa binary (github.com/open-policy-agent/opa v1.22.2)")
 	wrkBin := flag.String("wrk", "wrk", "wrk binary")
+	loadMode := flag.Bool("load", false, "instead of the comparison, load one replica at -rate while records are written, an export and a sweep run, then soak it (see load.go)")
+	rate := flag.Int("rate", 10000, "load: decisions per second")
+	loadDuration := flag.Duration("load-duration", time.Minute, "load: how long")
+	inflight := flag.Int("inflight", 256, "load: requests in flight at most (connections)")
+	writeRate := flag.Int("write-rate", 50, "load: record writes per second beside the decisions")
+	sweepRecords := flag.Int("sweep-records", 20000, "load: due records the sweep deletes during the load")
+	soak := flag.Duration("soak", 2*time.Minute, "load: mixed API traffic afterwards for this long (0: none); the issue's soak is 10m")
+	soakRate := flag.Int("soak-rate", 1000, "load: soak requests per second")
+	heapGrowth := flag.Float64("heap-growth", 1.5, "load: the soak fails if the idle replica's live heap after it exceeds this factor of the one before it, plus 16 MiB")
+	goroutineSlack := flag.Int("goroutine-slack", 50, "load: the soak fails if the idle replica has more goroutines after it than before it by more than this")
 	flag.Parse()
 	if *rounds < 1 {
 		return errors.New("-rounds must be at least 1")
@@ -164,6 +174,11 @@ func run() error {
 	tokens, questions, err := seed(ctx, dbURL, dir, *customers)
 	if err != nil {
 		return err
+	}
+	if *loadMode {
+		return runLoad(ctx, loadOptions{verwerker: *verwerkerBin, dbURL: dbURL, dir: dir, tokens: tokens, questions: questions,
+			rate: *rate, duration: *loadDuration, inflight: *inflight, writeRate: *writeRate, sweepRecords: *sweepRecords,
+			soak: *soak, soakRate: *soakRate, heapGrowth: *heapGrowth, goroutineSlack: *goroutineSlack})
 	}
 	exp := exec.CommandContext(ctx, *verwerkerBin, "policy", "export", "-dir", filepath.Join(dir, "opa"))
 	exp.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
