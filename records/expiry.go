@@ -85,7 +85,7 @@ type Expired struct {
 func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held, limit int) (Expired, error) {
 	all, subs, cats := held.args()
 	e := Expired{What: map[string]int64{}}
-	rows, err := tx.Query(ctx, `SELECT id, subject_id, category, delete_after FROM records WHERE `+dueSQL(contractEnded)+`
+	rows, err := tx.Query(ctx, `SELECT id, subject_id, category, nullif(delete_after, 'infinity') FROM records WHERE `+dueSQL(contractEnded)+`
 		ORDER BY delete_after NULLS LAST, id LIMIT $7 FOR UPDATE SKIP LOCKED`, tenant, cutoff, contractEnded, all, subs, cats, limit)
 	if err != nil {
 		return e, err
@@ -176,7 +176,7 @@ type DueRecord struct {
 // not held, oldest deadline first: exactly what DeleteExpired would take.
 func ListDue(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held, limit int) ([]DueRecord, error) {
 	all, subs, cats := held.args()
-	rows, err := tx.Query(ctx, `SELECT id, subject_id, kind, category, retention_rule, delete_after FROM records WHERE `+dueSQL(contractEnded)+`
+	rows, err := tx.Query(ctx, `SELECT id, subject_id, kind, category, retention_rule, nullif(delete_after, 'infinity') FROM records WHERE `+dueSQL(contractEnded)+`
 		ORDER BY delete_after NULLS LAST, id LIMIT $7`, tenant, cutoff, contractEnded, all, subs, cats, limit)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func Remaining(ctx context.Context, tx pgx.Tx, tenant string, ids []string) (int
 // seven years).
 func StatutoryCategories(ctx context.Context, tx pgx.Tx, tenant, subjectID string, now time.Time) ([]string, error) {
 	rows, err := tx.Query(ctx, `SELECT DISTINCT category FROM records WHERE tenant_id = $1 AND subject_id = $2
-		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $3 OR delete_after > $3)
+		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $3 OR delete_after > $3 AND delete_after < 'infinity')
 		ORDER BY category`, tenant, subjectID, now)
 	if err != nil {
 		return nil, err
@@ -224,7 +224,7 @@ func StatutoryCategories(ctx context.Context, tx pgx.Tx, tenant, subjectID strin
 func CountStatutory(ctx context.Context, tx pgx.Tx, tenant string, now time.Time) (int64, error) {
 	var n int64
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE tenant_id = $1
-		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $2 OR delete_after > $2)`,
+		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $2 OR delete_after > $2 AND delete_after < 'infinity')`,
 		tenant, now).Scan(&n)
 	return n, err
 }
