@@ -62,6 +62,10 @@ func (s *Service) Schedule(ctx context.Context) error {
 	if client == nil {
 		return nil
 	}
+	// Whole months past their deadlines go first, by dropping partitions.
+	if _, err := s.PurgePartitions(ctx); err != nil {
+		return err
+	}
 	var ids []string
 	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
 		list, err := tenants.IDs(ctx, tx)
@@ -86,14 +90,21 @@ func (s *Service) Schedule(ctx context.Context) error {
 func (s *Service) Register(workers *river.Workers) {
 	river.AddWorker(workers, &sweepWorker{s: s})
 	river.AddWorker(workers, &scheduleWorker{s: s})
+	river.AddWorker(workers, &partitionsWorker{s: s})
 }
 
-// PeriodicJobs returns the periodic sweep schedule.
+// PeriodicJobs returns the periodic sweep schedule and the creation of
+// the records table's partitions ahead.
 func (s *Service) PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(SweepInterval),
 		func() (river.JobArgs, *river.InsertOpts) {
 			return ScheduleArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: SweepInterval}}
-		}, &river.PeriodicJobOpts{RunOnStart: true})}
+		}, &river.PeriodicJobOpts{RunOnStart: true}),
+		// Not on start: a fresh database has the months around now
+		// (migration 00040); later deadlines wait in records_default.
+		river.NewPeriodicJob(river.PeriodicInterval(PartitionInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return PartitionsArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: PartitionInterval}}
+		}, nil)}
 }
 
 // UseClient sets the River client the schedule enqueues sweeps with.
