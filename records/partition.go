@@ -59,7 +59,9 @@ func monthStart(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
-func partitionName(m time.Time) string { return fmt.Sprintf("records_%04d_%02d", m.Year(), int(m.Month())) }
+func partitionName(m time.Time) string {
+	return fmt.Sprintf("records_%04d_%02d", m.Year(), int(m.Month()))
+}
 
 // partitions lists the month partitions, oldest first.
 func partitions(ctx context.Context, tx pgx.Tx) ([]Partition, error) {

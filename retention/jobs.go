@@ -39,6 +39,11 @@ type sweepWorker struct {
 }
 
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	// Deadlines follow the active agreement before anything is deleted.
+	if _, _, err := w.s.Recompute(ctx, job.Args.TenantID); err != nil {
+		w.s.log.Error("retention: deadline recompute failed; the job retries", "tenant", job.Args.TenantID, "attempt", job.Attempt, "error", err.Error())
+		return err
+	}
 	_, _, err := w.s.Run(ctx, job.Args.TenantID)
 	if err != nil {
 		w.s.log.Error("retention: sweep failed; the job retries", "tenant", job.Args.TenantID, "attempt", job.Attempt, "error", err.Error())
