@@ -289,6 +289,44 @@ func DueBy(ctx context.Context, tx pgx.Tx, tenant string, horizons []time.Time, 
 	})
 }
 
+// TenantDue is one tenant's Due.
+type TenantDue struct {
+	TenantID string
+	Due
+}
+
+// DueByTenant counts, inside tx (scope "*"), the records of every tenant
+// but except per tenant and category whose deadline is at or before each of
+// horizons (ascending), ignoring holds: one pass over the deadlines up to
+// the last horizon (the platform-wide forecast).
+func DueByTenant(ctx context.Context, tx pgx.Tx, horizons []time.Time, except []string) ([]TenantDue, error) {
+	if len(horizons) == 0 {
+		return nil, nil
+	}
+	if except == nil {
+		except = []string{}
+	}
+	var cols strings.Builder
+	args := []any{except}
+	for i, h := range horizons {
+		if i > 0 {
+			cols.WriteString(", ")
+		}
+		fmt.Fprintf(&cols, "count(*) FILTER (WHERE delete_after <= $%d)", i+2)
+		args = append(args, h)
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, category, ARRAY[`+cols.String()+`] FROM records
+		WHERE delete_after <= $`+strconv.Itoa(len(horizons)+1)+` AND NOT (tenant_id = ANY($1)) GROUP BY tenant_id, category`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TenantDue, error) {
+		var d TenantDue
+		err := r.Scan(&d.TenantID, &d.Category, &d.Counts)
+		return d, err
+	})
+}
+
 // Overdue is one tenant's records past their deadline.
 type Overdue struct {
 	TenantID string

@@ -96,10 +96,11 @@ func (s *Service) Register(workers *river.Workers) {
 	river.AddWorker(workers, &sweepWorker{s: s})
 	river.AddWorker(workers, &scheduleWorker{s: s})
 	river.AddWorker(workers, &partitionsWorker{s: s})
+	river.AddWorker(workers, &forecastWorker{s: s})
 }
 
 // PeriodicJobs returns the periodic sweep schedule and the creation of
-// the records table's partitions ahead.
+// the records table's partitions ahead and the platform-wide forecast.
 func (s *Service) PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(SweepInterval),
 		func() (river.JobArgs, *river.InsertOpts) {
@@ -109,7 +110,10 @@ func (s *Service) PeriodicJobs() []*river.PeriodicJob {
 		// (migration 00040); later deadlines wait in records_default.
 		river.NewPeriodicJob(river.PeriodicInterval(PartitionInterval), func() (river.JobArgs, *river.InsertOpts) {
 			return PartitionsArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: PartitionInterval}}
-		}, nil)}
+		}, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(ForecastInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return ForecastArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: ForecastInterval}}
+		}, &river.PeriodicJobOpts{RunOnStart: true})}
 }
 
 // UseClient sets the River client the schedule enqueues sweeps with.

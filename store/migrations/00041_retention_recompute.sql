@@ -32,7 +32,14 @@ CREATE TABLE retention_forecast (
 ALTER TABLE retention_forecast ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_wall ON retention_forecast USING (verwerker_scope_allows(tenant_id)) WITH CHECK (verwerker_scope_allows(tenant_id));
 GRANT SELECT, INSERT, UPDATE, DELETE ON retention_forecast TO verwerker_app;
+-- When the forecast was last counted (one row; platform data, no tenant).
+CREATE TABLE retention_forecast_runs (
+    id          integer PRIMARY KEY CHECK (id = 1),
+    computed_at timestamptz NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON retention_forecast_runs TO verwerker_app;
 
 -- +goose Down
+DROP TABLE retention_forecast_runs;
 DROP TABLE retention_forecast;
 DROP TABLE retention_recomputes;
