@@ -14,10 +14,12 @@ import (
 // deadlines that run from the contract's end (stored as infinity) and
 // records_default for deadlines outside every month created so far.
 
-// PartitionHorizon is how far ahead month partitions are created: beyond
-// the longest retention period (seven years for fiscal records, plus the
-// days Regulation 1182/71 adds), so records_default stays empty.
-const PartitionHorizon = 8 * 365 * 24 * time.Hour
+// PartitionHorizon is how far ahead month partitions are created: past the
+// 30-day chat deadlines and the next sweeps, while few partitions keep
+// lookups by id (one index probe per partition) cheap. Longer deadlines
+// (fiscal records, seven years) wait in records_default, indexed by
+// deadline, and move into their month when it is created.
+const PartitionHorizon = 100 * 24 * time.Hour
 
 // Partition is one month of the records table by deadline: every record
 // in it has From <= delete_after < To.

@@ -20,7 +20,7 @@ import (
 
 // SweepBatch is how many records one deleting transaction takes: small
 // enough that no sweep holds long locks.
-const SweepBatch = 1000
+const SweepBatch = 2000
 
 // PrefixSweep names a sweep (and its certificate).
 const PrefixSweep = "swp"

@@ -11,8 +11,10 @@
 -- The primary key includes the partition key; lookups by (tenant_id, id)
 -- probe each partition's primary-key index (an index scan per partition).
 -- Rows outside every month partition (a deadline before the first or after
--- the last one created) land in records_default; the partition job
--- (retention.partitions) creates months ahead and moves such rows out.
+-- the last one created, such as fiscal records kept seven years) land in
+-- records_default, indexed by deadline; the partition job
+-- (retention.partitions) creates the months of the next 100 days and moves
+-- their rows out of it. Few partitions keep lookups by id cheap.
 ALTER TABLE records RENAME TO records_unpartitioned;
 ALTER TABLE records_unpartitioned RENAME CONSTRAINT records_pkey TO records_unpartitioned_pkey;
 ALTER INDEX records_subject RENAME TO records_unpartitioned_subject;
@@ -42,6 +44,7 @@ CREATE TABLE records (
 
 CREATE TABLE records_never PARTITION OF records FOR VALUES FROM ('infinity') TO (MAXVALUE);
 CREATE TABLE records_default PARTITION OF records DEFAULT;
+CREATE INDEX records_default_deadline ON records_default (delete_after);
 
 -- verwerker_records_month creates the partition of the month starting at m
 -- (UTC) if missing; the partition job calls it ahead of time.
@@ -73,12 +76,11 @@ END
 $$;
 -- +goose StatementEnd
 
--- The months of the stored deadlines, and the next three.
+-- The months of the stored past deadlines, and the next 100 days.
 SELECT verwerker_records_month(m)
 FROM generate_series(
     date_trunc('month', least(coalesce((SELECT min(delete_after) FROM records_unpartitioned), now()), now()) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-    greatest(coalesce((SELECT max(delete_after) FROM records_unpartitioned WHERE delete_after < now() + interval '9 years'), now()),
-             now() + interval '3 months'),
+    now() + interval '100 days',
     interval '1 month') AS m;
 
 INSERT INTO records (tenant_id, id, subject_id, kind, conversation_id, category, purpose, region, dpa_version, decision_id, retention_rule,
