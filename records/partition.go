@@ -35,6 +35,10 @@ var monthPartition = regexp.MustCompile(`^records_([0-9]{4})_([0-9]{2})$`)
 // that do not exist yet, moving rows of those months out of
 // records_default. It returns how many it created.
 func EnsurePartitions(ctx context.Context, tx pgx.Tx, from, through time.Time) (int, error) {
+	// One creator at a time across replicas.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7117, 0)`); err != nil {
+		return 0, err
+	}
 	existing, err := partitions(ctx, tx)
 	if err != nil {
 		return 0, err
