@@ -153,7 +153,13 @@ func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cut
 			return e, err
 		}
 	}
-	_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2)`, tenant, e.IDs)
+	if contractEnded {
+		_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2)`, tenant, e.IDs)
+		return e, err
+	}
+	// Every row taken is due by cutoff: the partitions of later months
+	// are not read.
+	_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2) AND delete_after <= $3`, tenant, e.IDs, cutoff)
 	return e, err
 }
 
