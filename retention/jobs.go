@@ -60,16 +60,20 @@ func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[ScheduleArgs]) e
 	return w.s.Schedule(ctx)
 }
 
-// Schedule enqueues a sweep job for every customer whose data is not
-// erased.
+// Schedule drops the records partitions whose month is past and
+// droppable (PurgePartitions), then enqueues a sweep job for every
+// customer.
 func (s *Service) Schedule(ctx context.Context) error {
 	client := s.jobs.Load()
 	if client == nil {
 		return nil
 	}
-	// Whole months past their deadlines go first, by dropping partitions.
-	if _, err := s.PurgePartitions(ctx); err != nil {
-		return err
+	// Whole months past their deadlines go first, by dropping partitions;
+	// a failure there (retried with this job) does not hold the sweeps
+	// back.
+	_, purgeErr := s.PurgePartitions(ctx)
+	if purgeErr != nil {
+		s.log.Error("retention: partition purge failed; the sweeps delete row by row and the job retries", "error", purgeErr.Error())
 	}
 	var ids []string
 	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
@@ -85,10 +89,12 @@ func (s *Service) Schedule(ctx context.Context) error {
 		params[i] = river.InsertManyParams{Args: SweepArgs{TenantID: id}}
 	}
 	if len(params) == 0 {
-		return nil
+		return purgeErr
 	}
-	_, err = client.InsertMany(ctx, params)
-	return verwerker.Wrap("retention: schedule", err)
+	if _, err = client.InsertMany(ctx, params); err != nil {
+		return verwerker.Wrap("retention: schedule", err)
+	}
+	return purgeErr
 }
 
 // Register adds the retention workers.
