@@ -108,6 +108,26 @@ type forecastOutput struct {
 	}
 }
 
+// CustomerDue is what will be deleted of one customer's data.
+type CustomerDue struct {
+	TenantID string  `json:"tenant_id"`
+	Due      []int64 `json:"due" nullable:"false" doc:"Records due within each of horizons_days, over all categories."`
+}
+
+type platformForecastInput struct {
+	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"20" doc:"How many customers to list, most records due within 90 days first."`
+}
+
+type platformForecastOutput struct {
+	Body struct {
+		ComputedAt   *time.Time         `json:"computed_at,omitempty" doc:"When the forecast was counted (every 15 minutes); absent before the first count."`
+		HorizonsDays []int              `json:"horizons_days" nullable:"false"`
+		Total        []int64            `json:"total" nullable:"false" doc:"Records of every customer due within each horizon."`
+		Categories   []ForecastCategory `json:"categories" nullable:"false" doc:"Per data category, over every customer."`
+		Customers    []CustomerDue      `json:"customers" nullable:"false"`
+	}
+}
+
 // DueRecord is one record a sweep started now would delete.
 type DueRecord struct {
 	RecordID    string     `json:"record_id"`
@@ -231,6 +251,34 @@ func (s *Server) registerRetention() {
 			}
 			if c := f.Countdown; c != nil {
 				out.Body.Countdown = &ContractCountdown{Status: string(c.Status), ContractEnd: c.ContractEnd.String(), PurgeDue: c.PurgeDue, DaysLeft: c.DaysLeft}
+			}
+			return out, nil
+		})
+
+	register(s, huma.Operation{OperationID: "getPlatformRetentionForecast", Method: http.MethodGet, Path: "/v1/retention/forecast",
+		Summary: "Platform-wide deletion forecast", Tags: []string{tag},
+		Description: "For the DPO: what will be deleted of every customer's data in the next 7, 30 and 90 days, per data category (overdue records included, before holds, the contract-end purge of terminated customers included), and the customers with the most due. Counted every 15 minutes; computed_at says when."},
+		policy.PermRetentionRead, platformScope, func(ctx context.Context, in *platformForecastInput) (*platformForecastOutput, error) {
+			svc, err := s.retention()
+			if err != nil {
+				return nil, err
+			}
+			f, err := svc.PlatformForecast(ctx, in.Limit)
+			if err != nil {
+				return nil, err
+			}
+			out := &platformForecastOutput{}
+			if !f.ComputedAt.IsZero() {
+				out.Body.ComputedAt = &f.ComputedAt
+			}
+			out.Body.HorizonsDays, out.Body.Total = f.Horizons, f.Total
+			out.Body.Categories = make([]ForecastCategory, len(f.Categories))
+			for i, c := range f.Categories {
+				out.Body.Categories[i] = ForecastCategory{Category: c.Category, Due: c.Due}
+			}
+			out.Body.Customers = make([]CustomerDue, len(f.Customers))
+			for i, c := range f.Customers {
+				out.Body.Customers[i] = CustomerDue{TenantID: c.TenantID, Due: c.Due}
 			}
 			return out, nil
 		})

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -45,6 +46,18 @@ func TestRetentionEndToEnd(t *testing.T) {
 	res = b.do(t, http.MethodGet, path+"/retention/forecast", viewer, nil)
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	require.Equal(t, []any{map[string]any{"category": "chat.message", "due": []any{0.0, 0.0, 2.0}}}, res.json["categories"], "due at the end of day 30 or later (1182/71)")
+
+	// The platform-wide forecast is the DPO's, as of its last count.
+	res = b.do(t, http.MethodGet, "/v1/retention/forecast", viewer, nil)
+	require.Equal(t, http.StatusForbidden, res.status, res.raw)
+	require.NoError(t, b.app.Retention.RefreshForecast(context.Background()))
+	res = b.do(t, http.MethodGet, "/v1/retention/forecast?limit=5", dpo, nil)
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	require.NotEmpty(t, res.json["computed_at"])
+	require.Equal(t, []any{map[string]any{"category": "chat.message", "due": []any{0.0, 0.0, 2.0}}}, res.json["categories"])
+	require.Equal(t, []any{map[string]any{"tenant_id": A, "due": []any{0.0, 0.0, 2.0}}}, res.json["customers"])
+	res = b.do(t, http.MethodGet, "/v1/retention/forecast?limit=0", dpo, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
 
 	review := deadline.DateOf(b.clock.Now()).AddDays(40).String()
 	res = b.do(t, http.MethodPost, path+"/legal-holds", admin, map[string]any{"scope": "subject", "subject_id": "visitor-1", "reason": "dispute",

@@ -13,7 +13,10 @@
 // The legal grounds it serves:
 //
 //   - GDPR Art. 5(1)(e), storage limitation: each record keeps its retention
-//     rule and deletion deadline from the decision that allowed it.
+//     rule and deletion deadline from the decision that allowed it
+//     (Recompute applies a changed rule); the table is partitioned by
+//     deadline month, so a month past its deadlines is purged by dropping
+//     its partition (DropPartition).
 //   - Art. 17, right to erasure: EraseSubject destroys the subject's wrapped
 //     data key in the transaction that marks it erased, so its records are
 //     unreadable at once; a background job deletes the rows; the next

@@ -85,7 +85,7 @@ type Expired struct {
 func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held, limit int) (Expired, error) {
 	all, subs, cats := held.args()
 	e := Expired{What: map[string]int64{}}
-	rows, err := tx.Query(ctx, `SELECT id, subject_id, category, delete_after FROM records WHERE `+dueSQL(contractEnded)+`
+	rows, err := tx.Query(ctx, `SELECT id, subject_id, category, nullif(delete_after, 'infinity') FROM records WHERE `+dueSQL(contractEnded)+`
 		ORDER BY delete_after NULLS LAST, id LIMIT $7 FOR UPDATE SKIP LOCKED`, tenant, cutoff, contractEnded, all, subs, cats, limit)
 	if err != nil {
 		return e, err
@@ -153,7 +153,13 @@ func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cut
 			return e, err
 		}
 	}
-	_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2)`, tenant, e.IDs)
+	if contractEnded {
+		_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2)`, tenant, e.IDs)
+		return e, err
+	}
+	// Every row taken is due by cutoff: the partitions of later months
+	// are not read.
+	_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2) AND delete_after <= $3`, tenant, e.IDs, cutoff)
 	return e, err
 }
 
@@ -176,7 +182,7 @@ type DueRecord struct {
 // not held, oldest deadline first: exactly what DeleteExpired would take.
 func ListDue(ctx context.Context, tx pgx.Tx, tenant string, cutoff time.Time, contractEnded bool, held Held, limit int) ([]DueRecord, error) {
 	all, subs, cats := held.args()
-	rows, err := tx.Query(ctx, `SELECT id, subject_id, kind, category, retention_rule, delete_after FROM records WHERE `+dueSQL(contractEnded)+`
+	rows, err := tx.Query(ctx, `SELECT id, subject_id, kind, category, retention_rule, nullif(delete_after, 'infinity') FROM records WHERE `+dueSQL(contractEnded)+`
 		ORDER BY delete_after NULLS LAST, id LIMIT $7`, tenant, cutoff, contractEnded, all, subs, cats, limit)
 	if err != nil {
 		return nil, err
@@ -211,7 +217,7 @@ func Remaining(ctx context.Context, tx pgx.Tx, tenant string, ids []string) (int
 // seven years).
 func StatutoryCategories(ctx context.Context, tx pgx.Tx, tenant, subjectID string, now time.Time) ([]string, error) {
 	rows, err := tx.Query(ctx, `SELECT DISTINCT category FROM records WHERE tenant_id = $1 AND subject_id = $2
-		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $3 OR delete_after > $3)
+		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $3 OR delete_after > $3 AND delete_after < 'infinity')
 		ORDER BY category`, tenant, subjectID, now)
 	if err != nil {
 		return nil, err
@@ -224,7 +230,7 @@ func StatutoryCategories(ctx context.Context, tx pgx.Tx, tenant, subjectID strin
 func CountStatutory(ctx context.Context, tx pgx.Tx, tenant string, now time.Time) (int64, error) {
 	var n int64
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM records WHERE tenant_id = $1
-		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $2 OR delete_after > $2)`,
+		AND (kind = 'admin.invoice' OR retention_rule = 'statutory_7y') AND (created_at + interval '7 years' > $2 OR delete_after > $2 AND delete_after < 'infinity')`,
 		tenant, now).Scan(&n)
 	return n, err
 }
@@ -285,6 +291,44 @@ func DueBy(ctx context.Context, tx pgx.Tx, tenant string, horizons []time.Time, 
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Due, error) {
 		var d Due
 		err := r.Scan(&d.Category, &d.Counts)
+		return d, err
+	})
+}
+
+// TenantDue is one tenant's Due.
+type TenantDue struct {
+	TenantID string
+	Due
+}
+
+// DueByTenant counts, inside tx (scope "*"), the records of every tenant
+// but except per tenant and category whose deadline is at or before each of
+// horizons (ascending), ignoring holds: one pass over the deadlines up to
+// the last horizon (the platform-wide forecast).
+func DueByTenant(ctx context.Context, tx pgx.Tx, horizons []time.Time, except []string) ([]TenantDue, error) {
+	if len(horizons) == 0 {
+		return nil, nil
+	}
+	if except == nil {
+		except = []string{}
+	}
+	var cols strings.Builder
+	args := []any{except}
+	for i, h := range horizons {
+		if i > 0 {
+			cols.WriteString(", ")
+		}
+		fmt.Fprintf(&cols, "count(*) FILTER (WHERE delete_after <= $%d)", i+2)
+		args = append(args, h)
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant_id, category, ARRAY[`+cols.String()+`] FROM records
+		WHERE delete_after <= $`+strconv.Itoa(len(horizons)+1)+` AND NOT (tenant_id = ANY($1)) GROUP BY tenant_id, category`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TenantDue, error) {
+		var d TenantDue
+		err := r.Scan(&d.TenantID, &d.Category, &d.Counts)
 		return d, err
 	})
 }

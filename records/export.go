@@ -101,7 +101,7 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 			}
 		}
 		rows, err := tx.Query(ctx, `SELECT id, kind, coalesce(conversation_id, ''), category, purpose, region, dpa_version, decision_id,
-				retention_rule, delete_after, created_at, sealed
+				retention_rule, nullif(delete_after, 'infinity'), created_at, sealed
 			FROM records WHERE tenant_id = $1 AND subject_id = $2 ORDER BY seq`, e.tenant, e.subjectID)
 		if err != nil {
 			return err

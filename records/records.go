@@ -363,7 +363,7 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 		// INSERT over arrays is one round trip too.
 		_, err = tx.Exec(ctx, `INSERT INTO records (tenant_id, id, subject_id, kind, conversation_id, category, purpose, region,
 				dpa_version, decision_id, retention_rule, delete_after, created_at, sealed)
-			SELECT $1, id, subject_id, kind, nullif(conv, ''), category, purpose, region, dpa, decision_id, rule, delete_after, $2, sealed
+			SELECT $1, id, subject_id, kind, nullif(conv, ''), category, purpose, region, dpa, decision_id, rule, coalesce(delete_after, 'infinity'), $2, sealed
 			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[],
 				$12::text[], $13::timestamptz[], $14::bytea[]) WITH ORDINALITY
 				AS t(id, subject_id, kind, conv, category, purpose, region, dpa, decision_id, rule, delete_after, sealed, ord)

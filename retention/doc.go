@@ -30,4 +30,12 @@
 // exclusively), and each batch writes its ledger line in the transaction
 // that deletes it, so a sweep killed at any point resumes and deletes
 // everything exactly once.
+//
+// Before the sweeps, the schedule job drops each month partition of the
+// records table whose deadlines all passed, when no hold covers any of its
+// records and it holds no statutory record (PurgePartitions), with a
+// ledger line per customer in the dropping transaction. When a customer's
+// agreement changes a category's retention rule, the sweep job first
+// recomputes the stored deadlines (Recompute, audited; Art. 5(1)(e)). The
+// DPO's platform-wide forecast is counted by a job (RefreshForecast).
 package retention

@@ -39,6 +39,11 @@ type sweepWorker struct {
 }
 
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	// Deadlines follow the active agreement before anything is deleted.
+	if _, _, err := w.s.Recompute(ctx, job.Args.TenantID); err != nil {
+		w.s.log.Error("retention: deadline recompute failed; the job retries", "tenant", job.Args.TenantID, "attempt", job.Attempt, "error", err.Error())
+		return err
+	}
 	_, _, err := w.s.Run(ctx, job.Args.TenantID)
 	if err != nil {
 		w.s.log.Error("retention: sweep failed; the job retries", "tenant", job.Args.TenantID, "attempt", job.Attempt, "error", err.Error())
@@ -55,12 +60,20 @@ func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[ScheduleArgs]) e
 	return w.s.Schedule(ctx)
 }
 
-// Schedule enqueues a sweep job for every customer whose data is not
-// erased.
+// Schedule drops the records partitions whose month is past and
+// droppable (PurgePartitions), then enqueues a sweep job for every
+// customer.
 func (s *Service) Schedule(ctx context.Context) error {
 	client := s.jobs.Load()
 	if client == nil {
 		return nil
+	}
+	// Whole months past their deadlines go first, by dropping partitions;
+	// a failure there (retried with this job) does not hold the sweeps
+	// back.
+	_, purgeErr := s.PurgePartitions(ctx)
+	if purgeErr != nil {
+		s.log.Error("retention: partition purge failed; the sweeps delete row by row and the job retries", "error", purgeErr.Error())
 	}
 	var ids []string
 	err := s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
@@ -76,23 +89,36 @@ func (s *Service) Schedule(ctx context.Context) error {
 		params[i] = river.InsertManyParams{Args: SweepArgs{TenantID: id}}
 	}
 	if len(params) == 0 {
-		return nil
+		return purgeErr
 	}
-	_, err = client.InsertMany(ctx, params)
-	return verwerker.Wrap("retention: schedule", err)
+	if _, err = client.InsertMany(ctx, params); err != nil {
+		return verwerker.Wrap("retention: schedule", err)
+	}
+	return purgeErr
 }
 
 // Register adds the retention workers.
 func (s *Service) Register(workers *river.Workers) {
 	river.AddWorker(workers, &sweepWorker{s: s})
 	river.AddWorker(workers, &scheduleWorker{s: s})
+	river.AddWorker(workers, &partitionsWorker{s: s})
+	river.AddWorker(workers, &forecastWorker{s: s})
 }
 
-// PeriodicJobs returns the periodic sweep schedule.
+// PeriodicJobs returns the periodic sweep schedule and the creation of
+// the records table's partitions ahead and the platform-wide forecast.
 func (s *Service) PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(SweepInterval),
 		func() (river.JobArgs, *river.InsertOpts) {
 			return ScheduleArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: SweepInterval}}
+		}, &river.PeriodicJobOpts{RunOnStart: true}),
+		// Not on start: a fresh database has the months around now
+		// (migration 00040); later deadlines wait in records_default.
+		river.NewPeriodicJob(river.PeriodicInterval(PartitionInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return PartitionsArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: PartitionInterval}}
+		}, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(ForecastInterval), func() (river.JobArgs, *river.InsertOpts) {
+			return ForecastArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: ForecastInterval}}
 		}, &river.PeriodicJobOpts{RunOnStart: true})}
 }
 

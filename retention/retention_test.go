@@ -38,6 +38,7 @@ type fixture struct {
 	tenant  string
 	keys    *keys.Manager
 	records *records.Store
+	dpa     *dpa.Service
 	svc     *retention.Service
 	newSvc  func() *retention.Service
 }
@@ -77,7 +78,7 @@ func setup(t testing.TB) *fixture {
 	mgr := keys.NewManager(db, ring, keys.ManagerOptions{Clock: clock})
 	t.Cleanup(mgr.Close)
 	recs := records.New(db, mgr, decisions, subjects, log, clock, nil)
-	f := &fixture{ctx: ctx, url: url, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, keys: mgr, records: recs}
+	f := &fixture{ctx: ctx, url: url, db: db, clock: clock, log: log, tenants: tenants, tenant: tn.ID, keys: mgr, records: recs, dpa: agreements}
 	f.newSvc = func() *retention.Service { return retention.New(db, recs, agreements, log, clock, nil, nil) }
 	f.svc = f.newSvc()
 	return f

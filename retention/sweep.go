@@ -20,7 +20,7 @@ import (
 
 // SweepBatch is how many records one deleting transaction takes: small
 // enough that no sweep holds long locks.
-const SweepBatch = 1000
+const SweepBatch = 2000
 
 // PrefixSweep names a sweep (and its certificate).
 const PrefixSweep = "swp"
@@ -209,14 +209,7 @@ func (s *Service) batch(ctx context.Context, w Sweep) (int, error) {
 			return err
 		}
 		n = len(e.IDs)
-		what, err := json.Marshal(e.What)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO retention_sweep_batches (tenant_id, sweep_id, what, records_count, subjects_count, key_versions_destroyed,
-				oldest_deadline, newest_deadline, record_ids, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			w.TenantID, w.ID, what, len(e.IDs), len(e.Shredded), e.KeyVersions, e.Oldest, e.Newest, e.IDs, s.clock.Now().UTC())
+		err = s.ledger(ctx, tx, w, e, "")
 		if err == nil && s.inBatch != nil {
 			s.inBatch(ctx, tx)
 		}
@@ -257,21 +250,23 @@ func (s *Service) complete(ctx context.Context, w Sweep) (Sweep, error) {
 		if left > 0 {
 			return errIncomplete
 		}
-		rows, err := tx.Query(ctx, `SELECT what, records_count, subjects_count, key_versions_destroyed, oldest_deadline, newest_deadline, record_ids
+		rows, err := tx.Query(ctx, `SELECT what, records_count, subjects_count, key_versions_destroyed, oldest_deadline, newest_deadline, record_ids,
+				coalesce(dropped_partition, '')
 			FROM retention_sweep_batches WHERE tenant_id = $1 AND sweep_id = $2 ORDER BY seq`, w.TenantID, w.ID)
 		if err != nil {
 			return err
 		}
 		out = cur
 		versions := map[int]bool{}
-		var ids []string
+		var ids, partitions []string
 		for rows.Next() {
 			var what []byte
 			var recs, subs int64
 			var vs []int32
 			var oldest, newest *time.Time
 			var batchIDs []string
-			if err := rows.Scan(&what, &recs, &subs, &vs, &oldest, &newest, &batchIDs); err != nil {
+			var partition string
+			if err := rows.Scan(&what, &recs, &subs, &vs, &oldest, &newest, &batchIDs, &partition); err != nil {
 				rows.Close()
 				return err
 			}
@@ -295,6 +290,9 @@ func (s *Service) complete(ctx context.Context, w Sweep) (Sweep, error) {
 				out.NewestDeadline = newest
 			}
 			ids = append(ids, batchIDs...)
+			if partition != "" {
+				partitions = append(partitions, partition)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -305,6 +303,13 @@ func (s *Service) complete(ctx context.Context, w Sweep) (Sweep, error) {
 			return err
 		} else if remaining > 0 {
 			return verwerker.Errorf(verwerker.EINTERNAL, "retention: sweep %s: %d records its ledger names are still stored", w.ID, remaining)
+		}
+		for _, p := range partitions {
+			if gone, err := records.PartitionGone(ctx, tx, p); err != nil {
+				return err
+			} else if !gone {
+				return verwerker.Errorf(verwerker.EINTERNAL, "retention: sweep %s: the partition its ledger names is still stored", w.ID)
+			}
 		}
 		for v := range versions {
 			out.KeyVersionsDestroyed = append(out.KeyVersionsDestroyed, v)

@@ -99,6 +99,13 @@ func TestBrowserDuties(t *testing.T) {
 		b.check(t, "requests")
 	})
 
+	t.Run("the DPO's retention page over every customer", func(t *testing.T) {
+		require.NoError(t, e.app.Retention.RefreshForecast(t.Context()))
+		require.Equal(t, http.StatusOK, b.open(t, "/dashboard/retention"))
+		require.NotEmpty(t, b.text(t, "#platform-forecast"))
+		b.check(t, "retention-platform")
+	})
+
 	t.Run("the privacy lead acknowledges its notice", func(t *testing.T) {
 		b.do(t, chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin-submit")))
 		p := e.lead()

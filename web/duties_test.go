@@ -86,6 +86,7 @@ func TestDutyPagesPermissions(t *testing.T) {
 		"/dashboard/customers/" + a + "/retention/sweeps/" + sweeps[0].ID: sweeps[0].ID,
 		"/dashboard/customers/" + b + "/retention":                        "retention",
 		"/dashboard/overview":                                             "breach-clocks",
+		"/dashboard/retention":                                            "platform-forecast",
 	} {
 		status, body := e.get(t, dpo, path)
 		require.Equal(t, http.StatusOK, status, path)
@@ -123,6 +124,7 @@ func TestDutyPagesPermissions(t *testing.T) {
 		"/dashboard/breaches/" + incidents[0].ID:                          http.StatusForbidden,
 		"/dashboard/breaches/register":                                    http.StatusForbidden,
 		"/dashboard/requests":                                             http.StatusForbidden,
+		"/dashboard/retention":                                            http.StatusForbidden,
 	} {
 		status, body := e.get(t, lead, path)
 		require.Equal(t, want, status, path)

@@ -63,7 +63,7 @@ func (s *Server) allPages() []Page {
 		s.updateSubmit(), s.registerPage(), s.customerBreachesPage(), s.acknowledgeSubmit(), s.customerRegisterPage(),
 		s.requestsPage(), s.customerRequestsPage(), s.requestPage(), s.instructSubmit(), s.extendSubmit(),
 		s.pauseSubmit(), s.resumeSubmit(), s.requestRetrySubmit(), s.exportDownload(),
-		s.retentionPage(), s.sweepPage(), s.placeSubmit(), s.reviewSubmit(), s.liftSubmit(),
+		s.retentionPage(), s.platformRetentionPage(), s.sweepPage(), s.placeSubmit(), s.reviewSubmit(), s.liftSubmit(),
 	}
 }
 

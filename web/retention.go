@@ -69,6 +69,33 @@ func (s *Server) retentionPage() Page {
 		}}
 }
 
+type platformRetentionData struct {
+	Forecast retention.PlatformForecast
+	Chart    chart
+	Overdue  []records.Overdue
+	Name     func(string) string
+}
+
+// platformRetentionPage is the DPO's view over every customer: what will be
+// deleted in the next 7, 30 and 90 days per category, the customers with
+// the most due, and every customer with overdue deletions.
+func (s *Server) platformRetentionPage() Page {
+	return Page{Method: http.MethodGet, Path: "retention", Permission: policy.PermRetentionRead, Scope: Platform,
+		Handle: func(w http.ResponseWriter, r *http.Request, v *view) error {
+			ctx := r.Context()
+			f, err := s.deps.Retention.PlatformForecast(ctx, 20)
+			if err != nil {
+				return err
+			}
+			d := platformRetentionData{Forecast: f, Name: s.tenantNames(r)}
+			d.Chart = forecastChart(v, retention.Forecast{Horizons: f.Horizons, Categories: f.Categories})
+			if d.Overdue, err = s.deps.Retention.Overdue(ctx); err != nil {
+				return err
+			}
+			return s.show(w, v, "retention_platform", "retention.platform", d)
+		}}
+}
+
 // forecastChart stacks the categories' due records per horizon.
 func forecastChart(v *view, f retention.Forecast) chart {
 	labels := make([]string, len(f.Horizons))
@@ -182,6 +209,9 @@ func init() {
 			"retention.done.lifted": "The hold is lifted: deletion resumes at the next sweep.", "retention.certificate": "Deletion certificate",
 			"retention.cutoff": "Deadline cutoff", "retention.completed": "Completed", "retention.keys": "Key versions destroyed",
 			"retention.deadlines": "Deadlines of the deleted records", "retention.purge": "contract-end purge",
+			"retention.platform": "Retention, every customer", "retention.computed": "Counted %s (every 15 minutes), before legal holds.",
+			"retention.notcounted": "Not counted yet: the forecast job runs every 15 minutes.", "retention.customer": "Customer",
+			"retention.total": "All categories", "retention.mostdue": "Customers with the most records due",
 			"alarm.retention.overdue": "%s: %d records past their deletion deadline (the oldest %s days).",
 			"alarm.hold.review":       "%s: legal hold %s was due for review on %s.",
 		},
@@ -204,6 +234,9 @@ func init() {
 			"retention.done.lifted": "De bewaarplicht is opgeheven: verwijderen gaat verder bij de volgende ronde.", "retention.certificate": "Verwijderingscertificaat",
 			"retention.cutoff": "Termijngrens", "retention.completed": "Voltooid", "retention.keys": "Vernietigde sleutelversies",
 			"retention.deadlines": "Termijnen van de verwijderde records", "retention.purge": "verwijdering na contracteinde",
+			"retention.platform": "Bewaartermijnen, alle klanten", "retention.computed": "Geteld %s (elk kwartier), vóór bewaarplichten.",
+			"retention.notcounted": "Nog niet geteld: de prognose wordt elk kwartier bijgewerkt.", "retention.customer": "Klant",
+			"retention.total": "Alle categorieën", "retention.mostdue": "Klanten met de meeste te verwijderen records",
 			"alarm.retention.overdue": "%s: %d records over hun verwijdertermijn (de oudste %s dagen).",
 			"alarm.hold.review":       "%s: bewaarplicht %s had herzien moeten worden op %s.",
 		},

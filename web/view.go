@@ -89,6 +89,7 @@ func (s *Server) loadViewer(w http.ResponseWriter, r *http.Request, v *view) boo
 		add("audit", "audit.title", policy.PermAuditRead, verwerker.PlatformDomain)
 		add("requests", "requests.title", policy.PermRequestRead, verwerker.PlatformDomain)
 		add("breaches", "breaches.title", policy.PermBreachManage, verwerker.PlatformDomain)
+		add("retention", "retention.title", policy.PermRetentionRead, verwerker.PlatformDomain)
 	} else if v.Home != "" {
 		add("customers/"+v.Home, "customers.title", policy.PermTenantRead, v.Home)
 		add("customers/"+v.Home+"/certificates", "certificates.title", policy.PermCertificateRead, v.Home)
