@@ -72,7 +72,7 @@ func setup(t testing.TB) *fixture {
 	t.Cleanup(mgr.Close)
 	rec := records.New(db, mgr, decisions, subjects, log, clock, slog.New(slog.DiscardHandler))
 	return &fixture{ctx: ctx, db: db, clock: clock, tenant: tn.ID, records: rec, subs: subjects,
-		svc: dsr.New(db, clock, log, nil, rec, subjects, nil, nil, dsr.Options{})}
+		svc: dsr.New(db, clock, log, nil, rec, subjects, nil, nil, dsr.Options{Keys: mgr})}
 }
 
 // seed stores n chat messages of about 200 bytes for ref and returns the
@@ -114,14 +114,14 @@ func BenchmarkRequestExport(b *testing.B) {
 	_, err := f.db.Pool.Exec(f.ctx, `ANALYZE records`)
 	require.NoError(b, err)
 	var buf bytes.Buffer
-	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf) // warms the key cache
+	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf, nil) // warms the key cache
 	require.NoError(b, err)
 
 	b.Run("zip", func(b *testing.B) {
 		var size int
 		for b.Loop() {
 			buf.Reset()
-			st, err := dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf)
+			st, err := dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

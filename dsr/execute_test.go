@@ -187,7 +187,7 @@ func TestRectify(t *testing.T) {
 	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT instruction FROM dsr_requests WHERE id = $1`, r.ID).Scan(&raw))
 	require.NotContains(t, string(raw), "corrected address")
 	var buf bytes.Buffer
-	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf)
+	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf, nil)
 	require.NoError(t, err)
 	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	require.NoError(t, err)
