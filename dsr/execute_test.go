@@ -53,8 +53,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestExportKilledHalfwayResumes: the replica running an export job is
-// stopped while the job runs (its context cancelled mid-export). Nothing
-// half-written is left: the request stays in progress without an export.
+// stopped while the job runs (its context cancelled mid-export), once the
+// request shows the export's progress (records done of the total).
+// Nothing half-written is left: the request stays in progress without an
+// export.
 // Another replica's client picks the job up again and completes it, with
 // every record in the ZIP.
 func TestExportKilledHalfwayResumes(t *testing.T) {
@@ -68,14 +70,18 @@ func TestExportKilledHalfwayResumes(t *testing.T) {
 	require.NotEmpty(t, r.SubjectID)
 	_, err = f.svc.Instruct(f.ctx, f.tenant, r.ID, dsr.Instruction{Action: dsr.ActionExport}, nil)
 	require.NoError(t, err)
-	waitFor(t, "the export job to run", func() bool {
-		var running int
-		require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM river_job WHERE kind = 'dsr.execute' AND state = 'running'`).Scan(&running))
-		return running == 1
+	var got dsr.Request
+	waitFor(t, "the export job to show progress", func() bool {
+		got, _, err = f.svc.Get(f.ctx, f.tenant, r.ID)
+		require.NoError(t, err)
+		return got.ExportDone > 0
 	})
 	require.NoError(t, first.StopAndCancel(context.Background()))
+	require.Equal(t, n, got.ExportTotal)
+	require.Less(t, got.ExportDone, n)
+	require.Less(t, got.Progress, 100)
 
-	got, _, err := f.svc.Get(f.ctx, f.tenant, r.ID)
+	got, _, err = f.svc.Get(f.ctx, f.tenant, r.ID)
 	require.NoError(t, err)
 	require.Equal(t, dsr.StateInProgress, got.State, "killed before it finished")
 	_, err = f.svc.Download(f.ctx, f.tenant, r.ID)
@@ -88,6 +94,8 @@ func TestExportKilledHalfwayResumes(t *testing.T) {
 		return got.State == dsr.StateCompleted
 	})
 	require.Equal(t, 100, got.Progress)
+	require.Equal(t, n, got.ExportDone)
+	require.Equal(t, n, got.ExportTotal)
 	raw, err := f.svc.Download(f.ctx, f.tenant, r.ID)
 	require.NoError(t, err)
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
