@@ -741,6 +741,25 @@ func TestRectificationAndObjectionParticulars(t *testing.T) {
 		require.NotContains(t, res.raw, "Kerkstraat")
 	}
 
+	// The public page names the missing field in the page's language.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(b.http.URL + "/requests?lang=nl&customer=" + A)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(string(page))[1]
+	resp, err = browser.PostForm(b.http.URL+"/requests", url.Values{"token": {token}, "lang": {"nl"}, "customer": {A}, "type": {"rectification"},
+		"email": {"page-" + suffix + "@example.org"}, "incorrect": {"Kerkstraat 1"}})
+	require.NoError(t, err)
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(page))
+	require.Contains(t, string(page), `<p id="correct-error" class="error">Vermeld bij correctie de juiste waarde`)
+	require.Contains(t, string(page), `aria-describedby="correct-error"`)
+	require.NotContains(t, string(page), `id="incorrect-error"`)
+
 	file := func(body map[string]any, email string) string {
 		body["tenant_id"], body["email"] = A, email
 		res := b.do(t, http.MethodPost, "/v1/public/requests", "", body, "X-Forwarded-For", "192.0.2.11")

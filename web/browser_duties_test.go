@@ -163,6 +163,35 @@ func TestBrowserDuties(t *testing.T) {
 		b.check(t, "request")
 	})
 
+	t.Run("a data subject asks for a correction with what is wrong and the correct value", func(t *testing.T) {
+		email := fmt.Sprintf("correction-%d@example.com", time.Now().UnixNano())
+		require.Equal(t, http.StatusOK, b.open(t, "/requests?lang=en&customer="+url.QueryEscape(a.ID)))
+		// Without the correct value the form answers, naming the field.
+		b.do(t,
+			chromedp.SetValue(chromedp.CSS("#type"), string(dsr.TypeRectification)),
+			chromedp.SendKeys(chromedp.CSS("#email"), email),
+			chromedp.SendKeys(chromedp.CSS("#incorrect"), "My surname is spelled Jansen"),
+			chromedp.Submit(chromedp.CSS(`form[action="/requests"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#correct-error")))
+		require.Contains(t, b.text(t, "#correct-error"), "correct value")
+		b.check(t, "intake-correction-error")
+		b.do(t,
+			chromedp.SendKeys(chromedp.CSS("#correct"), "Janssen"),
+			chromedp.Submit(chromedp.CSS(`form[action="/requests"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#code")))
+		code := mailCode(t, mailpit, email)
+		b.do(t,
+			chromedp.SendKeys(chromedp.CSS("#code"), code),
+			chromedp.Submit(chromedp.CSS(`form[action="/requests/verify"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`p[role=status] strong`)))
+		id := b.text(t, `p[role=status] strong`)
+		require.True(t, strings.HasPrefix(id, "dsr_"), id)
+		// The controller gets both with the forward.
+		mail := mailText(t, mailpit, "to:"+a.ContactEmail+" "+id)
+		require.Contains(t, mail, "My surname is spelled Jansen")
+		require.Contains(t, mail, "Janssen")
+	})
+
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	require.Empty(t, b.external, "the pages made requests to other sites")
@@ -172,9 +201,17 @@ func TestBrowserDuties(t *testing.T) {
 // from mailpit's API.
 func mailCode(t *testing.T, mailpit, to string) string {
 	t.Helper()
-	var code string
-	waitFor(t, "the code e-mail", func() bool {
-		resp, err := http.Get(mailpit + "/api/v1/search?query=" + url.QueryEscape("to:"+to))
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(mailText(t, mailpit, "to:"+to))
+	require.NotEmpty(t, code, "no code in the newest e-mail to the requester")
+	return code
+}
+
+// mailText returns the text of the newest e-mail mailpit finds for query.
+func mailText(t *testing.T, mailpit, query string) string {
+	t.Helper()
+	var text string
+	waitFor(t, "an e-mail for "+query, func() bool {
+		resp, err := http.Get(mailpit + "/api/v1/search?query=" + url.QueryEscape(query))
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		var list struct {
@@ -193,8 +230,8 @@ func mailCode(t *testing.T, mailpit, to string) string {
 			Text string `json:"Text"`
 		}
 		require.NoError(t, json.NewDecoder(resp2.Body).Decode(&m))
-		code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
-		return code != ""
+		text = m.Text
+		return text != ""
 	})
-	return code
+	return text
 }

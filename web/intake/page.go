@@ -132,9 +132,9 @@ button{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem;background:#1d4ed8;
 <label for="details">{{t .T "details"}}</label>
 <textarea id="details" name="details" rows="4" maxlength="4000"{{if .Errors.details}} aria-invalid="true" aria-describedby="details-error"{{end}}>{{.Details}}</textarea>
 {{with .Errors.details}}<p id="details-error" class="error">{{.}}</p>{{end}}
-{{template "area" (area "incorrect" .Incorrect .Errors.incorrect .T)}}
-{{template "area" (area "correct" .Correct .Errors.correct .T)}}
-{{template "area" (area "grounds" .Grounds .Errors.grounds .T)}}
+{{template "area" (area "incorrect" .Incorrect (index .Errors "incorrect") .T)}}
+{{template "area" (area "correct" .Correct (index .Errors "correct") .T)}}
+{{template "area" (area "grounds" .Grounds (index .Errors "grounds") .T)}}
 <button type="submit">{{t .T "send"}}</button>
 </form>
 {{else if eq .Step "code"}}
