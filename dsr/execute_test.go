@@ -205,3 +205,31 @@ func TestRectify(t *testing.T) {
 	require.Contains(t, string(doc), `"content":{"text":"corrected address"}`)
 	require.Equal(t, 1, strings.Count(string(doc), "corrected address"))
 }
+
+// TestSweepSealsClearContacts: a request written before contacts were
+// sealed (its address and details in the clear columns) is sealed by the
+// sweep with the tenant's key, and the clear columns are emptied.
+func TestSweepSealsClearContacts(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeAccess})
+	require.NoError(t, err)
+	_, err = f.db.Pool.Exec(f.ctx, `UPDATE dsr_requests SET email = 'legacy@example.org', details = 'old free text' WHERE id = $1`, r.ID)
+	require.NoError(t, err)
+	_, err = f.svc.Sweep(f.ctx)
+	require.NoError(t, err)
+	var email, details string
+	var key *string
+	var sealed, digest []byte
+	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT email, details, contact_key, contact, email_digest FROM dsr_requests WHERE id = $1`, r.ID).
+		Scan(&email, &details, &key, &sealed, &digest))
+	require.Empty(t, email)
+	require.Empty(t, details)
+	require.NotNil(t, key)
+	require.NotEmpty(t, sealed)
+	require.NotContains(t, string(sealed), "legacy@example.org")
+	require.Len(t, digest, 32)
+	n, err := f.svc.SealLegacyContacts(f.ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left in the clear")
+}

@@ -19,8 +19,10 @@ ALTER TABLE dsr_requests ADD COLUMN contact_key text,
     ADD COLUMN contact bytea,
     ADD COLUMN email_digest bytea;
 CREATE INDEX dsr_requests_email_digest ON dsr_requests (tenant_id, email_digest) WHERE email_digest IS NOT NULL;
+CREATE INDEX dsr_requests_clear_contact ON dsr_requests (tenant_id) WHERE contact_key IS NULL AND (email <> '' OR details <> '');
 
 -- +goose Down
+DROP INDEX dsr_requests_clear_contact;
 DROP INDEX dsr_requests_email_digest;
 ALTER TABLE dsr_requests DROP COLUMN contact_key, DROP COLUMN contact, DROP COLUMN email_digest;
 DELETE FROM dsr_verifications;
