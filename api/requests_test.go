@@ -184,12 +184,7 @@ func TestRequestEndToEnd(t *testing.T) {
 	A := b.tenantA.ID
 	activeDPA(t, b, A)
 	admin := b.token(t, policy.RoleControllerAdmin, A)
-	hook := newHookReceiver(t)
-	res := b.do(t, http.MethodPut, "/v1/tenants/"+A+"/webhook", admin, map[string]any{"url": hook.srv.URL})
-	require.Equal(t, http.StatusOK, res.status, res.raw)
-	hook.mu.Lock()
-	hook.secret = res.json["secret"].(string)
-	hook.mu.Unlock()
+	hook := b.requestHook(t, A, admin)
 
 	chat := b.token(t, policy.RoleChatService, A)
 	write := func(ref, kind, category, purpose, text string) {
@@ -272,6 +267,7 @@ func TestRequestEndToEnd(t *testing.T) {
 	require.Equal(t, map[string]any{"chat.message": float64(3), "billing.invoice": float64(1)}, d.Data["holdings"])
 	require.Equal(t, "2026-04-02", d.Data["due_last_day"])
 	require.NotContains(t, string(mustJSON(t, d.Data)), email)
+	var res response
 	waitFor(t, "forwarded_at", func() bool {
 		res = b.do(t, http.MethodGet, path, admin, nil)
 		return res.json["state"] == "awaiting_instruction"
@@ -340,6 +336,19 @@ func TestRequestEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	require.Contains(t, res.raw, id)
 	require.NotContains(t, res.raw, email)
+}
+
+// requestHook registers a webhook receiver as the tenant's endpoint, with
+// the controller's token, and gives it the signing secret.
+func (b *testBundle) requestHook(t *testing.T, tenantID, token string) *hookReceiver {
+	t.Helper()
+	hook := newHookReceiver(t)
+	res := b.do(t, http.MethodPut, "/v1/tenants/"+tenantID+"/webhook", token, map[string]any{"url": hook.srv.URL})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	hook.mu.Lock()
+	hook.secret = res.json["secret"].(string)
+	hook.mu.Unlock()
+	return hook
 }
 
 // mailText returns the text of the newest e-mail mailpit finds for query.
@@ -716,12 +725,7 @@ func TestRectificationAndObjectionParticulars(t *testing.T) {
 	mailpit := b.withRequests(t)
 	A := b.tenantA.ID
 	admin := b.token(t, policy.RoleControllerAdmin, A)
-	hook := newHookReceiver(t)
-	res := b.do(t, http.MethodPut, "/v1/tenants/"+A+"/webhook", admin, map[string]any{"url": hook.srv.URL})
-	require.Equal(t, http.StatusOK, res.status, res.raw)
-	hook.mu.Lock()
-	hook.secret = res.json["secret"].(string)
-	hook.mu.Unlock()
+	hook := b.requestHook(t, A, admin)
 	suffix := strings.ToLower(A[len(A)-8:])
 
 	for _, c := range []struct {
