@@ -354,31 +354,7 @@ func (b *testBundle) requestHook(t *testing.T, tenantID, token string) *hookRece
 // mailText returns the text of the newest e-mail mailpit finds for query.
 func mailText(t *testing.T, mailpit, query string) string {
 	t.Helper()
-	var text string
-	waitFor(t, "an e-mail for "+query, func() bool {
-		resp, err := http.Get(mailpit + "/api/v1/search?query=" + url.QueryEscape(query))
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var list struct {
-			Messages []struct {
-				ID string `json:"ID"`
-			} `json:"messages"`
-		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
-		if len(list.Messages) == 0 {
-			return false
-		}
-		resp2, err := http.Get(mailpit + "/api/v1/message/" + list.Messages[0].ID)
-		require.NoError(t, err)
-		defer resp2.Body.Close()
-		var m struct {
-			Text string `json:"Text"`
-		}
-		require.NoError(t, json.NewDecoder(resp2.Body).Decode(&m))
-		text = m.Text
-		return text != ""
-	})
-	return text
+	return notifytest.MailText(t, mailpit, query)
 }
 
 type fixedHolds map[string]string
