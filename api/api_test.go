@@ -45,8 +45,8 @@ type credential struct{ role, domain string }
 type testBundle struct {
 	db    *store.DB
 	clock *verwerker.ManualClock
-	// ring seals records with the local keyring (the records tests use a
-	// real Vault); every app of the bundle shares it.
+	// ring seals records with the local keyring, or the keyring given to
+	// setupWith (a real Vault); every app of the bundle shares it.
 	ring vkeys.Keyring
 	// app is the application the bundle serves; the fields below are its
 	// services.
@@ -90,12 +90,23 @@ type signedIn struct {
 // controller_viewer, auditor, chat_service) in both tenant A and tenant B.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup sealing with ring (the local keyring when nil; a
+// ring given is closed by its maker, after the apps).
+func setupWith(t *testing.T, ring vkeys.Keyring) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
 	clock := verwerker.NewManualClock(testStart)
-	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(ring.Close) // after the apps, which do not close it
+	var err error
+	if ring == nil {
+		local, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		t.Cleanup(local.Close) // after the apps, which do not close it
+		ring = local
+	}
 	b := &testBundle{db: db, clock: clock, ring: ring, tokens: map[credential]string{}, keyIDs: map[credential]string{}}
 	b.serve(t, b.newApp(t, app.Config{}))
 	// Seeded without audit events, so tests count only their own events.

@@ -38,7 +38,9 @@ type DSRequest struct {
 	DuplicateOf     string              `json:"duplicate_of,omitempty"`
 	RejectReason    string              `json:"reject_reason,omitempty"`
 	Instruction     *dsr.Instruction    `json:"instruction,omitempty"`
-	Progress        int                 `json:"progress"`
+	Progress        int                 `json:"progress" doc:"Percentage of the running execution."`
+	ExportDone      int                 `json:"export_done" doc:"Records the running (or finished) export has written so far."`
+	ExportTotal     int                 `json:"export_total" doc:"Records the export will write."`
 	CertificateID   string              `json:"certificate_id,omitempty" doc:"The deletion certificate of a completed erasure (GET /v1/tenants/{tenant_id}/certificates/{certificate_id})."`
 	Kept            map[string]dsr.Kept `json:"kept,omitempty" doc:"What an erasure kept, per data category, and why (legal hold, statutory retention)."`
 	Failure         string              `json:"failure,omitempty" doc:"What could not succeed (codes); retry with POST .../retry."`
@@ -58,7 +60,7 @@ func requestOut(r dsr.Request, steps []dsr.Step, now time.Time) DSRequest {
 		SubjectID: r.SubjectID, ReceivedAt: r.ReceivedAt, DueLastDay: r.Due.LastDay.String(), DueAt: r.Due.Due, ForwardDueAt: r.ForwardDueAt,
 		ForwardedAt: r.ForwardedAt, ExtensionMonths: r.ExtensionMonths, ExtensionReason: r.ExtensionReason, PausedAt: r.PausedAt,
 		PausedSeconds: int64(r.PausedFor / time.Second), Overdue: r.Overdue(now), DuplicateOf: r.DuplicateOf, RejectReason: r.RejectReason,
-		Instruction: r.Instruction, Progress: r.Progress, CertificateID: r.CertificateID, Kept: r.Kept, Failure: r.Failure}
+		Instruction: r.Instruction, Progress: r.Progress, ExportDone: r.ExportDone, ExportTotal: r.ExportTotal, CertificateID: r.CertificateID, Kept: r.Kept, Failure: r.Failure}
 	for _, st := range steps {
 		out.Timeline = append(out.Timeline, DSRStep(st))
 	}
@@ -82,6 +84,9 @@ type submitInput struct {
 		SubjectRef string `json:"subject_ref,omitempty" maxLength:"128" doc:"The visitor reference the chat showed you, if you have it."`
 		Language   string `json:"language,omitempty" enum:"nl,en" doc:"The language of the e-mails (default en)."`
 		Details    string `json:"details,omitempty" maxLength:"4000" doc:"Anything the controller should know."`
+		Incorrect  string `json:"incorrect,omitempty" maxLength:"4000" doc:"Rectification (required): which of your data is wrong."`
+		Correct    string `json:"correct,omitempty" maxLength:"4000" doc:"Rectification (required): the correct value."`
+		Grounds    string `json:"grounds,omitempty" maxLength:"4000" doc:"Objection (required): the grounds relating to your particular situation (GDPR Art. 21(1))."`
 	}
 }
 
@@ -194,7 +199,8 @@ func (s *Server) registerRequests() {
 				addr = ri.client
 			}
 			p, err := svc.Submit(ctx, dsr.Submission{TenantID: in.Body.TenantID, Type: dsr.Type(in.Body.Type), Email: in.Body.Email,
-				SubjectRef: in.Body.SubjectRef, Language: in.Body.Language, Details: in.Body.Details, ClientAddr: addr})
+				SubjectRef: in.Body.SubjectRef, Language: in.Body.Language, Details: in.Body.Details,
+				Incorrect: in.Body.Incorrect, Correct: in.Body.Correct, Grounds: in.Body.Grounds, ClientAddr: addr})
 			if err != nil {
 				return nil, err
 			}

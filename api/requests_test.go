@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,8 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/app"
 	"github.com/verwerker/verwerker/dsr"
+	vkeys "github.com/verwerker/verwerker/keys"
+	"github.com/verwerker/verwerker/keys/vaulttest"
 	"github.com/verwerker/verwerker/notify/notifytest"
 	"github.com/verwerker/verwerker/policy"
 	"github.com/verwerker/verwerker/tenant"
@@ -157,52 +160,31 @@ func TestRequestDeadlines(t *testing.T) {
 // mailCode returns the verification code of the newest e-mail to to.
 func mailCode(t *testing.T, mailpit, to string) string {
 	t.Helper()
-	var code string
-	waitFor(t, "the code e-mail", func() bool {
-		resp, err := http.Get(mailpit + "/api/v1/search?query=" + url.QueryEscape("to:"+to))
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var list struct {
-			Messages []struct {
-				ID string `json:"ID"`
-			} `json:"messages"`
-		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
-		if len(list.Messages) == 0 {
-			return false
-		}
-		resp2, err := http.Get(mailpit + "/api/v1/message/" + list.Messages[0].ID)
-		require.NoError(t, err)
-		defer resp2.Body.Close()
-		var m struct {
-			Text string `json:"Text"`
-		}
-		require.NoError(t, json.NewDecoder(resp2.Body).Decode(&m))
-		code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
-		return code != ""
-	})
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(mailText(t, mailpit, "to:"+to))
+	require.NotEmpty(t, code, "no code in the newest e-mail to the requester")
 	return code
 }
 
-// TestRequestEndToEnd: a subject files an access request through the public
-// API, verifies it with the code from the e-mail (real SMTP), the request is
-// forwarded (signed webhook and e-mail), the controller approves the
-// export, and the ZIP holds exactly that subject's records; the link
-// expires. Then an erasure with a hold on invoices keeps the invoices and
-// says so.
+// TestRequestEndToEnd: on real Postgres, Vault (Transit) and SMTP
+// (mailpit), a subject files an access request through the public page
+// (form posts, as a browser without JavaScript sends them), verifies it
+// with the code from the e-mail; the request is forwarded by e-mail and
+// signed webhook; the requester's address is sealed with the tenant's
+// Vault key and never in the clear in the database; the controller
+// approves the export and its progress counts the records; the ZIP holds
+// exactly that subject's records; the link expires. Then an erasure with a
+// hold on invoices keeps the invoices and reports it.
 func TestRequestEndToEnd(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	if os.Getenv("VERWERKER_TEST_VAULT_ADDR") == "" {
+		t.Fatal("set VERWERKER_TEST_VAULT_ADDR and VERWERKER_TEST_VAULT_TOKEN to a Vault dev server (run `make test`, which starts one)")
+	}
+	b := setupWith(t, vaulttest.Shared(t).Transit(t, vkeys.TransitOptions{}))
 	mailpit := b.withRequests(t)
 	A := b.tenantA.ID
 	activeDPA(t, b, A)
 	admin := b.token(t, policy.RoleControllerAdmin, A)
-	hook := newHookReceiver(t)
-	res := b.do(t, http.MethodPut, "/v1/tenants/"+A+"/webhook", admin, map[string]any{"url": hook.srv.URL})
-	require.Equal(t, http.StatusOK, res.status, res.raw)
-	hook.mu.Lock()
-	hook.secret = res.json["secret"].(string)
-	hook.mu.Unlock()
+	hook := b.requestHook(t, A, admin)
 
 	chat := b.token(t, policy.RoleChatService, A)
 	write := func(ref, kind, category, purpose, text string) {
@@ -216,24 +198,64 @@ func TestRequestEndToEnd(t *testing.T) {
 	write("visitor-e2e", "admin.invoice", "billing.invoice", "billing", "invoice 1")
 	write("visitor-other", "chat.message", "chat.message", "service.delivery", "not mine")
 
+	// The public page, in Dutch, with its form token.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar}
+	page := func(method, path string, form url.Values) (int, string) {
+		var resp *http.Response
+		var err error
+		if method == http.MethodGet {
+			resp, err = browser.Get(b.http.URL + path)
+		} else {
+			resp, err = browser.PostForm(b.http.URL+path, form)
+		}
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	status, body := page(http.MethodGet, "/requests?lang=nl&customer="+A, nil)
+	require.Equal(t, http.StatusOK, status, body)
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)[1]
 	email := "subject-" + strings.ToLower(A[len(A)-8:]) + "@example.org"
-	res = b.do(t, http.MethodPost, "/v1/public/requests", "", map[string]any{"tenant_id": A, "type": "access", "email": email, "subject_ref": "visitor-e2e", "language": "nl"})
-	require.Equal(t, http.StatusAccepted, res.status, res.raw)
-	vid := res.json["verification_id"].(string)
+	status, body = page(http.MethodPost, "/requests", url.Values{"token": {token}, "lang": {"nl"}, "customer": {A}, "type": {"access"},
+		"email": {email}, "subject_ref": {"visitor-e2e"}})
+	require.Equal(t, http.StatusOK, status, body)
+	vid := regexp.MustCompile(`name="verification_id" value="([^"]+)"`).FindStringSubmatch(body)[1]
 	code := mailCode(t, mailpit, email)
+
+	// Until verified, only the sealed submission exists: no address in the
+	// clear.
+	var raw []byte
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT contact FROM dsr_verifications WHERE id = $1`, vid).Scan(&raw))
+	require.NotContains(t, string(raw), email)
 
 	// A wrong code is refused without saying more.
 	wrong := "000000"
 	if code == wrong {
 		wrong = "111111"
 	}
-	res = b.do(t, http.MethodPost, "/v1/public/requests/"+vid+"/verify", "", map[string]any{"code": wrong})
-	require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
-	res = b.do(t, http.MethodPost, "/v1/public/requests/"+vid+"/verify", "", map[string]any{"code": code})
-	require.Equal(t, http.StatusOK, res.status, res.raw)
-	require.NotContains(t, res.raw, "matched")
-	id := res.json["request_id"].(string)
+	status, body = page(http.MethodPost, "/requests/verify", url.Values{"token": {token}, "lang": {"nl"}, "verification_id": {vid}, "code": {wrong}})
+	require.Equal(t, http.StatusUnprocessableEntity, status, body)
+	status, body = page(http.MethodPost, "/requests/verify", url.Values{"token": {token}, "lang": {"nl"}, "verification_id": {vid}, "code": {code}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.NotContains(t, body, "matched")
+	id := regexp.MustCompile(`<strong>(dsr_[0-9A-Z]+)</strong>`).FindStringSubmatch(body)[1]
 	path := "/v1/tenants/" + A + "/requests/" + id
+
+	// Sealed with the tenant's key in Vault: the row has no address in the
+	// clear, and the requester is still told (it is opened to send).
+	tk, err := b.keyMgr.TenantKey(context.Background(), A)
+	require.NoError(t, err)
+	require.Equal(t, "vault-transit", tk.Keyring)
+	var clearEmail string
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT email, contact FROM dsr_requests WHERE tenant_id = $1 AND id = $2`, A, id).Scan(&clearEmail, &raw))
+	require.Empty(t, clearEmail)
+	require.NotContains(t, string(raw), email)
+	require.Contains(t, mailText(t, mailpit, "to:"+email+" "+id), id, "the requester is told the request was forwarded")
+	// Forwarded by e-mail to the controller's privacy contact.
+	require.Contains(t, mailText(t, mailpit, "to:privacy@a.example "+id), "Deadline:     2026-04-02")
 
 	// Forwarded: the signed webhook carries the type, the subject's
 	// pseudonymous id, the holdings (counts) and the deadline.
@@ -245,6 +267,7 @@ func TestRequestEndToEnd(t *testing.T) {
 	require.Equal(t, map[string]any{"chat.message": float64(3), "billing.invoice": float64(1)}, d.Data["holdings"])
 	require.Equal(t, "2026-04-02", d.Data["due_last_day"])
 	require.NotContains(t, string(mustJSON(t, d.Data)), email)
+	var res response
 	waitFor(t, "forwarded_at", func() bool {
 		res = b.do(t, http.MethodGet, path, admin, nil)
 		return res.json["state"] == "awaiting_instruction"
@@ -257,6 +280,8 @@ func TestRequestEndToEnd(t *testing.T) {
 		res = b.do(t, http.MethodGet, path, admin, nil)
 		return res.json["state"] == "completed"
 	})
+	require.EqualValues(t, 4, res.json["export_done"])
+	require.EqualValues(t, 4, res.json["export_total"])
 	res = b.do(t, http.MethodGet, path+"/export", admin, nil)
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	require.Equal(t, "application/zip", res.header.Get("Content-Type"))
@@ -311,6 +336,25 @@ func TestRequestEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.raw)
 	require.Contains(t, res.raw, id)
 	require.NotContains(t, res.raw, email)
+}
+
+// requestHook registers a webhook receiver as the tenant's endpoint, with
+// the controller's token, and gives it the signing secret.
+func (b *testBundle) requestHook(t *testing.T, tenantID, token string) *hookReceiver {
+	t.Helper()
+	hook := newHookReceiver(t)
+	res := b.do(t, http.MethodPut, "/v1/tenants/"+tenantID+"/webhook", token, map[string]any{"url": hook.srv.URL})
+	require.Equal(t, http.StatusOK, res.status, res.raw)
+	hook.mu.Lock()
+	hook.secret = res.json["secret"].(string)
+	hook.mu.Unlock()
+	return hook
+}
+
+// mailText returns the text of the newest e-mail mailpit finds for query.
+func mailText(t *testing.T, mailpit, query string) string {
+	t.Helper()
+	return notifytest.MailText(t, mailpit, query)
 }
 
 type fixedHolds map[string]string
@@ -579,4 +623,162 @@ func TestIntakePage(t *testing.T) {
 	require.Equal(t, "erasure", res.json["type"])
 	require.Equal(t, false, res.json["matched"])
 	require.Equal(t, "subject", res.json["source"])
+}
+
+// TestIntakeRateLimitAcrossReplicas: two replicas on one database enforce
+// one limit. Submissions for one e-mail address alternate between them:
+// the fourth is refused (429 with Retry-After) by whichever replica gets
+// it; the counts hold no address in the clear; the next window admits the
+// address again.
+func TestIntakeRateLimitAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.withRequests(t)
+	A := b.tenantA.ID
+	second := b.newApp(t, app.Config{SMTPURL: os.Getenv("VERWERKER_TEST_SMTP_URL"), MailFrom: "verwerker@verwerker.example"})
+	other := httptest.NewServer(second.Server)
+	t.Cleanup(other.Close)
+	replicas := []*httptest.Server{b.http, other}
+	email := "replicas-" + strings.ToLower(A[len(A)-8:]) + "@example.org"
+	submit := func(replica int, addr, email string) response {
+		return send(t, replicas[replica], http.MethodPost, "/v1/public/requests", call{body: map[string]any{"tenant_id": A, "type": "access", "email": email},
+			header: []string{"X-Forwarded-For", addr}})
+	}
+	for i := range 3 {
+		res := submit(i%2, "203.0.113.1", email)
+		require.Equal(t, http.StatusAccepted, res.status, "%d: %s", i, res.raw)
+	}
+	for replica := range 2 {
+		res := submit(replica, "203.0.113.2", email)
+		require.Equal(t, http.StatusTooManyRequests, res.status, "replica %d: %s", replica, res.raw)
+		wait, err := strconv.Atoi(res.header.Get("Retry-After"))
+		require.NoError(t, err)
+		require.Positive(t, wait)
+		require.LessOrEqual(t, wait, 3600)
+	}
+	// The counts are keyed by HMACs, never by the addresses.
+	var keys [][]byte
+	rows, err := b.db.Pool.Query(context.Background(), `SELECT key FROM dsr_rate_windows`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k []byte
+		require.NoError(t, rows.Scan(&k))
+		keys = append(keys, k)
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		require.NotContains(t, string(k), email)
+		require.NotContains(t, string(k), "203.0.113")
+	}
+	// Per client address, across replicas: 5 an hour (3 counted already
+	// for 203.0.113.1).
+	for i := range 2 {
+		res := submit(i%2, "203.0.113.1", fmt.Sprintf("other%d-%s", i, email))
+		require.Equal(t, http.StatusAccepted, res.status, "%d: %s", i, res.raw)
+	}
+	res := submit(1, "203.0.113.1", "yet-another-"+email)
+	require.Equal(t, http.StatusTooManyRequests, res.status, res.raw)
+
+	// The next window admits them again; the sweep forgets the old one.
+	b.clock.Advance(time.Hour)
+	res = submit(1, "203.0.113.1", email)
+	require.Equal(t, http.StatusAccepted, res.status, res.raw)
+	_, err = b.app.Requests.Sweep(context.Background())
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM dsr_rate_windows`).Scan(&n))
+	require.Equal(t, 2, n, "only the current window's address and e-mail counts")
+}
+
+// TestRectificationAndObjectionParticulars: a rectification asks what is
+// wrong and the correct value, an objection its grounds (4xx naming the
+// field when missing, without echoing what was sent); both are sealed at
+// rest and reach the controller with the forward.
+func TestRectificationAndObjectionParticulars(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mailpit := b.withRequests(t)
+	A := b.tenantA.ID
+	admin := b.token(t, policy.RoleControllerAdmin, A)
+	hook := b.requestHook(t, A, admin)
+	suffix := strings.ToLower(A[len(A)-8:])
+
+	for _, c := range []struct {
+		body   map[string]any
+		fields []string
+	}{
+		{map[string]any{"type": "rectification"}, []string{"body.incorrect", "body.correct"}},
+		{map[string]any{"type": "rectification", "incorrect": "My street name Kerkstraat", "correct": "  "}, []string{"body.correct"}},
+		{map[string]any{"type": "objection"}, []string{"body.grounds"}},
+	} {
+		c.body["tenant_id"], c.body["email"] = A, "bad-"+suffix+"@example.org"
+		res := b.do(t, http.MethodPost, "/v1/public/requests", "", c.body, "X-Forwarded-For", "192.0.2.10")
+		require.Equal(t, http.StatusUnprocessableEntity, res.status, res.raw)
+		for _, f := range c.fields {
+			require.Contains(t, res.locations(t), f)
+		}
+		require.NotContains(t, res.raw, "Kerkstraat")
+	}
+
+	// The public page names the missing field in the page's language.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(b.http.URL + "/requests?lang=nl&customer=" + A)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(string(page))[1]
+	resp, err = browser.PostForm(b.http.URL+"/requests", url.Values{"token": {token}, "lang": {"nl"}, "customer": {A}, "type": {"rectification"},
+		"email": {"page-" + suffix + "@example.org"}, "incorrect": {"Kerkstraat 1"}})
+	require.NoError(t, err)
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(page))
+	require.Contains(t, string(page), `<p id="correct-error" class="error">Vermeld bij correctie de juiste waarde`)
+	require.Contains(t, string(page), `aria-describedby="correct-error"`)
+	require.NotContains(t, string(page), `id="incorrect-error"`)
+
+	file := func(body map[string]any, email string) string {
+		body["tenant_id"], body["email"] = A, email
+		res := b.do(t, http.MethodPost, "/v1/public/requests", "", body, "X-Forwarded-For", "192.0.2.11")
+		require.Equal(t, http.StatusAccepted, res.status, res.raw)
+		vid := res.json["verification_id"].(string)
+		res = b.do(t, http.MethodPost, "/v1/public/requests/"+vid+"/verify", "", map[string]any{"code": mailCode(t, mailpit, email)})
+		require.Equal(t, http.StatusOK, res.status, res.raw)
+		return res.json["request_id"].(string)
+	}
+	rect := file(map[string]any{"type": "rectification", "incorrect": "Surname spelled Jansen", "correct": "Janssen", "grounds": "dropped"}, "rect-"+suffix+"@example.org")
+	obj := file(map[string]any{"type": "objection", "grounds": "I am a journalist; profiling exposes my sources"}, "obj-"+suffix+"@example.org")
+
+	forwarded := func(id string) map[string]any {
+		var data map[string]any
+		waitFor(t, "the forward of "+id, func() bool {
+			for _, d := range hook.deliveries() {
+				if d.Type == dsr.EventForwarded && d.Data["request_id"] == id {
+					data = d.Data
+					return true
+				}
+			}
+			return false
+		})
+		return data
+	}
+	require.Equal(t, map[string]any{"incorrect": "Surname spelled Jansen", "correct": "Janssen"}, forwarded(rect)["particulars"],
+		"a rectification keeps no grounds")
+	require.Equal(t, map[string]any{"grounds": "I am a journalist; profiling exposes my sources"}, forwarded(obj)["particulars"])
+	require.Contains(t, mailText(t, mailpit, "to:privacy@a.example "+obj), "profiling exposes my sources")
+	// At rest the particulars are sealed.
+	rows, err := b.db.Pool.Query(context.Background(), `SELECT contact, details FROM dsr_requests WHERE tenant_id = $1`, A)
+	require.NoError(t, err)
+	for rows.Next() {
+		var sealed []byte
+		var details string
+		require.NoError(t, rows.Scan(&sealed, &details))
+		require.Empty(t, details)
+		require.NotContains(t, string(sealed), "Janssen")
+		require.NotContains(t, string(sealed), "journalist")
+	}
+	require.NoError(t, rows.Err())
 }

@@ -246,7 +246,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
 	a.Retention = retention.New(db, a.Records, a.DPA, a.Audit, clock, a.Calendar, logger)
-	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, a.Retention, dsr.Options{DPOEmail: cfg.DPOEmail})
+	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, a.Retention, dsr.Options{DPOEmail: cfg.DPOEmail, Keys: a.KeyManager})
 	if a.Breaches, err = breach.New(ctx, db, clock, a.Audit, a.Outbox); err != nil {
 		return nil, err
 	}

@@ -83,15 +83,16 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Intake) (Reque
 	var r Request
 	err := s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		var err error
-		r, err = s.insert(ctx, tx, tenantID, SourceController, in, "")
+		r, err = s.insert(ctx, tx, tenantID, SourceController, in, Contact{Email: strings.ToLower(strings.TrimSpace(in.Email))}, "")
 		return err
 	})
 	return r, verwerker.Wrap("dsr: create", err)
 }
 
-// insert records a request in tx, links it to an open duplicate, and
-// forwards it unless it is one.
-func (s *Service) insert(ctx context.Context, tx pgx.Tx, tenantID, source string, in Intake, details string) (Request, error) {
+// insert records a request in tx with the requester's contact c (sealed
+// with the data key wrapped, or a new one), links it to an open duplicate,
+// and forwards it unless it is one.
+func (s *Service) insert(ctx context.Context, tx pgx.Tx, tenantID, source string, in Intake, c Contact, wrapped string) (Request, error) {
 	now := s.clock.Now().UTC()
 	t, cal, err := s.tenantOf(ctx, tx, tenantID)
 	if err != nil {
@@ -107,14 +108,14 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, tenantID, source string
 			return Request{}, err
 		}
 	}
-	email := strings.ToLower(strings.TrimSpace(in.Email))
+	digest := s.emailDigest(tenantID, c.Email)
 	// A duplicate: an open request of the same type for the same subject
 	// (or, unmatched, from the same address).
 	var dup string
 	err = tx.QueryRow(ctx, `SELECT id FROM dsr_requests WHERE tenant_id = $1 AND type = $2
 			AND state NOT IN ('completed', 'rejected', 'duplicate')
-			AND (($3::text IS NOT NULL AND subject_id = $3) OR ($3::text IS NULL AND subject_id IS NULL AND $4 <> '' AND email = $4))
-		ORDER BY received_at LIMIT 1`, tenantID, string(in.Type), subjectID, email).Scan(&dup)
+			AND (($3::text IS NOT NULL AND subject_id = $3) OR ($3::text IS NULL AND subject_id IS NULL AND $4::bytea IS NOT NULL AND email_digest = $4))
+		ORDER BY received_at LIMIT 1`, tenantID, string(in.Type), subjectID, digest).Scan(&dup)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Request{}, err
 	}
@@ -125,10 +126,20 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, tenantID, source string
 		state, dupOf = StateDuplicate, &dup
 	}
 	id := verwerker.NewID(PrefixRequest, now)
-	r, err := scanRequest(tx.QueryRow(ctx, `INSERT INTO dsr_requests (tenant_id, id, type, state, source, subject_id, email, language, details,
+	var sc sealedContact
+	if !c.empty() {
+		if sc, err = s.seal(ctx, tenantID, id, c, wrapped); err != nil {
+			return Request{}, err
+		}
+	}
+	var contactKey *string
+	if sc.key != "" {
+		contactKey = &sc.key
+	}
+	r, err := scanRequest(tx.QueryRow(ctx, `INSERT INTO dsr_requests (tenant_id, id, type, state, source, subject_id, contact_key, contact, email_digest, language,
 			received_at, due_last_day, due_at, forward_due_at, duplicate_of, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING `+requestColumns,
-		tenantID, id, string(in.Type), string(state), source, subjectID, email, in.Language, details, in.ReceivedAt.UTC(), d.LastDay.String(), d.Due,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING `+requestColumns,
+		tenantID, id, string(in.Type), string(state), source, subjectID, contactKey, sc.sealed, digest, in.Language, in.ReceivedAt.UTC(), d.LastDay.String(), d.Due,
 		forwardDue(cal, in.ReceivedAt, s.opts.ForwardWithin), dupOf, now))
 	if err != nil {
 		return Request{}, err
@@ -143,5 +154,5 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, tenantID, source string
 	if dupOf != nil {
 		return r, s.step(ctx, tx, &r, "verwerker", "duplicate", "of="+dup)
 	}
-	return r, s.forward(ctx, tx, &r, t, email)
+	return r, s.forward(ctx, tx, &r, t, c)
 }

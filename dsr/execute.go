@@ -71,8 +71,12 @@ func (s *Service) execute(ctx context.Context, tenantID, id string) error {
 
 func (s *Service) executeExport(ctx context.Context, r Request) error {
 	now := s.clock.Now().UTC()
+	total, err := s.startExport(ctx, r)
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
-	st, err := BuildExport(ctx, s.records, r.TenantID, r.SubjectID, r.Language, now, &buf)
+	st, err := BuildExport(ctx, s.records, r.TenantID, r.SubjectID, r.Language, now, &buf, func(done int) { s.exportProgress(ctx, r, done, total) })
 	if err != nil {
 		return err
 	}
@@ -87,8 +91,9 @@ func (s *Service) executeExport(ctx context.Context, r Request) error {
 			r.TenantID, r.ID, buf.Bytes(), st.Records, now, expires); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE dsr_requests SET state = 'completed', progress = 100, completed_at = $3, updated_at = $3, failure = '', failed_at = NULL
-			WHERE tenant_id = $1 AND id = $2`, r.TenantID, r.ID, now); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE dsr_requests SET state = 'completed', progress = 100, export_done = $4, export_total = $4, completed_at = $3,
+				updated_at = $3, failure = '', failed_at = NULL
+			WHERE tenant_id = $1 AND id = $2`, r.TenantID, r.ID, now, st.Records); err != nil {
 			return err
 		}
 		cur.State = StateCompleted
@@ -97,6 +102,41 @@ func (s *Service) executeExport(ctx context.Context, r Request) error {
 		}
 		return s.update(ctx, tx, &cur, "export_ready", map[string]any{"records": st.Records, "expires_at": expires,
 			"download": "/v1/tenants/" + r.TenantID + "/requests/" + r.ID + "/export"})
+	})
+}
+
+// startExport counts the records an export will write and shows it on the
+// request with none done yet: a run that starts again after a killed one
+// starts from zero, as it builds the ZIP again from the start.
+func (s *Service) startExport(ctx context.Context, r Request) (int, error) {
+	total := 0
+	err := s.db.InTenantTx(ctx, r.TenantID, func(tx pgx.Tx) error {
+		h, err := s.records.Holdings(ctx, tx, r.TenantID, r.SubjectID)
+		if err != nil {
+			return err
+		}
+		for _, n := range h {
+			total += int(n)
+		}
+		_, err = tx.Exec(ctx, `UPDATE dsr_requests SET progress = 0, export_done = 0, export_total = $3 WHERE tenant_id = $1 AND id = $2 AND state = 'in_progress'`,
+			r.TenantID, r.ID, total)
+		return err
+	})
+	return total, verwerker.Wrap("dsr: export", err)
+}
+
+// exportProgress records how many of total records the running export has
+// written. It is best effort: a failed update only leaves the figure behind
+// until the next one.
+func (s *Service) exportProgress(ctx context.Context, r Request, done, total int) {
+	pct := 99
+	if total > 0 {
+		pct = min(99, done*100/total)
+	}
+	_ = s.db.InTenantTx(ctx, r.TenantID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE dsr_requests SET progress = $3, export_done = $4, export_total = greatest(export_total, $4)
+			WHERE tenant_id = $1 AND id = $2 AND state = 'in_progress'`, r.TenantID, r.ID, pct, done)
+		return err
 	})
 }
 

@@ -53,8 +53,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestExportKilledHalfwayResumes: the replica running an export job is
-// stopped while the job runs (its context cancelled mid-export). Nothing
-// half-written is left: the request stays in progress without an export.
+// stopped while the job runs (its context cancelled mid-export), once the
+// request shows the export's progress (records done of the total).
+// Nothing half-written is left: the request stays in progress without an
+// export.
 // Another replica's client picks the job up again and completes it, with
 // every record in the ZIP.
 func TestExportKilledHalfwayResumes(t *testing.T) {
@@ -68,14 +70,18 @@ func TestExportKilledHalfwayResumes(t *testing.T) {
 	require.NotEmpty(t, r.SubjectID)
 	_, err = f.svc.Instruct(f.ctx, f.tenant, r.ID, dsr.Instruction{Action: dsr.ActionExport}, nil)
 	require.NoError(t, err)
-	waitFor(t, "the export job to run", func() bool {
-		var running int
-		require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT count(*) FROM river_job WHERE kind = 'dsr.execute' AND state = 'running'`).Scan(&running))
-		return running == 1
+	var got dsr.Request
+	waitFor(t, "the export job to show progress", func() bool {
+		got, _, err = f.svc.Get(f.ctx, f.tenant, r.ID)
+		require.NoError(t, err)
+		return got.ExportDone > 0
 	})
 	require.NoError(t, first.StopAndCancel(context.Background()))
+	require.Equal(t, n, got.ExportTotal)
+	require.Less(t, got.ExportDone, n)
+	require.Less(t, got.Progress, 100)
 
-	got, _, err := f.svc.Get(f.ctx, f.tenant, r.ID)
+	got, _, err = f.svc.Get(f.ctx, f.tenant, r.ID)
 	require.NoError(t, err)
 	require.Equal(t, dsr.StateInProgress, got.State, "killed before it finished")
 	_, err = f.svc.Download(f.ctx, f.tenant, r.ID)
@@ -88,6 +94,8 @@ func TestExportKilledHalfwayResumes(t *testing.T) {
 		return got.State == dsr.StateCompleted
 	})
 	require.Equal(t, 100, got.Progress)
+	require.Equal(t, n, got.ExportDone)
+	require.Equal(t, n, got.ExportTotal)
 	raw, err := f.svc.Download(f.ctx, f.tenant, r.ID)
 	require.NoError(t, err)
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
@@ -187,7 +195,7 @@ func TestRectify(t *testing.T) {
 	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT instruction FROM dsr_requests WHERE id = $1`, r.ID).Scan(&raw))
 	require.NotContains(t, string(raw), "corrected address")
 	var buf bytes.Buffer
-	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf)
+	_, err = dsr.BuildExport(f.ctx, f.records, f.tenant, sid, "en", f.clock.Now(), &buf, nil)
 	require.NoError(t, err)
 	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	require.NoError(t, err)
@@ -196,4 +204,32 @@ func TestRectify(t *testing.T) {
 	doc, _ := io.ReadAll(rc)
 	require.Contains(t, string(doc), `"content":{"text":"corrected address"}`)
 	require.Equal(t, 1, strings.Count(string(doc), "corrected address"))
+}
+
+// TestSweepSealsClearContacts: a request written before contacts were
+// sealed (its address and details in the clear columns) is sealed by the
+// sweep with the tenant's key, and the clear columns are emptied.
+func TestSweepSealsClearContacts(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r, err := f.svc.Create(f.ctx, f.tenant, dsr.Intake{Type: dsr.TypeAccess})
+	require.NoError(t, err)
+	_, err = f.db.Pool.Exec(f.ctx, `UPDATE dsr_requests SET email = 'legacy@example.org', details = 'old free text' WHERE id = $1`, r.ID)
+	require.NoError(t, err)
+	_, err = f.svc.Sweep(f.ctx)
+	require.NoError(t, err)
+	var email, details string
+	var key *string
+	var sealed, digest []byte
+	require.NoError(t, f.db.Pool.QueryRow(f.ctx, `SELECT email, details, contact_key, contact, email_digest FROM dsr_requests WHERE id = $1`, r.ID).
+		Scan(&email, &details, &key, &sealed, &digest))
+	require.Empty(t, email)
+	require.Empty(t, details)
+	require.NotNil(t, key)
+	require.NotEmpty(t, sealed)
+	require.NotContains(t, string(sealed), "legacy@example.org")
+	require.Len(t, digest, 32)
+	n, err := f.svc.SealLegacyContacts(f.ctx)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left in the clear")
 }

@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"sort"
 	"strings"
@@ -22,35 +23,83 @@ type ExportStats struct {
 	Bytes   int
 }
 
+// progressEvery is how many records an export writes between two calls of
+// its progress function.
+const progressEvery = 2000
+
+// csvHeader is the first line of every records-<kind>.csv.
+const csvHeader = "id,kind,conversation_id,category,purpose,region,created_at,content\n"
+
 // BuildExport writes the ZIP of a subject's records to w: records.json,
 // the machine-readable export (GDPR Art. 20, records.ExportFormat); one CSV
 // per record kind (records-<kind>.csv: metadata columns and the content as
-// JSON text); and summary.txt, a human-readable summary in lang (nl or en).
-func BuildExport(ctx context.Context, rec *records.Store, tenantID, subjectID, lang string, now time.Time, w io.Writer) (ExportStats, error) {
+// JSON text, or as the text itself when the content is a JSON string); and
+// summary.txt, a human-readable summary in lang (nl or en).
+//
+// The records are read and decrypted once (one data key, unwrapped once):
+// records.json is compressed while it streams from the database, in a
+// goroutine beside the one that reads, decrypts and formats the CSV rows.
+// progress, when not nil, is called with the number of records written
+// every progressEvery records.
+func BuildExport(ctx context.Context, rec *records.Store, tenantID, subjectID, lang string, now time.Time, w io.Writer, progress func(done int)) (ExportStats, error) {
 	e, err := rec.OpenExportOf(ctx, tenantID, subjectID)
 	if err != nil {
 		return ExportStats{}, err
 	}
 	defer e.Close()
-	var doc bytes.Buffer
-	st, err := e.WriteTo(ctx, func() io.Writer { return &doc })
-	if err != nil {
-		return ExportStats{}, err
-	}
 	zw := zip.NewWriter(w)
 	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) { return flate.NewWriter(out, flate.BestSpeed) })
-	f, err := zw.CreateHeader(&zip.FileHeader{Name: "records.json", Method: zip.Deflate, Modified: now})
+	doc, err := zw.CreateHeader(&zip.FileHeader{Name: "records.json", Method: zip.Deflate, Modified: now})
 	if err != nil {
 		return ExportStats{}, err
 	}
-	if _, err := f.Write(doc.Bytes()); err != nil {
-		return ExportStats{}, err
+	aw := newAsyncWriter(doc)
+	csvs := map[string]*deflated{}
+	counts := map[string]int{}
+	done := 0
+	st, err := e.WriteEach(ctx, func() io.Writer { return aw }, func(r *records.ExportRow) error {
+		c := csvs[r.Kind]
+		if c == nil {
+			c = newDeflated()
+			c.pending = append(c.pending, csvHeader...)
+			csvs[r.Kind] = c
+		}
+		c.pending = appendCSVRow(c.pending, r)
+		if len(c.pending) >= 32<<10 {
+			if _, err := c.w.Write(c.pending); err != nil {
+				return err
+			}
+			c.pending = c.pending[:0]
+		}
+		counts[r.Kind]++
+		if done++; progress != nil && done%progressEvery == 0 {
+			progress(done)
+		}
+		return nil
+	})
+	if werr := aw.Close(); err == nil {
+		err = werr
 	}
-	counts, err := writeCSVs(zw, doc.Bytes(), now)
 	if err != nil {
+		for _, c := range csvs {
+			_ = c.close()
+		}
 		return ExportStats{}, err
 	}
-	f, err = zw.CreateHeader(&zip.FileHeader{Name: "summary.txt", Method: zip.Deflate, Modified: now})
+	kinds := make([]string, 0, len(csvs))
+	for k := range csvs {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		if err := csvs[k].close(); err != nil {
+			return ExportStats{}, err
+		}
+		if err := csvs[k].add(zw, "records-"+k+".csv", now); err != nil {
+			return ExportStats{}, err
+		}
+	}
+	f, err := zw.CreateHeader(&zip.FileHeader{Name: "summary.txt", Method: zip.Deflate, Modified: now})
 	if err != nil {
 		return ExportStats{}, err
 	}
@@ -60,67 +109,149 @@ func BuildExport(ctx context.Context, rec *records.Store, tenantID, subjectID, l
 	return ExportStats{Records: st.Records}, zw.Close()
 }
 
-// exportRecord is one record of records.json as the CSVs show it.
-type exportRecord struct {
-	ID             string          `json:"id"`
-	Kind           string          `json:"kind"`
-	ConversationID string          `json:"conversation_id"`
-	Category       string          `json:"category"`
-	Purpose        string          `json:"purpose"`
-	Region         string          `json:"region"`
-	CreatedAt      string          `json:"created_at"`
-	Content        json.RawMessage `json:"content"`
+// appendCSVRow appends one record as a CSV line (RFC 4180, as
+// encoding/csv writes it) to b.
+func appendCSVRow(b []byte, r *records.ExportRow) []byte {
+	for _, f := range [...]string{r.ID, r.Kind, r.ConversationID, r.Category, r.Purpose, r.Region} {
+		b = appendCSVField(b, f)
+		b = append(b, ',')
+	}
+	b = r.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, ',')
+	content := r.Content
+	if len(content) > 0 && content[0] == '"' {
+		var s string
+		if json.Unmarshal(content, &s) == nil {
+			content = []byte(s)
+		}
+	}
+	if len(content) > 0 && strings.IndexByte("=+-@\t\r", content[0]) >= 0 {
+		// Keeps a spreadsheet from reading the cell as a formula.
+		content = append([]byte{'\''}, content...)
+	}
+	b = appendCSVField(b, string(content))
+	return append(b, '\n')
 }
 
-// writeCSVs adds one CSV per kind, in the order of records.json.
-func writeCSVs(zw *zip.Writer, doc []byte, now time.Time) (map[string]int, error) {
-	var parsed struct {
-		Records []exportRecord `json:"records"`
+// appendCSVField appends one field, quoted when it holds a comma, a quote,
+// a line break or leading white space.
+func appendCSVField(b []byte, f string) []byte {
+	if f == "" || (!strings.ContainsAny(f, ",\"\r\n") && f[0] != ' ' && f[0] != '\t') {
+		return append(b, f...)
 	}
-	if err := json.Unmarshal(doc, &parsed); err != nil {
-		return nil, fmt.Errorf("dsr: export: %w", err)
-	}
-	byKind := map[string][]exportRecord{}
-	for _, r := range parsed.Records {
-		byKind[r.Kind] = append(byKind[r.Kind], r)
-	}
-	kinds := make([]string, 0, len(byKind))
-	for k := range byKind {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	counts := map[string]int{}
-	for _, k := range kinds {
-		f, err := zw.CreateHeader(&zip.FileHeader{Name: "records-" + k + ".csv", Method: zip.Deflate, Modified: now})
-		if err != nil {
-			return nil, err
+	b = append(b, '"')
+	for i := 0; i < len(f); i++ {
+		if f[i] == '"' {
+			b = append(b, '"')
 		}
-		cw := csv.NewWriter(f)
-		_ = cw.Write([]string{"id", "kind", "conversation_id", "category", "purpose", "region", "created_at", "content"})
-		for _, r := range byKind[k] {
-			content := string(r.Content)
-			var s string
-			if json.Unmarshal(r.Content, &s) == nil {
-				content = s
+		b = append(b, f[i])
+	}
+	return append(b, '"')
+}
+
+// asyncWriter hands what is written to a goroutine that writes it on, so
+// the compression of records.json runs beside the reading and decryption
+// of the records. Close waits for the goroutine and returns its error.
+type asyncWriter struct {
+	ch   chan []byte
+	free chan []byte
+	done chan error
+	err  error
+	// end, when set, runs in the goroutine after the last write.
+	end func() error
+}
+
+func newAsyncWriter(w io.Writer) *asyncWriter {
+	a := &asyncWriter{ch: make(chan []byte, 4), free: make(chan []byte, 5), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for p := range a.ch {
+			if err == nil {
+				_, err = w.Write(p)
 			}
-			_ = cw.Write([]string{r.ID, r.Kind, r.ConversationID, r.Category, r.Purpose, r.Region, r.CreatedAt, csvSafe(content)})
+			select {
+			case a.free <- p[:0]:
+			default:
+			}
 		}
-		cw.Flush()
-		if err := cw.Error(); err != nil {
-			return nil, err
+		if err == nil && a.end != nil {
+			err = a.end()
 		}
-		counts[k] = len(byKind[k])
-	}
-	return counts, nil
+		a.done <- err
+	}()
+	return a
 }
 
-// csvSafe keeps a spreadsheet from reading a cell as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+// Write copies p (the caller may reuse it) and queues it.
+func (a *asyncWriter) Write(p []byte) (int, error) {
+	var c []byte
+	select {
+	case c = <-a.free:
+	default:
 	}
-	return s
+	a.ch <- append(c, p...)
+	return len(p), nil
 }
+
+// Close ends the goroutine; it returns the first error of the writes.
+func (a *asyncWriter) Close() error {
+	if a.ch != nil {
+		close(a.ch)
+		a.err = <-a.done
+		a.ch = nil
+	}
+	return a.err
+}
+
+// deflated is a ZIP entry compressed beside the export's other work (a
+// goroutine of its own), added to the archive whole once the records are
+// read.
+type deflated struct {
+	// pending is written to w in pieces of about 32 KiB.
+	pending []byte
+	w       *asyncWriter
+	out     bytes.Buffer
+	crc     hash.Hash32
+	size    uint64
+	closed  bool
+	err     error
+}
+
+func newDeflated() *deflated {
+	d := &deflated{crc: crc32.NewIEEE()}
+	fw, _ := flate.NewWriter(&d.out, flate.BestSpeed) // BestSpeed is a valid level
+	d.w = newAsyncWriter(writerFunc(func(p []byte) (int, error) {
+		d.crc.Write(p)
+		d.size += uint64(len(p))
+		return fw.Write(p)
+	}))
+	d.w.end = fw.Close
+	return d
+}
+
+// close waits for the compression to end.
+func (d *deflated) close() error {
+	if !d.closed {
+		_, _ = d.w.Write(d.pending)
+		d.closed, d.err = true, d.w.Close()
+	}
+	return d.err
+}
+
+// add writes the compressed entry to zw as name.
+func (d *deflated) add(zw *zip.Writer, name string, modified time.Time) error {
+	f, err := zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: modified, CRC32: d.crc.Sum32(),
+		CompressedSize64: uint64(d.out.Len()), UncompressedSize64: d.size})
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(d.out.Bytes())
+	return err
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func summary(lang, subjectID string, now time.Time, counts map[string]int) string {
 	var b strings.Builder

@@ -26,8 +26,9 @@ const (
 	EventSubject = "dsr.subject"
 )
 
-// Forwarded is the webhook payload of a forwarded request: ids, counts and
-// dates, never the requester's address or the subject's reference.
+// Forwarded is the webhook payload of a forwarded request: ids, counts,
+// dates and the requester's particulars, never the requester's address or
+// the subject's reference.
 type Forwarded struct {
 	RequestID string `json:"request_id"`
 	Type      Type   `json:"type"`
@@ -42,17 +43,33 @@ type Forwarded struct {
 	DueLastDay   string           `json:"due_last_day"`
 	DueAt        time.Time        `json:"due_at"`
 	ForwardDueAt time.Time        `json:"forward_due_at"`
+	// Particulars are the requester's own words: details, and what a
+	// rectification says is wrong and correct or an objection's grounds.
+	// Personal data for the controller, which decides on the request.
+	Particulars *Particulars `json:"particulars,omitempty"`
+}
+
+// Particulars are the free text of a request, as forwarded.
+type Particulars struct {
+	Details   string `json:"details,omitempty"`
+	Incorrect string `json:"incorrect,omitempty"`
+	Correct   string `json:"correct,omitempty"`
+	Grounds   string `json:"grounds,omitempty"`
 }
 
 // forward tells the controller of r through the outbox (webhook when it has
 // an endpoint, e-mail to its privacy contact) and the requester that its
 // request was forwarded, in tx.
-func (s *Service) forward(ctx context.Context, tx pgx.Tx, r *Request, t tenant.Tenant, email string) error {
+func (s *Service) forward(ctx context.Context, tx pgx.Tx, r *Request, t tenant.Tenant, c Contact) error {
 	if s.outbox == nil {
 		return nil
 	}
 	p := Forwarded{RequestID: r.ID, Type: r.Type, Source: r.Source, Matched: r.SubjectID != "", SubjectID: r.SubjectID, Holdings: map[string]int64{},
 		ReceivedAt: r.ReceivedAt, DueLastDay: r.Due.LastDay.String(), DueAt: r.Due.Due, ForwardDueAt: r.ForwardDueAt}
+	if pt := (Particulars{Details: c.Details, Incorrect: c.Incorrect, Correct: c.Correct, Grounds: c.Grounds}); pt != (Particulars{}) {
+		p.Particulars = &pt
+	}
+	email := c.Email
 	if r.SubjectID != "" && s.records != nil {
 		h, err := s.records.Holdings(ctx, tx, r.TenantID, r.SubjectID)
 		if err != nil {
@@ -124,6 +141,14 @@ func forwardMail(p Forwarded) string {
 		}
 	} else {
 		fmt.Fprintf(&b, "Subject:      not matched: verwerker found no data for the reference given (or none was given).\n")
+	}
+	if pt := p.Particulars; pt != nil {
+		fmt.Fprintf(&b, "\nThe requester wrote:\n")
+		for _, f := range []struct{ label, text string }{{"What is wrong", pt.Incorrect}, {"Correct value", pt.Correct}, {"Grounds (Art. 21(1))", pt.Grounds}, {"Details", pt.Details}} {
+			if f.text != "" {
+				fmt.Fprintf(&b, "%s:\n%s\n", f.label, f.text)
+			}
+		}
 	}
 	fmt.Fprintf(&b, "\nInstruct verwerker through the API: POST /v1/tenants/{tenant_id}/requests/%s/instructions.\n", p.RequestID)
 	return b.String()

@@ -206,10 +206,11 @@ func (s *Service) tellSubject(ctx context.Context, tx pgx.Tx, tenantID, id, key 
 	if s.outbox == nil || !s.outbox.Email() {
 		return nil
 	}
-	var email, lang string
-	if err := tx.QueryRow(ctx, `SELECT email, language FROM dsr_requests WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&email, &lang); err != nil {
+	c, lang, err := s.contactOf(ctx, tx, tenantID, id)
+	if err != nil {
 		return err
 	}
+	email := c.Email
 	if email == "" {
 		return nil
 	}

@@ -31,7 +31,11 @@ type Submission struct {
 	// has it; optional.
 	SubjectRef string
 	Language   string
-	Details    string
+	// Details is anything else the controller should know; Incorrect and
+	// Correct are required for a rectification (what is wrong, the correct
+	// value), Grounds for an objection (GDPR Art. 21(1)). They are sealed
+	// (see Contact) and ignored for other rights.
+	Details, Incorrect, Correct, Grounds string
 	// ClientAddr is the submitter's address, for the rate limit only.
 	ClientAddr string
 }
@@ -72,13 +76,11 @@ func (s *Service) Submit(ctx context.Context, in Submission) (Pending, error) {
 	if msg := CheckLanguage(in.Language); msg != "" {
 		fields = append(fields, verwerker.FieldError{Field: "language", Message: msg})
 	}
-	if len(in.Details) > MaxDetails || !utf8.ValidString(in.Details) {
-		fields = append(fields, verwerker.FieldError{Field: "details", Message: fmt.Sprintf("must be UTF-8 text of at most %d bytes", MaxDetails)})
-	}
+	fields = append(fields, checkParticulars(in.Type, &in.Details, &in.Incorrect, &in.Correct, &in.Grounds)...)
 	if len(fields) > 0 {
 		return Pending{}, verwerker.Invalid("the request is not valid", fields...)
 	}
-	if err := s.limiter.allow(in.ClientAddr, in.Email); err != nil {
+	if err := s.allow(ctx, in.ClientAddr, in.Email); err != nil {
 		return Pending{}, err
 	}
 	if s.outbox == nil || !s.outbox.Email() {
@@ -87,17 +89,28 @@ func (s *Service) Submit(ctx context.Context, in Submission) (Pending, error) {
 	now := s.clock.Now().UTC()
 	code := newCode()
 	p := Pending{VerificationID: verwerker.NewID(PrefixVerification, now), ExpiresAt: now.Add(s.opts.CodeLifetime)}
+	// The customer is checked before anything is sealed: an unknown one
+	// gets no key.
+	var t tenant.Tenant
 	err := s.db.InTenantTx(ctx, in.TenantID, func(tx pgx.Tx) error {
-		t, err := tenant.Read(ctx, tx, in.TenantID, now, false)
+		var err error
+		t, err = tenant.Read(ctx, tx, in.TenantID, now, false)
 		if verwerker.ErrorCode(err) == verwerker.ENOTFOUND {
 			return errUnknownCustomer
 		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO dsr_verifications (id, tenant_id, type, email, subject_ref, language, details, code_hash, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, p.VerificationID, in.TenantID, string(in.Type), in.Email, in.SubjectRef, in.Language,
-			in.Details, codeHash(p.VerificationID, code), now, p.ExpiresAt); err != nil {
+		return err
+	})
+	if err != nil {
+		return Pending{}, verwerker.Wrap("dsr: submit", err)
+	}
+	sc, err := s.seal(ctx, in.TenantID, p.VerificationID, Contact{Email: in.Email, Details: in.Details, Incorrect: in.Incorrect, Correct: in.Correct, Grounds: in.Grounds}, "")
+	if err != nil {
+		return Pending{}, verwerker.Wrap("dsr: submit", err)
+	}
+	err = s.db.InTenantTx(ctx, in.TenantID, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO dsr_verifications (id, tenant_id, type, contact_key, contact, subject_ref, language, code_hash, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, p.VerificationID, in.TenantID, string(in.Type), sc.key, sc.sealed, in.SubjectRef, in.Language,
+			codeHash(p.VerificationID, code), now, p.ExpiresAt); err != nil {
 			return err
 		}
 		_, err = s.outbox.Enqueue(ctx, tx, notify.Message{TenantID: in.TenantID, Kind: notify.KindEmail, EventType: EventSubject,
@@ -107,6 +120,32 @@ func (s *Service) Submit(ctx context.Context, in Submission) (Pending, error) {
 		return err
 	})
 	return p, verwerker.Wrap("dsr: submit", err)
+}
+
+// checkParticulars checks a request's free text for its type and empties
+// what the type does not ask for (nothing is kept that is not needed).
+func checkParticulars(t Type, details, incorrect, correct, grounds *string) []verwerker.FieldError {
+	if t != TypeRectification {
+		*incorrect, *correct = "", ""
+	}
+	if t != TypeObjection {
+		*grounds = ""
+	}
+	var fields []verwerker.FieldError
+	for _, f := range []struct {
+		name     string
+		v        *string
+		required bool
+	}{{"details", details, false}, {"incorrect", incorrect, t == TypeRectification}, {"correct", correct, t == TypeRectification},
+		{"grounds", grounds, t == TypeObjection}} {
+		switch {
+		case len(*f.v) > MaxDetails || !utf8.ValidString(*f.v):
+			fields = append(fields, verwerker.FieldError{Field: f.name, Message: fmt.Sprintf("must be UTF-8 text of at most %d bytes", MaxDetails)})
+		case f.required && strings.TrimSpace(*f.v) == "":
+			fields = append(fields, verwerker.FieldError{Field: f.name, Message: "is required for a " + string(t) + " request"})
+		}
+	}
+	return fields
 }
 
 // errCode is the one answer to a wrong, used-up, expired or unknown code:
@@ -137,13 +176,13 @@ func (s *Service) Verify(ctx context.Context, verificationID, code string) (Requ
 	wrong := false
 	err = s.db.InTenantTx(ctx, tenantID, func(tx pgx.Tx) error {
 		var in Intake
-		var details string
+		var sc sealedContact
 		var hash []byte
 		var attempts int
 		var created, expires time.Time
-		err := tx.QueryRow(ctx, `SELECT type, email, subject_ref, language, details, code_hash, attempts, created_at, expires_at
+		err := tx.QueryRow(ctx, `SELECT type, contact_key, contact, subject_ref, language, code_hash, attempts, created_at, expires_at
 			FROM dsr_verifications WHERE id = $1 FOR UPDATE`, verificationID).
-			Scan(&in.Type, &in.Email, &in.SubjectRef, &in.Language, &details, &hash, &attempts, &created, &expires)
+			Scan(&in.Type, &sc.key, &sc.sealed, &in.SubjectRef, &in.Language, &hash, &attempts, &created, &expires)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCode
 		}
@@ -167,8 +206,12 @@ func (s *Service) Verify(ctx context.Context, verificationID, code string) (Requ
 		if _, err := tx.Exec(ctx, `DELETE FROM dsr_verifications WHERE id = $1`, verificationID); err != nil {
 			return err
 		}
-		in.ReceivedAt = created.UTC()
-		r, err = s.insert(ctx, tx, tenantID, SourceSubject, in, details)
+		c, err := s.unseal(ctx, tenantID, verificationID, sc)
+		if err != nil {
+			return err
+		}
+		in.ReceivedAt, in.Email = created.UTC(), c.Email
+		r, err = s.insert(ctx, tx, tenantID, SourceSubject, in, c, sc.key)
 		return err
 	})
 	if wrong {

@@ -91,9 +91,11 @@ type Request struct {
 	DuplicateOf     string
 	RejectReason    string
 	Instruction     *Instruction
-	// Progress is the percentage of the running execution.
-	Progress      int
-	CertificateID string
+	// Progress is the percentage of the running execution; ExportDone of
+	// ExportTotal records an export has written so far.
+	Progress                int
+	ExportDone, ExportTotal int
+	CertificateID           string
 	// Kept says, per data category, how many records an erasure kept and
 	// why: {"billing.invoice": {"records": 3, "reason": "..."}}.
 	Kept           map[string]Kept
@@ -127,7 +129,7 @@ type Step struct {
 
 const requestColumns = `tenant_id, id, type, state, source, coalesce(subject_id, ''), language, received_at, due_last_day::text, due_at,
 	forward_due_at, forwarded_at, extension_months, extension_reason, paused_at, paused_seconds, coalesce(duplicate_of, ''), reject_reason,
-	instruction, progress, coalesce(certificate_id, ''), kept, failure, failed_at, failed_messages, reminders, created_at, updated_at, completed_at`
+	instruction, progress, export_done, export_total, coalesce(certificate_id, ''), kept, failure, failed_at, failed_messages, reminders, created_at, updated_at, completed_at`
 
 func scanRequest(row pgx.Row) (Request, error) {
 	var r Request
@@ -137,7 +139,7 @@ func scanRequest(row pgx.Row) (Request, error) {
 	var reminders []int32
 	err := row.Scan(&r.TenantID, &r.ID, &r.Type, &r.State, &r.Source, &r.SubjectID, &r.Language, &r.ReceivedAt, &lastDay, &r.Due.Due,
 		&r.ForwardDueAt, &r.ForwardedAt, &r.ExtensionMonths, &r.ExtensionReason, &r.PausedAt, &paused, &r.DuplicateOf, &r.RejectReason,
-		&instr, &r.Progress, &r.CertificateID, &kept, &r.Failure, &r.FailedAt, &r.FailedMessages, &reminders, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt)
+		&instr, &r.Progress, &r.ExportDone, &r.ExportTotal, &r.CertificateID, &kept, &r.Failure, &r.FailedAt, &r.FailedMessages, &reminders, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt)
 	if err != nil {
 		return r, err
 	}

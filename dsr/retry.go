@@ -85,11 +85,11 @@ func (s *Service) Retry(ctx context.Context, tenantID, id string) (Request, erro
 			if err != nil {
 				return err
 			}
-			var email string
-			if err := tx.QueryRow(ctx, `SELECT email FROM dsr_requests WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&email); err != nil {
+			c, _, err := s.contactOf(ctx, tx, tenantID, id)
+			if err != nil {
 				return err
 			}
-			if err := s.forward(ctx, tx, &r, t, email); err != nil {
+			if err := s.forward(ctx, tx, &r, t, c); err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package dsr
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
@@ -44,6 +46,9 @@ type Options struct {
 	DPOEmail string
 	// Limits are the intake's rate limits (DefaultLimits when zero).
 	Limits Limits
+	// Keys seals the requesters' contacts (Contact) with the tenants'
+	// keys; required to take a request that has an address or details.
+	Keys *keys.Manager
 }
 
 // Service handles data-subject requests. It owns the dsr_* tables.
@@ -57,8 +62,8 @@ type Service struct {
 	calendar *deadline.Calendar
 	holds    atomic.Value // holdsBox
 	opts     Options
-	limiter  *limiter
 	jobs     atomic.Pointer[river.Client[pgx.Tx]]
+	keyed    sync.Map // tenant ids whose key exists
 
 	overdue prometheus.Gauge
 	open    prometheus.Gauge
@@ -81,14 +86,13 @@ func New(db *store.DB, clock verwerker.Clock, log *audit.Log, outbox *notify.Out
 	if opts.ExportLifetime <= 0 {
 		opts.ExportLifetime = 7 * 24 * time.Hour
 	}
-	if opts.Limits == (Limits{}) {
+	if opts.Limits == (Limits{}) || opts.Limits.Window <= 0 {
 		opts.Limits = DefaultLimits
 	}
 	if calendar == nil {
 		calendar = deadline.DefaultCalendar()
 	}
 	s := &Service{db: db, clock: clock, audit: log, outbox: outbox, records: rec, subjects: subjects, calendar: calendar, opts: opts,
-		limiter: newLimiter(clock, opts.Limits),
 		overdue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "verwerker_requests_overdue", Help: "Open data-subject requests past their statutory deadline, at the last sweep (every customer; no customer label)."}),
 		open:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "verwerker_requests_open", Help: "Open data-subject requests at the last sweep."}),
 		failed:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "verwerker_requests_failed", Help: "Data-subject requests with a step that could not succeed (an alarm each), at the last sweep."}),

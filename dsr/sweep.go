@@ -35,6 +35,12 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	if res.Expired, err = s.ExpireVerifications(ctx); err != nil {
 		return res, err
 	}
+	if err := s.forgetWindows(ctx); err != nil {
+		return res, err
+	}
+	if _, err := s.SealLegacyContacts(ctx); err != nil {
+		return res, err
+	}
 	now := s.clock.Now().UTC()
 	err = s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE due_at <= $1 AND paused_at IS NULL), count(*) FILTER (WHERE failure <> '')

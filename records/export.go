@@ -87,6 +87,23 @@ func (e *Export) Close() {
 // answered. The subject's key row is locked against erasure while the
 // export reads.
 func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportStats, error) {
+	return e.WriteEach(ctx, start, nil)
+}
+
+// ExportRow is one exported record as WriteEach hands it over. Content is
+// the decrypted JSON content; it is valid only during the call (the
+// export clears it afterwards), as is the row.
+type ExportRow struct {
+	ID, Kind, ConversationID, Category, Purpose, Region string
+	CreatedAt                                           time.Time
+	Content                                             []byte
+}
+
+// WriteEach is WriteTo that also hands every record, after writing it, to
+// each (when not nil): a caller that builds other files from the same
+// records (the CSVs of a data-subject request's ZIP) reads and decrypts
+// them once. An error from each ends the export with that error.
+func (e *Export) WriteEach(ctx context.Context, start func() io.Writer, each func(*ExportRow) error) (ExportStats, error) {
 	var stats ExportStats
 	err := e.s.db.InTenantTx(ctx, e.tenant, func(tx pgx.Tx) error {
 		if e.wrapped != nil {
@@ -173,6 +190,12 @@ func (e *Export) WriteTo(ctx context.Context, start func() io.Writer) (ExportSta
 			b = append(b, `","content":`...)
 			b = append(b, content...)
 			b = append(b, '}')
+			if each != nil {
+				row := ExportRow{ID: id, Kind: kind, ConversationID: conv, Category: cat, Purpose: purpose, Region: region, CreatedAt: createdAt, Content: content}
+				if err := each(&row); err != nil {
+					return err
+				}
+			}
 			clear(content)
 			stats.Records++
 			if len(b) >= 32<<10 {

@@ -104,6 +104,11 @@ func (s *Service) hash(tenantID, ref string) []byte {
 	return m.Sum(nil)
 }
 
+// Digest is the keyed hash (HMAC-SHA256 with the reference key) of value
+// in scope: a pseudonym other packages store instead of a personal value
+// they only need to compare (an e-mail address, a client address).
+func (s *Service) Digest(scope, value string) []byte { return s.hash(scope, value) }
+
 // Lookup returns the recorded state of each of the raw references that has
 // any, in one query. The lookup reads outside a tenant-scoped transaction
 // (it is on the decision hot path) and filters by tenant explicitly.

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/dsr"
+	"github.com/verwerker/verwerker/notify/notifytest"
 )
 
 // TestBrowserDuties walks the breach, request and retention pages in
@@ -154,13 +154,7 @@ func TestBrowserDuties(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#email"), email),
 			chromedp.Submit(chromedp.CSS(`form[action="/requests"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#code")))
-		code := mailCode(t, mailpit, email)
-		b.do(t,
-			chromedp.SendKeys(chromedp.CSS("#code"), code),
-			chromedp.Submit(chromedp.CSS(`form[action="/requests/verify"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`p[role=status] strong`)))
-		id := b.text(t, `p[role=status] strong`)
-		require.True(t, strings.HasPrefix(id, "dsr_"), id)
+		id := b.verifyRequest(t, mailpit, email)
 		// The controller sees it on its page, with its timeline.
 		require.Equal(t, http.StatusOK, b.open(t, "/dashboard/customers/"+a.ID+"/requests"))
 		require.NotEmpty(t, b.text(t, fmt.Sprintf(`#requests tr[data-request=%q]`, id)))
@@ -170,38 +164,59 @@ func TestBrowserDuties(t *testing.T) {
 		b.check(t, "request")
 	})
 
+	t.Run("a data subject asks for a correction with what is wrong and the correct value", func(t *testing.T) {
+		email := fmt.Sprintf("correction-%d@example.com", time.Now().UnixNano())
+		require.Equal(t, http.StatusOK, b.open(t, "/requests?lang=en&customer="+url.QueryEscape(a.ID)))
+		// Without the correct value the form answers, naming the field.
+		b.do(t,
+			chromedp.SetValue(chromedp.CSS("#type"), string(dsr.TypeRectification)),
+			chromedp.SendKeys(chromedp.CSS("#email"), email),
+			chromedp.SendKeys(chromedp.CSS("#incorrect"), "My surname is spelled Jansen"),
+			chromedp.Submit(chromedp.CSS(`form[action="/requests"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#correct-error")))
+		require.Contains(t, b.text(t, "#correct-error"), "correct value")
+		b.check(t, "intake-correction-error")
+		b.do(t,
+			chromedp.SendKeys(chromedp.CSS("#correct"), "Janssen"),
+			chromedp.Submit(chromedp.CSS(`form[action="/requests"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#code")))
+		id := b.verifyRequest(t, mailpit, email)
+		// The controller gets both with the forward.
+		mail := mailText(t, mailpit, "to:"+a.ContactEmail+" "+id)
+		require.Contains(t, mail, "My surname is spelled Jansen")
+		require.Contains(t, mail, "Janssen")
+	})
+
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	require.Empty(t, b.external, "the pages made requests to other sites")
+}
+
+// verifyRequest enters the code e-mailed to email on the public page's
+// code form and returns the request's id the page shows.
+func (b *browser) verifyRequest(t *testing.T, mailpit, email string) string {
+	t.Helper()
+	code := mailCode(t, mailpit, email)
+	b.do(t,
+		chromedp.SendKeys(chromedp.CSS("#code"), code),
+		chromedp.Submit(chromedp.CSS(`form[action="/requests/verify"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p[role=status] strong`)))
+	id := b.text(t, `p[role=status] strong`)
+	require.True(t, strings.HasPrefix(id, "dsr_"), id)
+	return id
 }
 
 // mailCode returns the verification code of the newest e-mail to to, read
 // from mailpit's API.
 func mailCode(t *testing.T, mailpit, to string) string {
 	t.Helper()
-	var code string
-	waitFor(t, "the code e-mail", func() bool {
-		resp, err := http.Get(mailpit + "/api/v1/search?query=" + url.QueryEscape("to:"+to))
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var list struct {
-			Messages []struct {
-				ID string `json:"ID"`
-			} `json:"messages"`
-		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
-		if len(list.Messages) == 0 {
-			return false
-		}
-		resp2, err := http.Get(mailpit + "/api/v1/message/" + list.Messages[0].ID)
-		require.NoError(t, err)
-		defer resp2.Body.Close()
-		var m struct {
-			Text string `json:"Text"`
-		}
-		require.NoError(t, json.NewDecoder(resp2.Body).Decode(&m))
-		code = regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
-		return code != ""
-	})
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(mailText(t, mailpit, "to:"+to))
+	require.NotEmpty(t, code, "no code in the newest e-mail to the requester")
 	return code
+}
+
+// mailText returns the text of the newest e-mail mailpit finds for query.
+func mailText(t *testing.T, mailpit, query string) string {
+	t.Helper()
+	return notifytest.MailText(t, mailpit, query)
 }

@@ -5,7 +5,11 @@ package notifytest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -50,4 +54,47 @@ func Start(t testing.TB, db *store.DB, outbox *notify.Outbox) {
 		defer cancel()
 		_ = client.Stop(ctx)
 	})
+}
+
+// MailText returns the text of the newest e-mail a mailpit server (its API
+// at mailpit, http://host:port) finds for query (mailpit's search syntax,
+// for example "to:a@example.org dsr_01..."), waiting up to 20 seconds for
+// one to arrive.
+func MailText(t testing.TB, mailpit, query string) string {
+	t.Helper()
+	get := func(path string, v any) error {
+		resp, err := http.Get(mailpit + path)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("mailpit: %s", resp.Status)
+		}
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		var list struct {
+			Messages []struct {
+				ID string `json:"ID"`
+			} `json:"messages"`
+		}
+		if err := get("/api/v1/search?query="+url.QueryEscape(query), &list); err != nil {
+			t.Fatalf("notifytest: %v", err)
+		}
+		if len(list.Messages) == 0 {
+			continue
+		}
+		var m struct {
+			Text string `json:"Text"`
+		}
+		if err := get("/api/v1/message/"+list.Messages[0].ID, &m); err != nil {
+			t.Fatalf("notifytest: %v", err)
+		}
+		if m.Text != "" {
+			return m.Text
+		}
+	}
+	t.Fatalf("notifytest: no e-mail for %q within 20 seconds", query)
+	return ""
 }

@@ -52,6 +52,7 @@ func (h *Handler) Register(mux Mux) {
 // view is what a template shows.
 type view struct {
 	Lang, Nonce, Token, Customer, Type, Email, Ref, Details string
+	Incorrect, Correct, Grounds                             string
 	VerificationID                                          string
 	Step                                                    string // "form", "code", "done"
 	Errors                                                  map[string]string
@@ -158,8 +159,9 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Customer, v.Type, v.Email = r.PostFormValue("customer"), r.PostFormValue("type"), r.PostFormValue("email")
 	v.Ref, v.Details = r.PostFormValue("subject_ref"), r.PostFormValue("details")
+	v.Incorrect, v.Correct, v.Grounds = r.PostFormValue("incorrect"), r.PostFormValue("correct"), r.PostFormValue("grounds")
 	p, err := h.requests.Submit(r.Context(), dsr.Submission{TenantID: strings.TrimSpace(v.Customer), Type: dsr.Type(v.Type), Email: v.Email,
-		SubjectRef: v.Ref, Language: v.Lang, Details: v.Details, ClientAddr: h.clientAddr(r)})
+		SubjectRef: v.Ref, Language: v.Lang, Details: v.Details, Incorrect: v.Incorrect, Correct: v.Correct, Grounds: v.Grounds, ClientAddr: h.clientAddr(r)})
 	switch verwerker.ErrorCode(err) {
 	case "":
 		h.render(w, http.StatusOK, view{Lang: v.Lang, Token: v.Token, Step: "code", VerificationID: p.VerificationID})

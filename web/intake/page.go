@@ -12,6 +12,12 @@ var texts = map[string]map[string]string{
 		"email":               "Your e-mail address (we send a code to it)",
 		"ref":                 "Visitor reference from the chat, if you have it (optional)",
 		"details":             "Anything else the organisation should know (optional)",
+		"incorrect":           "For a correction: which of your data is wrong?",
+		"correct":             "For a correction: what is the correct value?",
+		"grounds":             "For an objection: why do you object, given your particular situation?",
+		"invalid_incorrect":   "For a correction, say which data is wrong (at most 4000 characters).",
+		"invalid_correct":     "For a correction, give the correct value (at most 4000 characters).",
+		"invalid_grounds":     "For an objection, give your grounds (at most 4000 characters).",
 		"send":                "Send code",
 		"code_intro":          "We sent a six-digit code to your e-mail address. It is valid for 15 minutes; you can try three times.",
 		"code":                "Code",
@@ -41,6 +47,12 @@ var texts = map[string]map[string]string{
 		"email":               "Uw e-mailadres (wij sturen er een code naartoe)",
 		"ref":                 "Bezoekerskenmerk uit de chat, als u dat hebt (niet verplicht)",
 		"details":             "Wat de organisatie verder moet weten (niet verplicht)",
+		"incorrect":           "Bij correctie: welke gegevens zijn onjuist?",
+		"correct":             "Bij correctie: wat is de juiste waarde?",
+		"grounds":             "Bij bezwaar: waarom maakt u bezwaar, gezien uw specifieke situatie?",
+		"invalid_incorrect":   "Vermeld bij correctie welke gegevens onjuist zijn (hoogstens 4000 tekens).",
+		"invalid_correct":     "Vermeld bij correctie de juiste waarde (hoogstens 4000 tekens).",
+		"invalid_grounds":     "Vermeld bij bezwaar uw redenen (hoogstens 4000 tekens).",
 		"send":                "Code versturen",
 		"code_intro":          "Wij hebben een code van zes cijfers naar uw e-mailadres gestuurd. De code is 15 minuten geldig; u kunt het drie keer proberen.",
 		"code":                "Code",
@@ -64,9 +76,20 @@ var texts = map[string]map[string]string{
 	},
 }
 
+// areaView is one optional text area of the form.
+type areaView struct {
+	Name, Value, Error string
+	T                  map[string]string
+}
+
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"t": func(m map[string]string, k string) string { return m[k] },
-}).Parse(`<!doctype html>
+	"area": func(name, value, err string, t map[string]string) areaView {
+		return areaView{Name: name, Value: value, Error: err, T: t}
+	},
+}).Parse(`{{define "area"}}<label for="{{.Name}}">{{t .T .Name}}</label>
+<textarea id="{{.Name}}" name="{{.Name}}" rows="3" maxlength="4000"{{if .Error}} aria-invalid="true" aria-describedby="{{.Name}}-error"{{end}}>{{.Value}}</textarea>
+{{with .Error}}<p id="{{$.Name}}-error" class="error">{{.}}</p>{{end}}{{end}}<!doctype html>
 <html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
@@ -109,6 +132,9 @@ button{margin-top:1.5rem;padding:.6rem 1.2rem;font-size:1rem;background:#1d4ed8;
 <label for="details">{{t .T "details"}}</label>
 <textarea id="details" name="details" rows="4" maxlength="4000"{{if .Errors.details}} aria-invalid="true" aria-describedby="details-error"{{end}}>{{.Details}}</textarea>
 {{with .Errors.details}}<p id="details-error" class="error">{{.}}</p>{{end}}
+{{template "area" (area "incorrect" .Incorrect (index .Errors "incorrect") .T)}}
+{{template "area" (area "correct" .Correct (index .Errors "correct") .T)}}
+{{template "area" (area "grounds" .Grounds (index .Errors "grounds") .T)}}
 <button type="submit">{{t .T "send"}}</button>
 </form>
 {{else if eq .Step "code"}}
