@@ -265,6 +265,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(),
 		a.Retention.Metrics(), a.Breaches.Metrics())
 	a.Registry.MustRegister(a.Requests.Metrics()...)
+	a.Registry.MustRegister(a.Outbox.Metrics())
+	if v, ok := a.Keyring.(*keys.Transit); ok {
+		a.Registry.MustRegister(v.Metrics())
+	}
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
 		Ready:         db,
