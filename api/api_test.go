@@ -71,6 +71,10 @@ type testBundle struct {
 	decisions *decision.Service
 	keyMgr    *vkeys.Manager
 
+	// logger, when set, receives the logs of the apps newApp makes after
+	// it is set; they are discarded otherwise.
+	logger *slog.Logger
+
 	// sessions are the signed-in people of session, by role and domain.
 	mu       sync.Mutex
 	sessions map[credential]*signedIn
@@ -90,12 +94,20 @@ type signedIn struct {
 // controller_viewer, auditor, chat_service) in both tenant A and tenant B.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	ctx := context.Background()
-	db := storetest.New(t)
-	clock := verwerker.NewManualClock(testStart)
 	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(ring.Close) // after the apps, which do not close it
+	return setupOn(t, ring)
+}
+
+// setupOn is setup with the tenant keys in ring, which the test closes
+// after the apps.
+func setupOn(t *testing.T, ring vkeys.Keyring) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.New(t)
+	clock := verwerker.NewManualClock(testStart)
+	var err error
 	b := &testBundle{db: db, clock: clock, ring: ring, tokens: map[credential]string{}, keyIDs: map[credential]string{}}
 	b.serve(t, b.newApp(t, app.Config{}))
 	// Seeded without audit events, so tests count only their own events.
@@ -127,7 +139,11 @@ func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
 	t.Helper()
 	cfg.Version = "test"
 	cfg.WebhookAllowPrivate = true
-	a, err := app.New(context.Background(), cfg, app.Deps{DB: b.db, Clock: b.clock, Logger: slog.New(slog.DiscardHandler),
+	logger := b.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a, err := app.New(context.Background(), cfg, app.Deps{DB: b.db, Clock: b.clock, Logger: logger,
 		Keyring: b.ring, SubjectKey: make([]byte, subject.KeySize)})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
