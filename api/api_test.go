@@ -92,7 +92,7 @@ type signedIn struct {
 // setup builds a testBundle. Platform keys (platform_admin, dpo, support)
 // are issued in verwerker.PlatformDomain; tenant keys (controller_admin,
 // controller_viewer, auditor, chat_service) in both tenant A and tenant B.
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
@@ -102,7 +102,7 @@ func setup(t *testing.T) *testBundle {
 
 // setupOn is setup with the tenant keys in ring, which the test closes
 // after the apps.
-func setupOn(t *testing.T, ring vkeys.Keyring) *testBundle {
+func setupOn(t testing.TB, ring vkeys.Keyring) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
@@ -135,7 +135,7 @@ func setupOn(t *testing.T, ring vkeys.Keyring) *testBundle {
 // keyring, as another replica would run (its own caches and authorizer;
 // its watcher is not run), with cfg's settings; webhooks may go to this
 // machine. It is closed when the test ends.
-func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
+func (b *testBundle) newApp(t testing.TB, cfg app.Config) *app.App {
 	t.Helper()
 	cfg.Version = "test"
 	cfg.WebhookAllowPrivate = true
@@ -157,7 +157,7 @@ func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
 }
 
 // serve makes a the bundle's application and serves it over HTTP.
-func (b *testBundle) serve(t *testing.T, a *app.App) {
+func (b *testBundle) serve(t testing.TB, a *app.App) {
 	t.Helper()
 	b.app = a
 	b.tenants, b.dpa, b.subs, b.outbox, b.mailbox = a.Tenants, a.DPA, a.Subprocessors, a.Outbox, a.Mailbox
@@ -169,7 +169,7 @@ func (b *testBundle) serve(t *testing.T, a *app.App) {
 }
 
 // issue issues a key without expiry and remembers its token and id.
-func (b *testBundle) issue(t *testing.T, role, domain string) string {
+func (b *testBundle) issue(t testing.TB, role, domain string) string {
 	t.Helper()
 	// Issued without audit events, so tests count only their own events.
 	key, token, err := identity.NewKeys(b.db, b.clock, nil).Issue(context.Background(), identity.NewKey{Label: "test " + role, Role: role, Domain: domain})
