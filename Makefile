@@ -16,13 +16,14 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/verwerker ./cmd/verwerker
 
-## test: install/start what the tests need (PostgreSQL, mailpit, Vault, Chromium, axe-core), then run every test against real services
+## test: install/start what the tests need (PostgreSQL, mailpit, Vault, Chromium, axe-core), then run every test against real services and each fuzz target for a few seconds (deploy/fuzz.sh)
 test:
 	@url=$$(deploy/postgres.sh server) && mail=$$(deploy/mailpit.sh env) && eval "$$mail" && \
 	  vault=$$(deploy/vault.sh env) && eval "$$vault" && \
 	  chromium=$$(deploy/chromium.sh env) && eval "$$chromium" && axe=$$(deploy/axe.sh env) && eval "$$axe" && \
 	  echo "tests use PostgreSQL at $${url%%\?*}, SMTP at $$VERWERKER_TEST_SMTP_URL, Vault at $$VERWERKER_TEST_VAULT_ADDR and $$VERWERKER_TEST_CHROMIUM" && \
-	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+	  VERWERKER_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./... && \
+	  VERWERKER_TEST_DATABASE_URL="$$url" GO=$(GO) deploy/fuzz.sh
 
 ## bench: run the benchmarks and the side-by-side comparisons, then the load and the soak (SOAKTIME=10m for the long soak)
 bench:

@@ -20,11 +20,12 @@ const (
 	alarmRequestOverdue     = "request_overdue"
 	alarmDeletionOverdue    = "retention_deletion_overdue"
 	alarmHoldPastReview     = "legal_hold_past_review"
+	alarmKeyringUnavailable = "keyring_unavailable"
 )
 
 // Alarm is something that needs the DPO's or the operator's attention now.
 type Alarm struct {
-	Kind      string     `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review,breach_escalation,breach_overdue,breach_notice_undelivered" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice."`
+	Kind      string     `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review,breach_escalation,breach_overdue,breach_notice_undelivered,keyring_unavailable" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice. keyring_unavailable: Vault does not answer, so sealed records can be neither written nor read."`
 	Severity  string     `json:"severity" enum:"warning,critical"`
 	Since     *time.Time `json:"since,omitempty"`
 	TenantID  string     `json:"tenant_id,omitempty"`
@@ -56,6 +57,10 @@ func (s *Server) registerAlarms() {
 			if !s.deps.Outbox.Email() {
 				out.Body.Items = append(out.Body.Items, Alarm{Kind: alarmEmailNotConfigured, Severity: "warning",
 					Message: "No e-mail relay is configured (SMTP_URL): notices reach customers by webhook only, and a customer without a webhook endpoint is not told of subprocessor changes, data-subject requests or breaches."})
+			}
+			if s.deps.Keyring != nil && !s.deps.Keyring.Up() {
+				out.Body.Items = append(out.Body.Items, Alarm{Kind: alarmKeyringUnavailable, Severity: "critical",
+					Message: "Vault (the keyring) does not answer: storing and reading sealed records, exports and erasures fail closed with 503 and Retry-After until it does; decisions still answer. Check Vault (sealed? Raft quorum? the Kubernetes auth role); verwerker recovers by itself once it answers (gauge verwerker_vault_up)."})
 			}
 			if err := s.requestAlarms(ctx, &out.Body.Items); err != nil {
 				return nil, err

@@ -71,6 +71,10 @@ type testBundle struct {
 	decisions *decision.Service
 	keyMgr    *vkeys.Manager
 
+	// logger, when set, receives the logs of the apps newApp makes after
+	// it is set; they are discarded otherwise.
+	logger *slog.Logger
+
 	// sessions are the signed-in people of session, by role and domain.
 	mu       sync.Mutex
 	sessions map[credential]*signedIn
@@ -88,14 +92,14 @@ type signedIn struct {
 // setup builds a testBundle. Platform keys (platform_admin, dpo, support)
 // are issued in verwerker.PlatformDomain; tenant keys (controller_admin,
 // controller_viewer, auditor, chat_service) in both tenant A and tenant B.
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	return setupWith(t, nil)
 }
 
 // setupWith is setup sealing with ring (the local keyring when nil; a
 // ring given is closed by its maker, after the apps).
-func setupWith(t *testing.T, ring vkeys.Keyring) *testBundle {
+func setupWith(t testing.TB, ring vkeys.Keyring) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
@@ -134,11 +138,15 @@ func setupWith(t *testing.T, ring vkeys.Keyring) *testBundle {
 // keyring, as another replica would run (its own caches and authorizer;
 // its watcher is not run), with cfg's settings; webhooks may go to this
 // machine. It is closed when the test ends.
-func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
+func (b *testBundle) newApp(t testing.TB, cfg app.Config) *app.App {
 	t.Helper()
 	cfg.Version = "test"
 	cfg.WebhookAllowPrivate = true
-	a, err := app.New(context.Background(), cfg, app.Deps{DB: b.db, Clock: b.clock, Logger: slog.New(slog.DiscardHandler),
+	logger := b.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a, err := app.New(context.Background(), cfg, app.Deps{DB: b.db, Clock: b.clock, Logger: logger,
 		Keyring: b.ring, SubjectKey: make([]byte, subject.KeySize)})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
@@ -152,7 +160,7 @@ func (b *testBundle) newApp(t *testing.T, cfg app.Config) *app.App {
 }
 
 // serve makes a the bundle's application and serves it over HTTP.
-func (b *testBundle) serve(t *testing.T, a *app.App) {
+func (b *testBundle) serve(t testing.TB, a *app.App) {
 	t.Helper()
 	b.app = a
 	b.tenants, b.dpa, b.subs, b.outbox, b.mailbox = a.Tenants, a.DPA, a.Subprocessors, a.Outbox, a.Mailbox
@@ -164,7 +172,7 @@ func (b *testBundle) serve(t *testing.T, a *app.App) {
 }
 
 // issue issues a key without expiry and remembers its token and id.
-func (b *testBundle) issue(t *testing.T, role, domain string) string {
+func (b *testBundle) issue(t testing.TB, role, domain string) string {
 	t.Helper()
 	// Issued without audit events, so tests count only their own events.
 	key, token, err := identity.NewKeys(b.db, b.clock, nil).Issue(context.Background(), identity.NewKey{Label: "test " + role, Role: role, Domain: domain})

@@ -17,7 +17,8 @@ type healthOutput struct {
 
 type readyOutput struct {
 	Body struct {
-		Status string `json:"status" example:"ready"`
+		Status  string `json:"status" enum:"ready,degraded" example:"ready" doc:"ready: everything answers. degraded: the database answers but the keyring (Vault) does not, so sealed records can be neither written nor read (503 with Retry-After) while decisions still answer; the replica stays in service."`
+		Keyring string `json:"keyring,omitempty" enum:"up,unavailable" doc:"Whether Vault answered its last health probe or request (gauge verwerker_vault_up); absent with the local keyring."`
 	}
 }
 
@@ -40,7 +41,7 @@ func (s *Server) registerHealth() {
 		Method:      http.MethodGet,
 		Path:        "/readyz",
 		Summary:     "Readiness",
-		Description: "Answers 200 when the database is reachable and its schema is current, 503 otherwise.",
+		Description: "Answers 200 when the database is reachable and its schema is current, 503 otherwise. A keyring (Vault) that does not answer does not take the replica out of service, since decisions still answer: the status is then degraded, and an alarm (keyring_unavailable) and the gauge verwerker_vault_up tell.",
 		Tags:        []string{"Operations"},
 		Errors:      []int{http.StatusServiceUnavailable},
 	}, Public, platformScope, func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
@@ -52,6 +53,12 @@ func (s *Server) registerHealth() {
 		}
 		out := &readyOutput{}
 		out.Body.Status = "ready"
+		if s.deps.Keyring != nil {
+			out.Body.Keyring = "up"
+			if !s.deps.Keyring.Up() {
+				out.Body.Status, out.Body.Keyring = "degraded", "unavailable"
+			}
+		}
 		return out, nil
 	})
 }

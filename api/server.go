@@ -97,12 +97,21 @@ type Deps struct {
 	// Mailbox, in development only, is where e-mail goes instead of a
 	// relay; when set, GET /v1/dev/mailbox reads it.
 	Mailbox *notify.Mailbox
+	// Keyring, when set, tells whether the keyring (Vault) answers, for
+	// /readyz and the alarms; nil for the local keyring.
+	Keyring KeyringHealth
 	// Sync, when set, is called after every successful change (any method
 	// but GET) before it is answered, except decisions and record writes:
 	// it waits until every replica has taken the change in (store.DB.Sync),
 	// so replicas may answer from memory and a change still takes effect
 	// on the very next request everywhere.
 	Sync func(context.Context) error
+}
+
+// KeyringHealth tells whether the keyring answers (keys.Transit.Up).
+type KeyringHealth interface {
+	// Up reports whether the keyring answered its last probe or request.
+	Up() bool
 }
 
 // Config configures the Server.

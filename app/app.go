@@ -265,6 +265,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(),
 		a.Retention.Metrics(), a.Breaches.Metrics())
 	a.Registry.MustRegister(a.Requests.Metrics()...)
+	a.Registry.MustRegister(a.Outbox.Metrics())
+	var keyringHealth api.KeyringHealth
+	if v, ok := a.Keyring.(*keys.Transit); ok {
+		a.Registry.MustRegister(v.Metrics())
+		keyringHealth = v
+	}
 	a.Server = api.New(api.Config{Version: cfg.Version, Logger: logger, Registry: a.Registry, SecureCookies: cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies, DisableFastPath: cfg.DisableFastPath}, api.Deps{
 		Ready:         db,
@@ -286,6 +292,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 		Outbox:        a.Outbox,
 		Breaches:      a.Breaches,
 		Mailbox:       a.Mailbox,
+		Keyring:       keyringHealth,
 		// Bounded by the lease: a silent replica stops trusting its
 		// caches when its lease ends.
 		Sync: func(ctx context.Context) error {

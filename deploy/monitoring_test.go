@@ -17,24 +17,9 @@ import (
 // this tree does not define yet, with where they come from. A name used
 // but neither defined in the Go sources nor listed here fails the test.
 var pendingMetrics = map[string]string{
-	"verwerker_requests_overdue": "branch dsr (dsr/service.go)",
-	"verwerker_requests_open":    "branch dsr (dsr/service.go)",
-	"verwerker_requests_failed":  "branch dsr (dsr/service.go)",
-
-	"verwerker_breach_overdue":        "branch breach (breach/clock.go)",
-	"verwerker_breach_clocks_running": "branch breach (breach/clock.go)",
-
-	"verwerker_retention_lag_seconds":            "branch retention (retention/metrics.go)",
-	"verwerker_retention_records_deleted_total":  "branch retention (retention/metrics.go)",
-	"verwerker_retention_sweeps_completed_total": "branch retention (retention/metrics.go)",
-	"verwerker_retention_sweep_failures_total":   "branch retention (retention/metrics.go)",
-	"verwerker_retention_sweeps_running":         "branch retention (retention/metrics.go)",
-
-	// Wanted, on no branch yet: gauges counted at scrape like
+	// Wanted, on no branch yet: a gauge counted at scrape like
 	// verwerker_notices_undelivered.
-	"verwerker_outbox_dead_letters":     "wanted: notify, outbox messages dead-lettered now",
 	"verwerker_audit_chains_unverified": "wanted: audit, chains whose last verification failed",
-	"verwerker_vault_up":                "wanted: keys, 1 when the keyring (Vault Transit) answers",
 }
 
 // standardMetrics are series that are not verwerker's own: Prometheus's

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -49,6 +50,10 @@ type TransitOptions struct {
 	// Logger receives login and renewal events (never tokens); slog's
 	// default when nil.
 	Logger *slog.Logger
+	// ProbeEvery is how often Vault's health is probed for Up and the
+	// gauge verwerker_vault_up; DefaultProbeEvery when zero, never when
+	// negative (then only requests' outcomes move Up).
+	ProbeEvery time.Duration
 }
 
 // AppRoleLogin is the AppRole auth method: RoleID and exactly one of
@@ -100,7 +105,11 @@ type Transit struct {
 
 	loginMu sync.Mutex // serialises logins
 	stop    context.CancelFunc
-	done    chan struct{}
+	done    sync.WaitGroup // the renewal and the probe loops
+
+	// down is set while Vault does not answer (health.go).
+	down       atomic.Bool
+	probeEvery time.Duration
 }
 
 // NewTransit connects to Vault, logs in and starts renewing the token in
@@ -139,7 +148,7 @@ func NewTransit(ctx context.Context, opts TransitOptions) (*Transit, error) {
 		return nil, fmt.Errorf("keys: vault client: %w", err)
 	}
 	client.ClearToken() // never a VAULT_TOKEN from the environment by accident
-	t := &Transit{client: client, mount: strings.Trim(opts.Mount, "/"), retryAfter: opts.RetryAfter, log: opts.Logger, done: make(chan struct{})}
+	t := &Transit{client: client, mount: strings.Trim(opts.Mount, "/"), retryAfter: opts.RetryAfter, log: opts.Logger, probeEvery: opts.ProbeEvery}
 	if t.mount == "" {
 		t.mount = "transit"
 	}
@@ -179,14 +188,16 @@ func NewTransit(ctx context.Context, opts TransitOptions) (*Transit, error) {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	t.stop = cancel
+	t.done.Add(1)
 	go t.renew(loopCtx, secret)
+	t.startProbe(loopCtx)
 	return t, nil
 }
 
 // Close stops the token renewal. It does not revoke the token.
 func (t *Transit) Close() {
 	t.stop()
-	<-t.done
+	t.done.Wait()
 }
 
 // Kind returns "vault-transit".
@@ -224,7 +235,7 @@ func (t *Transit) relogin(ctx context.Context) (*vault.Secret, error) {
 // longer be renewed, then a new login starts the next round. A static token
 // that expires cannot be replaced; that is logged.
 func (t *Transit) renew(ctx context.Context, secret *vault.Secret) {
-	defer close(t.done)
+	defer t.done.Done()
 	backoff := time.Second
 	for {
 		if secret != nil && secret.Auth != nil && secret.Auth.LeaseDuration > 0 {
@@ -305,6 +316,7 @@ func (t *Transit) writeRaw(ctx context.Context, path string, body map[string]any
 			var rerr error
 			if raw, rerr = readBody(resp); rerr != nil && err == nil {
 				// An answer cut off is Vault not answering, not a bug.
+				t.down.Store(true)
 				return nil, unavailable("keys: vault read answer", t.retryAfter, rerr)
 			}
 		}
@@ -316,6 +328,7 @@ func (t *Transit) writeRaw(ctx context.Context, path string, body map[string]any
 				continue
 			}
 		}
+		t.observe(err)
 		return raw, err
 	}
 }
@@ -360,11 +373,13 @@ func (t *Transit) mapErr(op string, err error) error {
 	var re *vault.ResponseError
 	if !errors.As(err, &re) {
 		// Connection refused, reset, DNS, TLS, time-outs: Vault is unreachable.
+		t.down.Store(true)
 		return unavailable(op, t.retryAfter, err)
 	}
 	msg := strings.ToLower(strings.Join(re.Errors, "; "))
 	switch {
 	case re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500:
+		t.down.Store(true)
 		return unavailable(op, t.retryAfter, err)
 	case re.StatusCode == http.StatusForbidden:
 		return keyErr(ErrDenied, op, err)

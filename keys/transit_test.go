@@ -9,6 +9,7 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/keys"
@@ -88,17 +89,23 @@ func TestTransitPolicyRefusesImplicitCreation(t *testing.T) {
 // TestTransitUnavailable stops a private Vault in the middle of the test:
 // every operation fails closed as EUNAVAILABLE with a RetryAfter, also while
 // the restarted Vault is still sealed; after unsealing, the same keyring
-// (same login) works again and the keys are intact.
+// (same login) works again and the keys are intact. Up and the gauge
+// verwerker_vault_up follow: down from the first failed request, up again
+// from the first successful probe.
 func TestTransitUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := vaulttest.Start(t)
-	tr := p.Transit(t, keys.TransitOptions{MaxRetries: -1, Timeout: 3 * time.Second, RetryAfter: 7 * time.Second})
+	tr := p.Transit(t, keys.TransitOptions{MaxRetries: -1, Timeout: 3 * time.Second, RetryAfter: 7 * time.Second, ProbeEvery: -1})
+	gauge := tr.Metrics()
 
 	name := vaulttest.Name(t)
 	require.NoError(t, tr.CreateKey(ctx, name))
 	dk, err := tr.DataKey(ctx, name)
 	require.NoError(t, err)
+	require.True(t, tr.Up())
+	require.NoError(t, tr.Probe(ctx))
+	require.EqualValues(t, 1, testutil.ToFloat64(gauge))
 
 	requireUnavailable := func(what string, err error) {
 		t.Helper()
@@ -126,11 +133,19 @@ func TestTransitUnavailable(t *testing.T) {
 
 	p.Stop(t)
 	checkAll("stopped")
+	require.False(t, tr.Up())
+	require.EqualValues(t, 0, testutil.ToFloat64(gauge))
+	requireUnavailable("probe while stopped", tr.Probe(ctx))
 
 	p.StartAgain(t)
 	checkAll("sealed")
+	requireUnavailable("probe while sealed", tr.Probe(ctx))
+	require.False(t, tr.Up())
 
 	p.Unseal(t)
+	require.NoError(t, tr.Probe(ctx))
+	require.True(t, tr.Up())
+	require.EqualValues(t, 1, testutil.ToFloat64(gauge))
 	plain, err := tr.Unwrap(ctx, name, [][]byte{dk.Wrapped})
 	require.NoError(t, err, "recovered")
 	require.Equal(t, dk.Plaintext, plain[0])

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/verwerker/verwerker"
 )
 
@@ -183,4 +184,40 @@ func (o *Outbox) TenantAttempts(ctx context.Context, tenantID, id string) ([]Att
 		return nil, verwerker.Errorf(verwerker.ENOTFOUND, "no such message")
 	}
 	return o.Attempts(ctx, id)
+}
+
+// Metrics returns the gauge verwerker_outbox_dead_letters, the number of
+// messages (webhooks and e-mail, of every tenant) whose attempts are
+// exhausted now, counted at each scrape. A scrape that cannot count gives
+// no sample rather than a wrong one.
+func (o *Outbox) Metrics() prometheus.Collector {
+	return &deadLetterCollector{o: o, desc: prometheus.NewDesc("verwerker_outbox_dead_letters",
+		"Outbox messages (webhooks, e-mail) whose attempts are exhausted and that nobody retried yet; GET /v1/outbox/dead-letters lists them.",
+		nil, nil)}
+}
+
+type deadLetterCollector struct {
+	o    *Outbox
+	desc *prometheus.Desc
+}
+
+func (c *deadLetterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *deadLetterCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := c.o.DeadCount(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n))
+}
+
+// DeadCount returns the number of dead-lettered messages of every tenant.
+func (o *Outbox) DeadCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := o.db.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox_messages WHERE status = 'dead'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("notify: count dead letters: %w", err)
+	}
+	return n, nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
@@ -304,9 +305,12 @@ func TestExhaustedRetriesAreDeadAndCanBeRetried(t *testing.T) {
 	rc := e.endpoint(t, notify.MaxAttempts)
 	m := webhook("subprocessor/change/1")
 	m.TenantID = e.tenant
+	gauge := e.outbox.Metrics()
+	before := testutil.ToFloat64(gauge)
 	id := e.enqueue(t, m)
 	e.waitStatus(t, id, notify.StatusDead)
 	require.Len(t, rc.deliveries(), notify.MaxAttempts)
+	require.Equal(t, before+1, testutil.ToFloat64(gauge), "verwerker_outbox_dead_letters counts it")
 
 	dead, err := e.outbox.DeadLetters(ctx, 0)
 	require.NoError(t, err)
@@ -333,6 +337,7 @@ func TestExhaustedRetriesAreDeadAndCanBeRetried(t *testing.T) {
 	dead, err = e.outbox.DeadLetters(ctx, 0)
 	require.NoError(t, err)
 	require.Empty(t, dead)
+	require.Equal(t, before, testutil.ToFloat64(gauge))
 	require.Equal(t, verwerker.ECONFLICT, verwerker.ErrorCode(e.outbox.Retry(ctx, id)))
 }
 

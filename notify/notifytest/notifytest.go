@@ -32,12 +32,31 @@ func (QuickRetry) NextRetry(*rivertype.JobRow) time.Time {
 // workers until the test ends.
 func Start(t testing.TB, db *store.DB, outbox *notify.Outbox) {
 	t.Helper()
+	StartRetrying(t, db, outbox, QuickRetry{})
+}
+
+// Backoff retries failed jobs after First, doubling for every attempt up
+// to Max: River's backoff, compressed into seconds.
+type Backoff struct{ First, Max time.Duration }
+
+// NextRetry implements river.ClientRetryPolicy.
+func (b Backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	d := b.First
+	for i := 1; i < job.Attempt && d < b.Max; i++ {
+		d *= 2
+	}
+	return time.Now().Add(min(d, b.Max))
+}
+
+// StartRetrying is Start with a retry policy of the test's choice.
+func StartRetrying(t testing.TB, db *store.DB, outbox *notify.Outbox, retry river.ClientRetryPolicy) {
+	t.Helper()
 	workers := river.NewWorkers()
 	outbox.Register(workers)
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
 		Workers:           workers,
-		RetryPolicy:       QuickRetry{},
+		RetryPolicy:       retry,
 		FetchCooldown:     10 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		Logger:            slog.New(slog.DiscardHandler),
