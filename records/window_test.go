@@ -49,10 +49,10 @@ func TestDayRollupMatchesRecords(t *testing.T) {
 	end := f.clock.Now()
 	windows := [][2]time.Time{
 		{begin, end},
-		{begin.Truncate(24 * time.Hour), end.Truncate(24 * time.Hour)},                   // whole days only
-		{begin.Add(5 * time.Hour), begin.Add(29 * time.Hour)},                            // across one midnight
-		{begin.Add(20 * time.Hour), begin.Add(75 * time.Hour)},                           // edges and two whole days
-		{begin.Add(30 * time.Hour), begin.Add(31 * time.Hour)},                           // within one day
+		{begin.Truncate(24 * time.Hour), end.Truncate(24 * time.Hour)},                  // whole days only
+		{begin.Add(5 * time.Hour), begin.Add(29 * time.Hour)},                           // across one midnight
+		{begin.Add(20 * time.Hour), begin.Add(75 * time.Hour)},                          // edges and two whole days
+		{begin.Add(30 * time.Hour), begin.Add(31 * time.Hour)},                          // within one day
 		{begin.Truncate(24 * time.Hour).Add(24 * time.Hour), begin.Add(90 * time.Hour)}, // starts at midnight
 	}
 	check := func(stage string) {
