@@ -44,12 +44,12 @@ func init() {
 	addMessages(map[string]map[string]string{
 		"en": {
 			"ack.title": "Breach notice: acknowledge receipt", "ack.notice": "Notice",
-			"ack.intro": "Confirm that your organisation received this personal data breach notice (GDPR Art. 33(2)). Your own 72 hours to notify the supervisory authority run from your awareness of the breach.",
+			"ack.intro":  "Confirm that your organisation received this personal data breach notice (GDPR Art. 33(2)). Your own 72 hours to notify the supervisory authority run from your awareness of the breach.",
 			"ack.submit": "Acknowledge receipt", "ack.done": "Receipt acknowledged on",
 		},
 		"nl": {
 			"ack.title": "Melding datalek: ontvangst bevestigen", "ack.notice": "Melding",
-			"ack.intro": "Bevestig dat je organisatie deze melding van een datalek heeft ontvangen (AVG art. 33 lid 2). Je eigen termijn van 72 uur voor de melding aan de Autoriteit Persoonsgegevens loopt vanaf het moment dat je op de hoogte bent.",
+			"ack.intro":  "Bevestig dat je organisatie deze melding van een datalek heeft ontvangen (AVG art. 33 lid 2). Je eigen termijn van 72 uur voor de melding aan de Autoriteit Persoonsgegevens loopt vanaf het moment dat je op de hoogte bent.",
 			"ack.submit": "Ontvangst bevestigen", "ack.done": "Ontvangst bevestigd op",
 		},
 	})
