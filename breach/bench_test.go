@@ -77,8 +77,12 @@ func BenchmarkImpact(b *testing.B) {
 		{"window=1d", 1, nil, 100000},
 		{"window=7d", 7, nil, 700000},
 		{"window=7d/category", 7, []string{"contact.email"}, 175000},
+		{"window=7d/edges", 7, nil, 700000}, // noon to noon: two half days from the records
 	} {
 		from := benchBase.Add(50 * 24 * time.Hour)
+		if strings.HasSuffix(tc.name, "/edges") {
+			from = from.Add(12 * time.Hour)
+		}
 		to := from.Add(time.Duration(tc.days)*24*time.Hour - time.Second)
 		i, err := svc.Report(ctx, breach.Report{Title: tc.name, DiscoveredAt: to.Add(time.Hour), StartedAt: &from, EndedAt: &to,
 			Categories: tc.categories}, breach.ViaStaff)

@@ -60,6 +60,9 @@ func RebuildDays(ctx context.Context, tx pgx.Tx, tenants []string) error {
 	if tenants == nil {
 		tenants = []string{}
 	}
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+		return err
+	}
 	_, err := tx.Exec(ctx, `DELETE FROM record_days WHERE cardinality($1::text[]) = 0 OR tenant_id = ANY ($1)`, tenants)
 	if err != nil {
 		return err
