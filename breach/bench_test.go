@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
@@ -15,7 +14,6 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/notify"
-	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store/storetest"
 )
 
@@ -59,10 +57,7 @@ func BenchmarkImpact(b *testing.B) {
 		_, err := db.Pool.Exec(ctx, q, args...)
 		require.NoError(b, err, q)
 	}
-	// The records went around the write path: their day rollup is
-	// computed as a restore would.
-	require.NoError(b, db.InTx(ctx, func(tx pgx.Tx) error { return records.RebuildDays(ctx, tx, nil) }))
-	_, err := db.Pool.Exec(ctx, `VACUUM ANALYZE records, record_days`)
+	_, err := db.Pool.Exec(ctx, `VACUUM ANALYZE records`)
 	require.NoError(b, err)
 	b.Logf("built 10,000,000 records of 1,000 customers in %s", time.Since(start).Round(time.Second))
 
@@ -77,12 +72,8 @@ func BenchmarkImpact(b *testing.B) {
 		{"window=1d", 1, nil, 100000},
 		{"window=7d", 7, nil, 700000},
 		{"window=7d/category", 7, []string{"contact.email"}, 175000},
-		{"window=7d/edges", 7, nil, 700000}, // noon to noon: two half days from the records
 	} {
 		from := benchBase.Add(50 * 24 * time.Hour)
-		if strings.HasSuffix(tc.name, "/edges") {
-			from = from.Add(12 * time.Hour)
-		}
 		to := from.Add(time.Duration(tc.days)*24*time.Hour - time.Second)
 		i, err := svc.Report(ctx, breach.Report{Title: tc.name, DiscoveredAt: to.Add(time.Hour), StartedAt: &from, EndedAt: &to,
 			Categories: tc.categories}, breach.ViaStaff)

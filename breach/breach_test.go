@@ -30,7 +30,6 @@ import (
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/notify/notifytest"
-	"github.com/verwerker/verwerker/records"
 	"github.com/verwerker/verwerker/store"
 	"github.com/verwerker/verwerker/store/storetest"
 	"github.com/verwerker/verwerker/subprocessor"
@@ -134,7 +133,7 @@ func (b *bundle) seed(t *testing.T, tenantID string, subjects []string, kind, ca
 				}
 			}
 		}
-		return records.RebuildDays(context.Background(), tx, []string{tenantID})
+		return nil
 	})
 	require.NoError(t, err)
 }

@@ -84,7 +84,7 @@ type Scope struct {
 // Count counts what scope sc touches in the records store, in tx (a
 // platform-scope transaction): per customer and category, distinct
 // subjects and records created in [From, To), exact. The records store
-// answers it from its day rollup (records.CountWindow).
+// counts them (records.CountWindow: one index-only scan of the window).
 func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 	kinds := []string{}
 	for _, sys := range sc.Systems {

@@ -386,13 +386,9 @@ func (s *Store) Purge(ctx context.Context, tenant, certificateID string) (int64,
 	for {
 		var n int64
 		err := s.db.InTenantTx(ctx, tenant, func(tx pgx.Tx) error {
-			kinds, err := deleteCounted(ctx, tx, `DELETE FROM records WHERE tenant_id = $1 AND id IN (
-				SELECT id FROM records WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) LIMIT $3)
-				RETURNING subject_id, kind, category, region, created_at`, tenant, c.SubjectID, PurgeBatch)
-			n = 0
-			for _, k := range kinds {
-				n += k
-			}
+			tag, err := tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id IN (
+				SELECT id FROM records WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) LIMIT $3)`, tenant, c.SubjectID, PurgeBatch)
+			n = tag.RowsAffected()
 			return err
 		})
 		if err != nil {

@@ -153,8 +153,7 @@ func (s *Store) DeleteExpired(ctx context.Context, tx pgx.Tx, tenant string, cut
 			return e, err
 		}
 	}
-	_, err = deleteCounted(ctx, tx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2)
-		RETURNING subject_id, kind, category, region, created_at`, tenant, e.IDs)
+	_, err = tx.Exec(ctx, `DELETE FROM records WHERE tenant_id = $1 AND id = ANY($2)`, tenant, e.IDs)
 	return e, err
 }
 

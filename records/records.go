@@ -360,16 +360,14 @@ func (s *Store) commit(ctx context.Context, tenant string, version int64, refs [
 			cols.deleteAfter, cols.sealed = append(cols.deleteAfter, st.DeleteAfter), append(cols.sealed, sealed)
 		}
 		// COPY is not available on tables with row-level security; one
-		// INSERT over arrays is one round trip too, and the same statement
-		// adds the records to the day rollup (window.go).
-		_, err = tx.Exec(ctx, `WITH ins AS (INSERT INTO records (tenant_id, id, subject_id, kind, conversation_id, category, purpose, region,
+		// INSERT over arrays is one round trip too.
+		_, err = tx.Exec(ctx, `INSERT INTO records (tenant_id, id, subject_id, kind, conversation_id, category, purpose, region,
 				dpa_version, decision_id, retention_rule, delete_after, created_at, sealed)
 			SELECT $1, id, subject_id, kind, nullif(conv, ''), category, purpose, region, dpa, decision_id, rule, delete_after, $2, sealed
 			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[],
 				$12::text[], $13::timestamptz[], $14::bytea[]) WITH ORDINALITY
 				AS t(id, subject_id, kind, conv, category, purpose, region, dpa, decision_id, rule, delete_after, sealed, ord)
-			ORDER BY ord
-			RETURNING subject_id, kind, category, region, created_at)`+addDays,
+			ORDER BY ord`,
 			tenant, now, cols.id, cols.subject, cols.kind, cols.conv, cols.cat, cols.purpose, cols.region, cols.dpa, cols.decision,
 			cols.rule, cols.deleteAfter, cols.sealed)
 		if err != nil {

@@ -119,14 +119,22 @@ func (s *Store) EraseHeld(ctx context.Context, tenant, subjectID string, held ma
 		sort.Strings(erase)
 		c := Certificate{ID: verwerker.NewID(verwerker.PrefixDeletionCertificate, now), TenantID: tenant, Scope: ScopeSubject,
 			SubjectID: subjectID, ErasedAt: now, Subjects: 1, What: map[string]int64{}, KeyVersionsDestroyed: []int{}}
-		kinds, err := deleteCounted(ctx, tx, `DELETE FROM records WHERE tenant_id = $1 AND subject_id = $2 AND category = ANY($3)
-			RETURNING subject_id, kind, category, region, created_at`, tenant, subjectID, erase)
+		rows, err := tx.Query(ctx, `DELETE FROM records WHERE tenant_id = $1 AND subject_id = $2 AND category = ANY($3) RETURNING kind`, tenant, subjectID, erase)
 		if err != nil {
 			return err
 		}
-		for k, n := range kinds {
-			c.What[k] += n
-			c.Records += n
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			c.What[k]++
+			c.Records++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
 		}
 		keptCats := make([]string, 0, len(out.Kept))
 		for cat := range out.Kept {

@@ -14,10 +14,10 @@ import (
 )
 
 // BenchmarkWrite measures the write path (decision, subject, data key,
-// seal, insert with its day rollup, commit) with the local keyring: one
-// message per write, a batch of 100 messages of 10 new subjects, and one
-// message per write from 8 writers at once for different subjects of one
-// customer (the rollup must not make them wait for each other).
+// seal, insert, commit) with the local keyring: one message per write, a
+// batch of 100 messages of 10 new subjects, and one message per write from
+// 8 writers at once for different subjects of one customer (they must not
+// wait for each other).
 func BenchmarkWrite(b *testing.B) {
 	ring, err := keys.OpenLocalKeyring(filepath.Join(b.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
 	require.NoError(b, err)
