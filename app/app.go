@@ -81,8 +81,12 @@ type Config struct {
 	WebhookAllowPrivate bool
 
 	// DPOEmail receives the data-subject requests' deadline reminders
-	// beside each controller.
+	// beside each controller, and the breach clocks' escalations; several
+	// addresses are comma-separated.
 	DPOEmail string
+	// PublicURL is the absolute base URL of links in e-mail (breach notice
+	// acknowledgements, escalations).
+	PublicURL string
 
 	// ReplicaLease is how long this replica answers from its caches
 	// without hearing from the database (store.WatcherOptions.Lease);
@@ -246,8 +250,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	}
 	a.Records = records.New(db, a.KeyManager, a.Decisions, a.Subjects, a.Audit, clock, logger)
 	a.Retention = retention.New(db, a.Records, a.DPA, a.Audit, clock, a.Calendar, logger)
-	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, a.Retention, dsr.Options{DPOEmail: cfg.DPOEmail, Keys: a.KeyManager})
-	if a.Breaches, err = breach.New(ctx, db, clock, a.Audit, a.Outbox); err != nil {
+	a.Requests = dsr.New(db, clock, a.Audit, a.Outbox, a.Records, a.Subjects, a.Calendar, a.Retention, dsr.Options{DPOEmail: first(addresses(cfg.DPOEmail)), Keys: a.KeyManager})
+	if a.Breaches, err = breach.New(ctx, db, clock, a.Audit, a.Outbox, breach.Options{DPOEmails: addresses(cfg.DPOEmail), PublicURL: cfg.PublicURL}); err != nil {
 		return nil, err
 	}
 
@@ -328,4 +332,23 @@ func route(dashboard, api http.Handler) http.Handler {
 			api.ServeHTTP(w, r)
 		}
 	})
+}
+
+// addresses splits a comma-separated list of e-mail addresses.
+func addresses(list string) []string {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// first is the first of list, or "".
+func first(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0]
 }

@@ -61,7 +61,7 @@ func BenchmarkImpact(b *testing.B) {
 	require.NoError(b, err)
 	b.Logf("built 10,000,000 records of 1,000 customers in %s", time.Since(start).Round(time.Second))
 
-	svc, err := breach.New(ctx, db, verwerker.NewManualClock(benchBase.Add(101*24*time.Hour)), nil, nil)
+	svc, err := breach.New(ctx, db, verwerker.NewManualClock(benchBase.Add(101*24*time.Hour)), nil, nil, breach.Options{})
 	require.NoError(b, err)
 	for _, tc := range []struct {
 		name       string
@@ -135,7 +135,7 @@ func BenchmarkNotify(b *testing.B) {
 	client, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
 	require.NoError(b, err)
 	outbox.UseClient(client)
-	svc, err := breach.New(ctx, db, clock, log, outbox)
+	svc, err := breach.New(ctx, db, clock, log, outbox, breach.Options{})
 	require.NoError(b, err)
 	n := 0
 	for b.Loop() {

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -37,19 +38,36 @@ const (
 	EventNotice = "breach.notice"
 )
 
+// EventEscalation is the event type of the e-mail that escalates a breach
+// clock to the DPO.
+const EventEscalation = "breach.escalation"
+
+// Options are the service's settings.
+type Options struct {
+	// DPOEmails are the platform DPO's addresses: each escalation of a
+	// breach clock (EscalationHours) is e-mailed to them through the
+	// outbox, beside the alarm. None: alarms only.
+	DPOEmails []string
+	// PublicURL is the absolute base URL the controllers reach verwerker
+	// at ("https://verwerker.example.com"): the acknowledgement links in
+	// notice e-mails and the dashboard links in escalations start with it.
+	PublicURL string
+}
+
 // Service keeps incidents, their triage, impact, notices and register.
 type Service struct {
 	db     *store.DB
 	clock  verwerker.Clock
 	audit  *audit.Log
 	outbox *notify.Outbox
+	opts   Options
 	triage rego.PreparedEvalQuery
 }
 
 // New returns a Service on db. Notices go out through outbox (nil sends
 // none: every notice is undelivered), which tells the service of each
 // delivery attempt.
-func New(ctx context.Context, db *store.DB, clock verwerker.Clock, log *audit.Log, outbox *notify.Outbox) (*Service, error) {
+func New(ctx context.Context, db *store.DB, clock verwerker.Clock, log *audit.Log, outbox *notify.Outbox, opts Options) (*Service, error) {
 	src, err := regoFiles.ReadFile("rego/triage.rego")
 	if err != nil {
 		return nil, err
@@ -58,7 +76,8 @@ func New(ctx context.Context, db *store.DB, clock verwerker.Clock, log *audit.Lo
 	if err != nil {
 		return nil, fmt.Errorf("breach: triage policy: %w", err)
 	}
-	s := &Service{db: db, clock: clock, audit: log, outbox: outbox, triage: q}
+	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+	s := &Service{db: db, clock: clock, audit: log, outbox: outbox, opts: opts, triage: q}
 	if outbox != nil {
 		outbox.Observe(EventNotice, s.observe)
 	}

@@ -50,15 +50,19 @@ type bundle struct {
 	outbox  *notify.Outbox
 	svc     *breach.Service
 	mailpit string
+	opts    breach.Options
 	ctx     context.Context
 }
 
-type opts struct{ smtp bool }
+type opts struct {
+	smtp    bool
+	options breach.Options
+}
 
 func setup(t *testing.T, o opts) *bundle {
 	t.Helper()
 	ctx := verwerker.WithPrincipal(context.Background(), verwerker.Principal{ID: "usr_dpo"})
-	b := &bundle{db: storetest.New(t), clock: verwerker.NewManualClock(start), ctx: ctx}
+	b := &bundle{db: storetest.New(t), clock: verwerker.NewManualClock(start), ctx: ctx, opts: o.options}
 	b.audit = audit.NewLog(b.db, b.clock)
 	t.Cleanup(b.audit.Close)
 	b.tenants = tenant.NewService(b.db, b.clock, b.audit)
@@ -84,7 +88,7 @@ func setup(t *testing.T, o opts) *bundle {
 // service builds a breach service on the bundle's database and outbox, as
 // a (re)started replica would.
 func (b *bundle) service(t *testing.T) *breach.Service {
-	s, err := breach.New(context.Background(), b.db, b.clock, b.audit, b.outbox)
+	s, err := breach.New(context.Background(), b.db, b.clock, b.audit, b.outbox, b.opts)
 	require.NoError(t, err)
 	return s
 }
@@ -664,6 +668,75 @@ func TestEscalationAndRestart(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]int{"breach.escalate": 3, "breach.overdue": 1}, n)
+}
+
+// TestEscalationMailsTheDPO: each escalation of a breach clock is also
+// e-mailed to the platform's DPO through the outbox (real SMTP), once per
+// moment, with the customers still pending and a link to the incident
+// under the public URL; once every notice is delivered the clock stops and
+// no further escalation, alarm or e-mail follows; a breach notified in time
+// never escalates.
+func TestEscalationMailsTheDPO(t *testing.T) {
+	t.Parallel()
+	dpo := fmt.Sprintf("dpo-%d@verwerker.example", time.Now().UnixNano())
+	b := setup(t, opts{smtp: true, options: breach.Options{DPOEmails: []string{dpo}, PublicURL: "https://verwerker.example/"}})
+	a := b.customer(t, "Alpha B.V.", "alpha.example", "")
+	ok := b.customer(t, "Okay B.V.", "okay.example", "")
+	discovered := start
+	b.seed(t, a.ID, []string{"s1"}, "chat.message", "chat.message", discovered.Add(-3*time.Hour), 1)
+	b.seed(t, ok.ID, []string{"s1"}, "chat.message", "chat.message", discovered.Add(-3*time.Hour), 1)
+	late := b.report(t, discovered, a.ID)
+	fine := b.report(t, discovered, ok.ID)
+	b.breachOf(t, late.ID)
+	b.breachOf(t, fine.ID)
+	_, err := b.svc.Scope(b.ctx, late.ID)
+	require.NoError(t, err)
+	_, err = b.svc.Notify(b.ctx, fine.ID)
+	require.NoError(t, err)
+	waitFor(t, "the timely notice to be delivered", func() bool {
+		list, err := b.svc.Notices(b.ctx, fine.ID)
+		require.NoError(t, err)
+		return list[0].Delivery.State == breach.DeliveryDelivered
+	})
+
+	for _, h := range []int{24, 36} {
+		b.clock.Set(discovered.Add(time.Duration(h)*time.Hour - time.Second))
+		require.Empty(t, b.tick(t, b.svc))
+		b.clock.Set(discovered.Add(time.Duration(h) * time.Hour))
+		require.Equal(t, []int{h}, b.tick(t, b.svc))
+		require.Empty(t, b.tick(t, b.svc), "once")
+		subject := fmt.Sprintf("%d h after discovery", h)
+		waitFor(t, "the DPO's e-mail at "+subject, func() bool { return len(b.mails(t, dpo, subject)) == 1 })
+		m := b.mails(t, dpo, subject)[0]
+		require.Equal(t, []string{dpo}, m.To)
+		require.Contains(t, m.Subject, late.ID)
+		require.Contains(t, m.Text, fmt.Sprintf("%d h 00 min left", 48-h))
+		require.Contains(t, m.Text, "  - "+a.ID)
+		require.NotContains(t, m.Text, ok.ID)
+		require.Contains(t, m.Text, "https://verwerker.example/dashboard/breaches/"+late.ID)
+	}
+
+	// The notice goes out and is delivered by e-mail: the clock stops.
+	b.clock.Set(discovered.Add(40 * time.Hour))
+	_, err = b.svc.Notify(b.ctx, late.ID)
+	require.NoError(t, err)
+	waitFor(t, "the late notice to be delivered", func() bool {
+		list, err := b.svc.Notices(b.ctx, late.ID)
+		require.NoError(t, err)
+		return list[0].Delivery.State == breach.DeliveryDelivered
+	})
+	for _, h := range []int{44, 48, 60} {
+		b.clock.Set(discovered.Add(time.Duration(h) * time.Hour))
+		require.Empty(t, b.tick(t, b.svc), "no escalation after delivery (%d h)", h)
+	}
+	alarms, err := b.svc.Alarms(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, alarms)
+	all := b.mails(t, dpo, "")
+	require.Len(t, all, 2, "the DPO got the 24 and 36 hour escalations only")
+	for _, m := range all {
+		require.NotContains(t, m.Subject, fine.ID)
+	}
 }
 
 // TestDeadlinesAcrossDST: the 48 hours are exact elapsed hours, also when

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/audit"
+	"github.com/verwerker/verwerker/notify"
 )
 
 // EscalationHours are the moments after discovery at which the DPO is
@@ -108,6 +111,9 @@ func (s *Service) Tick(ctx context.Context) ([]Escalation, error) {
 					fmt.Sprintf("hours=%d pending=%d", h, len(open[id]))); err != nil {
 					return err
 				}
+				if err := s.escalationMail(ctx, tx, e, discovered[id]); err != nil {
+					return err
+				}
 				fired = append(fired, e)
 			}
 		}
@@ -115,6 +121,57 @@ func (s *Service) Tick(ctx context.Context) ([]Escalation, error) {
 	})
 	return fired, err
 }
+
+// escalationMail enqueues, in tx, the e-mail of escalation e to the DPO
+// (Options.DPOEmails), as a message of the platform itself: the outbox
+// retries it and a message it cannot deliver is a dead letter (an alarm).
+// The escalation's row makes it once per incident and moment.
+func (s *Service) escalationMail(ctx context.Context, tx pgx.Tx, e Escalation, discovered time.Time) error {
+	if len(s.opts.DPOEmails) == 0 || s.outbox == nil || !s.outbox.Email() {
+		return nil
+	}
+	var title string
+	if err := tx.QueryRow(ctx, `SELECT title FROM breach_incidents WHERE id = $1`, e.IncidentID).Scan(&title); err != nil {
+		return err
+	}
+	deadline := discovered.Add(Window)
+	left := deadline.Sub(e.FiredAt).Round(time.Minute)
+	hm := fmt.Sprintf("%d h %02d min", int(left.Hours()), int(left.Minutes())%60)
+	what, wat := fmt.Sprintf("%d h after discovery, %s left", e.Hours, hm), fmt.Sprintf("%d uur na ontdekking, nog %s", e.Hours, hm)
+	if e.Overdue() {
+		what, wat = "OVERDUE: the 48 hours have passed", "TE LAAT: de 48 uur zijn verstreken"
+	}
+	pending := "  (impact not counted yet / impact nog niet bepaald)\n"
+	if len(e.Pending) > 0 {
+		var b strings.Builder
+		for _, t := range e.Pending {
+			b.WriteString("  - " + t + "\n")
+		}
+		pending = b.String()
+	}
+	body := fmt.Sprintf(`Escalatie datalek / Breach escalation
+
+%s
+%s
+
+Incident: %s (%s)
+Ontdekt / Discovered: %s
+Uiterste termijn / Deadline (discovery + 48 h): %s
+
+Klanten zonder afgeleverde melding / Customers without a delivered notice (%d):
+%s
+%s
+`, wat, what, title, e.IncidentID, discovered.UTC().Format("2006-01-02 15:04 UTC"), deadline.UTC().Format("2006-01-02 15:04 UTC"),
+		len(e.Pending), pending, s.link("/dashboard/breaches/"+e.IncidentID))
+	_, err := s.outbox.Enqueue(ctx, tx, notify.Message{TenantID: verwerker.PlatformDomain, Kind: notify.KindEmail, EventType: EventEscalation,
+		IdempotencyKey: fmt.Sprintf("breach/%s/escalation/%d", e.IncidentID, e.Hours), To: s.opts.DPOEmails,
+		Subject: fmt.Sprintf("Escalatie datalek / Breach escalation %s: %s", e.IncidentID, what), Body: body})
+	return err
+}
+
+// link is path under the public base URL (Options.PublicURL), or path
+// alone when none is set.
+func (s *Service) link(path string) string { return s.opts.PublicURL + path }
 
 // Alarm is a breach that needs the DPO now: an escalation of its clock
 // while first notices are not delivered, the deadline passed (overdue), or

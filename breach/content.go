@@ -163,8 +163,9 @@ func answerSheet(c Content, t tenant.Tenant) []Answer {
 }
 
 // noticeText is the e-mail of a notice to the controller of t, Dutch then
-// English, with the acknowledgement link's token.
-func noticeText(c Content, t tenant.Tenant, token string) (string, string) {
+// English, with the acknowledgement link (absolute under the public URL)
+// and its token for the API.
+func noticeText(c Content, t tenant.Tenant, link, token string) (string, string) {
 	loc := tenant.Location(t.Timezone)
 	at := func(x time.Time) string {
 		return x.In(loc).Format("2006-01-02 15:04 MST") + " (" + x.UTC().Format("2006-01-02 15:04 UTC") + ")"
@@ -235,11 +236,12 @@ Concept-antwoorden voor het meldformulier van de AP / Draft answers for the
 Dutch authority's form (recorded = vastgelegd, derived = afgeleid, missing = ontbreekt):
 %s
 Ontvangst bevestigen / Acknowledge receipt:
-  POST /v1/breach-acknowledgements/%s
+  %s
+  API: POST /v1/breach-acknowledgements/%s
   or / of: POST /v1/tenants/%s/breach-notices/%s/%d/acknowledgement
 `, c.Title, update, toFollow, at(c.AuthorityDeadlineIfDeliveredNow), toFollow, at(c.AuthorityDeadlineIfDeliveredNow),
 		c.Title, or(strings.Join(c.Kinds, ", ")), or(c.Description), when(c.StartedAt), end, at(c.DiscoveredAt), or(c.DiscoveredHow),
 		estimate, c.Subjects, c.Records, cats.String(), c.Encryption.Algorithm, c.Encryption.KeyVersions,
-		or(c.Contact), or(c.Consequences), or(c.Measures), at(c.ProcessorDeadline), sheet.String(), token, t.ID, c.IncidentID, c.Phase)
+		or(c.Contact), or(c.Consequences), or(c.Measures), at(c.ProcessorDeadline), sheet.String(), link, token, t.ID, c.IncidentID, c.Phase)
 	return subject, body
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/verwerker/verwerker"
+	"github.com/verwerker/verwerker/records"
 )
 
 // Impact is what an incident touched, counted from the records store.
@@ -82,73 +83,32 @@ type Scope struct {
 
 // Count counts what scope sc touches in the records store, in tx (a
 // platform-scope transaction): per customer and category, distinct
-// subjects and records created in [From, To), exact. It is one index-only
-// scan of the window (index records_breach_window).
+// subjects and records created in [From, To), exact. The records store
+// counts them (records.CountWindow: one index-only scan of the window).
 func Count(ctx context.Context, tx pgx.Tx, sc Scope) ([]CustomerImpact, error) {
 	kinds := []string{}
 	for _, sys := range sc.Systems {
 		kinds = append(kinds, sys+".%")
 	}
-	if sc.Categories == nil {
-		sc.Categories = []string{}
-	}
-	if sc.Regions == nil {
-		sc.Regions = []string{}
-	}
-	if sc.Tenants == nil {
-		sc.Tenants = []string{}
-	}
-	// The plan is simple and its cost estimate high: compiling it with
-	// JIT costs more than it saves.
-	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
-		return nil, err
-	}
-	// Hash aggregates only: per subject first, then per category and per
-	// customer (a count(DISTINCT) would sort the window by collated text).
-	rows, err := tx.Query(ctx, `WITH w AS (
-			SELECT tenant_id, category, subject_id, count(*) AS n
-			FROM records
-			WHERE created_at >= $1 AND created_at < $2
-			  AND (cardinality($3::text[]) = 0 OR kind LIKE ANY ($3))
-			  AND (cardinality($4::text[]) = 0 OR category = ANY ($4))
-			  AND (cardinality($5::text[]) = 0 OR region = ANY ($5))
-			  AND (cardinality($6::text[]) = 0 OR tenant_id = ANY ($6))
-			GROUP BY tenant_id, category, subject_id)
-		SELECT tenant_id, category, count(*), sum(n)::bigint FROM w GROUP BY tenant_id, category
-		UNION ALL
-		SELECT tenant_id, NULL, count(*), sum(n)::bigint FROM (SELECT tenant_id, subject_id, sum(n) AS n FROM w GROUP BY tenant_id, subject_id) s GROUP BY tenant_id`,
-		sc.From, sc.To, kinds, sc.Categories, sc.Regions, sc.Tenants)
+	counts, err := records.CountWindow(ctx, tx, records.Window{Kinds: kinds, Categories: sc.Categories, Regions: sc.Regions,
+		Tenants: sc.Tenants, From: sc.From, To: sc.To})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	byTenant := map[string]*CustomerImpact{}
-	get := func(id string) *CustomerImpact {
-		c := byTenant[id]
+	for _, n := range counts {
+		c := byTenant[n.TenantID]
 		if c == nil {
-			c = &CustomerImpact{TenantID: id, Categories: []CategoryCount{}}
-			byTenant[id] = c
+			c = &CustomerImpact{TenantID: n.TenantID, Categories: []CategoryCount{}}
+			byTenant[n.TenantID] = c
 		}
-		return c
-	}
-	for rows.Next() {
-		var tenantID string
-		var category *string
-		var subjects, records int64
-		if err := rows.Scan(&tenantID, &category, &subjects, &records); err != nil {
-			return nil, err
-		}
-		c := get(tenantID)
-		if category == nil {
-			c.Subjects, c.Records = subjects, records
+		if n.Category == "" {
+			c.Subjects, c.Records = n.Subjects, n.Records
 		} else {
-			c.Categories = append(c.Categories, CategoryCount{Category: *category, Subjects: subjects, Records: records})
+			c.Categories = append(c.Categories, CategoryCount{Category: n.Category, Subjects: n.Subjects, Records: n.Records})
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var out []CustomerImpact
+	out := make([]CustomerImpact, 0, len(byTenant))
 	for _, c := range byTenant {
 		slices.SortFunc(c.Categories, func(a, b CategoryCount) int { return strings.Compare(a.Category, b.Category) })
 		out = append(out, *c)

@@ -371,7 +371,7 @@ func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, i Incident, rs []recipi
 			case len(r.contacts) == 0:
 				email.Cause = notify.CauseNoContact
 			default:
-				subject, body := noticeText(p.content, r.t, token)
+				subject, body := noticeText(p.content, r.t, s.link(AckPath+token), token)
 				p.email = len(msgs)
 				msgs = append(msgs, notify.Message{TenantID: r.t.ID, Kind: notify.KindEmail, IdempotencyKey: key + ChannelEmail,
 					EventType: EventNotice, To: r.contacts, Subject: subject, Body: body})
@@ -552,6 +552,29 @@ func (s *Service) AcknowledgeLink(ctx context.Context, token string) (Notice, er
 	})
 	return out, err
 }
+
+// LinkNotice returns the notice the secret link token names, without
+// acknowledging it: the page the link opens asks to confirm. An unknown
+// token is ENOTFOUND.
+func (s *Service) LinkNotice(ctx context.Context, token string) (Notice, error) {
+	h := sha256.Sum256([]byte(token))
+	var out Notice
+	err := s.tx(ctx, "link notice", func(tx pgx.Tx) error {
+		var err error
+		out, err = scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM breach_notices WHERE ack_token_sha256 = $1`, h[:]))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoticeNotFound
+		}
+		return err
+	})
+	return out, err
+}
+
+// AckPath is the dashboard path of a notice's acknowledgement link, under
+// Options.PublicURL in the e-mail: a public page that names the notice and
+// records the acknowledgement when the controller confirms (a mail scanner
+// that opens the link acknowledges nothing).
+const AckPath = "/dashboard/breach-acknowledgements/"
 
 func (s *Service) acknowledge(ctx context.Context, tx pgx.Tx, where, via string, args ...any) (Notice, error) {
 	n, err := scanNotice(tx.QueryRow(ctx, `SELECT `+noticeColumns+` FROM breach_notices WHERE `+where+` FOR UPDATE`, args...))

@@ -52,6 +52,12 @@ func newEnvWith(t testing.TB, cfg app.Config) *env {
 	// The real time, moved by hand: browsers judge cookies by their own
 	// clock.
 	clock := verwerker.NewManualClock(time.Now().UTC().Truncate(time.Second))
+	// Listening first: the links in e-mail start with the server's URL.
+	srv := httptest.NewUnstartedServer(nil)
+	t.Cleanup(srv.Close)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + srv.Listener.Addr().String()
+	}
 	ring, err := vkeys.OpenLocalKeyring(filepath.Join(t.TempDir(), "keyring.key"), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(ring.Close)
@@ -69,8 +75,9 @@ func newEnvWith(t testing.TB, cfg app.Config) *env {
 	e.dash, err = demo.SeedDashboard(ctx, demo.DashboardDeps{DB: db, Clock: clock, Audit: a.Audit, Calendar: a.Calendar, Tenants: a.Tenants,
 		DPA: a.DPA, Decisions: a.Decisions, Subprocessors: a.Subprocessors}, e.data)
 	require.NoError(t, err)
-	e.srv = httptest.NewServer(a.Handler)
-	t.Cleanup(e.srv.Close)
+	srv.Config.Handler = a.Handler
+	srv.Start()
+	e.srv = srv
 	return e
 }
 

@@ -64,6 +64,7 @@ func (s *Server) allPages() []Page {
 		s.requestsPage(), s.customerRequestsPage(), s.requestPage(), s.instructSubmit(), s.extendSubmit(),
 		s.pauseSubmit(), s.resumeSubmit(), s.requestRetrySubmit(), s.exportDownload(),
 		s.retentionPage(), s.platformRetentionPage(), s.sweepPage(), s.placeSubmit(), s.reviewSubmit(), s.liftSubmit(),
+		s.ackPage(http.MethodGet), s.ackPage(http.MethodPost),
 	}
 }
 

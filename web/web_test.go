@@ -32,7 +32,8 @@ func TestPagesDeclarePermissions(t *testing.T) {
 			require.Contains(t, p.Path, "{tenant_id}", "%s %s", p.Method, p.Path)
 		}
 		if p.Permission == web.Public {
-			require.Contains(t, []string{"signin", "setup", "lang"}, p.Path, "only sign-in, set-up and the language switch are public")
+			require.Contains(t, []string{"signin", "setup", "lang", "breach-acknowledgements/{token}"}, p.Path,
+				"only sign-in, set-up, the language switch and a breach notice's acknowledgement link are public")
 		}
 	}
 }

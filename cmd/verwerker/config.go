@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -31,8 +32,12 @@ type Config struct {
 	SecureCookies   bool
 	SMTPURL         string
 	MailFrom        string
-	// DPOEmail receives the data-subject requests' deadline reminders.
+	// DPOEmail receives the data-subject requests' deadline reminders and
+	// the breach clocks' escalations (comma-separated addresses).
 	DPOEmail string
+	// PublicURL is the absolute base URL controllers reach verwerker at:
+	// links in e-mail start with it. Empty: http:// and the listen address.
+	PublicURL string
 	// WebhookAllowPrivate lets webhook endpoints be on private networks
 	// (development only).
 	WebhookAllowPrivate bool
@@ -123,7 +128,19 @@ func (c *Config) settings() []setting {
 		}},
 		{"SMTP_URL", "smtp-url", "", "SMTP relay for outbox e-mail: smtp://[user:password@]host:port; empty refuses e-mail notices", str(&c.SMTPURL)},
 		{"VERWERKER_MAIL_FROM", "mail-from", "", "sender address of outbox e-mail; required with SMTP_URL", str(&c.MailFrom)},
-		{"VERWERKER_DPO_EMAIL", "dpo-email", "", "address of the DPO, reminded of data-subject requests' deadlines beside each controller", str(&c.DPOEmail)},
+		{"VERWERKER_DPO_EMAIL", "dpo-email", "", "address of the DPO (several comma-separated), reminded of data-subject requests' deadlines beside each controller and e-mailed each escalation of a breach clock (24, 36, 44 h and overdue)", str(&c.DPOEmail)},
+		{"VERWERKER_PUBLIC_URL", "public-url", "", "absolute base URL (http or https, no query) at which controllers and the DPO reach verwerker, as behind a load balancer or proxy; links in e-mail (breach notice acknowledgement, escalations) start with it. Empty: http:// and VERWERKER_ADDR (localhost for an unspecified host), right for dev only", func(v string) error {
+			if v == "" {
+				c.PublicURL = ""
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+				return fmt.Errorf("must be an absolute http or https URL without user, query or fragment")
+			}
+			c.PublicURL = strings.TrimRight(v, "/")
+			return nil
+		}},
 		{"VERWERKER_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "allow webhook endpoints on loopback, private and link-local addresses (never in production: SSRF); `dev` turns it on", func(v string) error {
 			b, err := strconv.ParseBool(v)
 			c.WebhookAllowPrivate = b
@@ -226,4 +243,20 @@ func everySetting(string) bool { return true }
 // onlySettings selects the settings of these environment variables.
 func onlySettings(envs ...string) func(string) bool {
 	return func(env string) bool { return slices.Contains(envs, env) }
+}
+
+// publicURL is the base URL of links in e-mail: PublicURL, or http:// and
+// the listen address (localhost for an unspecified host).
+func (c *Config) publicURL() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return "http://" + c.Addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -431,3 +431,27 @@ func TestTOTPCommand(t *testing.T) {
 	require.Contains(t, []string{want, prev}, strings.TrimSpace(out.String()))
 	require.Error(t, run(context.Background(), []string{"totp"}, &out, &errOut))
 }
+
+// TestPublicURLSetting: links in e-mail start with VERWERKER_PUBLIC_URL,
+// or by default with http:// and the listen address (localhost for an
+// unspecified host); a relative URL or one with a query is refused.
+func TestPublicURLSetting(t *testing.T) {
+	for _, tc := range []struct{ public, addr, want string }{
+		{"", "127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"", ":8080", "http://localhost:8080"},
+		{"", "0.0.0.0:9000", "http://localhost:9000"},
+		{"https://verwerker.example.com/", "0.0.0.0:8080", "https://verwerker.example.com"},
+		{"https://example.com/verwerker", "", "https://example.com/verwerker"},
+	} {
+		t.Setenv("VERWERKER_PUBLIC_URL", tc.public)
+		t.Setenv("VERWERKER_ADDR", tc.addr)
+		cfg, _, err := parseConfig("verwerker serve", nil, io.Discard)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, appConfig(cfg).PublicURL, tc)
+	}
+	for _, bad := range []string{"verwerker.example.com", "ftp://verwerker.example.com", "https://verwerker.example.com/?a=1", "https://u:p@verwerker.example.com"} {
+		t.Setenv("VERWERKER_PUBLIC_URL", bad)
+		_, _, err := parseConfig("verwerker serve", nil, io.Discard)
+		require.ErrorContains(t, err, "VERWERKER_PUBLIC_URL", bad)
+	}
+}

@@ -28,6 +28,7 @@ func appConfig(cfg *Config) app.Config {
 		SMTPURL:             cfg.SMTPURL,
 		MailFrom:            cfg.MailFrom,
 		DPOEmail:            cfg.DPOEmail,
+		PublicURL:           cfg.publicURL(),
 		DevMailbox:          cfg.DevMailbox,
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 		ReplicaLease:        cfg.ReplicaLease,
