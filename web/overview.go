@@ -45,11 +45,12 @@ type overviewData struct {
 	Undelivered []subprocessor.Notice
 	Dead        []notify.DeadLetter
 	Checkpoint  *audit.Checkpoint
-	Verified    *audit.Event
-	Decisions   chart
-	ByPurpose   chart
-	Allowed     uint64
-	Denied      uint64
+	// Verified is the last finished verification of every chain.
+	Verified  *audit.Verification
+	Decisions chart
+	ByPurpose chart
+	Allowed   uint64
+	Denied    uint64
 	// Clocks are the breaches' running 48-hour clocks; Times the
 	// delivery times of first notices against the 48-hour line.
 	Clocks []breach.Clock
@@ -162,8 +163,15 @@ func (s *Server) overviewPage() Page {
 			if d.Checkpoint, err = s.deps.Audit.LastCheckpoint(ctx, audit.PlatformChain); err != nil {
 				return err
 			}
-			if d.Verified, err = s.deps.Audit.LastEvent(ctx, audit.PlatformChain, audit.ActionVerify); err != nil {
+			if d.Verified, err = s.deps.Audit.LastVerification(ctx, audit.PlatformChain, true); err != nil {
 				return err
+			}
+			broken, err := s.deps.Audit.Broken(ctx)
+			if err != nil {
+				return err
+			}
+			for _, c := range broken {
+				d.Actions = append(d.Actions, action{Critical: true, Key: "alarm.audit", Args: []any{d.name(c.Chain), c.FirstBad, c.Problem}, Href: Prefix + "audit#verification"})
 			}
 			if d.Decisions, d.ByPurpose, d.Allowed, d.Denied, err = s.decisionCharts(r, v, 30); err != nil {
 				return err

@@ -33,7 +33,11 @@ type view struct {
 	Nav  []navItem
 	// Flash is a message after a form, by key.
 	Flash string
-	Data  any
+	// Refresh, when not zero, reloads the page after that many seconds
+	// (a meta refresh, allowed by the CSP): for pages showing work in
+	// progress.
+	Refresh int
+	Data    any
 
 	principal verwerker.Principal
 }
