@@ -32,9 +32,8 @@ var pendingMetrics = map[string]string{
 
 	// Wanted, on no branch yet: gauges counted at scrape like
 	// verwerker_notices_undelivered.
-	"verwerker_outbox_dead_letters":     "wanted: notify, outbox messages dead-lettered now",
-	"verwerker_audit_chains_unverified": "wanted: audit, chains whose last verification failed",
-	"verwerker_vault_up":                "wanted: keys, 1 when the keyring (Vault Transit) answers",
+	"verwerker_outbox_dead_letters": "wanted: notify, outbox messages dead-lettered now",
+	"verwerker_vault_up":            "wanted: keys, 1 when the keyring (Vault Transit) answers",
 }
 
 // standardMetrics are series that are not verwerker's own: Prometheus's
