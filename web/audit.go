@@ -11,8 +11,8 @@ import (
 // "verify now" that verifies every chain in the background (a River job,
 // audit.Log.StartVerification): the same check `verwerker audit verify`
 // makes. While it runs the page shows its progress and reloads itself
-// (a meta refresh: no script), then its result, which becomes the last
-// verification on the overview.
+// (the HTTP Refresh header: no script; a link stops it), then its result,
+// which becomes the last verification on the overview.
 
 // refreshSeconds is how often a page showing a running verification
 // reloads.
@@ -31,6 +31,8 @@ type auditData struct {
 	Percent int64
 	// Shown are the chains worth a row: those running or failed.
 	Shown []audit.ChainVerification
+	// Reloading says the page reloads itself (until the viewer stops it).
+	Reloading bool
 }
 
 func (s *Server) auditPage() Page {
@@ -58,7 +60,7 @@ func (s *Server) auditPage() Page {
 						d.Shown = append(d.Shown, ch)
 					}
 				}
-				if !c.Done() {
+				if d.Reloading = !c.Done() && r.URL.Query().Get("refresh") != "off"; d.Reloading {
 					v.Refresh = refreshSeconds
 				}
 			}

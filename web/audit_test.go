@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,7 +18,7 @@ var verifyResult = regexp.MustCompile(`id="verify-result"[^>]*>([^<]*)`)
 
 // TestVerifyNow: "verify now" starts a background verification of every
 // chain; the audit page shows it waiting or running with its progress and
-// reloads itself without script (meta refresh), then shows the result,
+// reloads itself without script (the Refresh header), then shows the result,
 // which the overview shows as the last verification. A chain that no
 // longer verifies is an alarm on the overview and in GET /v1/alarms, and
 // the failed verification is audited.
@@ -31,18 +32,29 @@ func TestVerifyNow(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, status)
 	require.Equal(t, "/dashboard/audit#verification", res.Header.Get("Location"))
 	// No worker yet: it waits, and the page says so and reloads itself.
-	_, body := e.get(t, dpo, "/dashboard/audit")
+	res, err := dpo.Get(e.srv.URL + "/dashboard/audit")
+	require.NoError(t, err)
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	body := string(b)
 	require.Contains(t, body, `id="verify-progress"`)
-	require.Contains(t, body, `<meta http-equiv="refresh" content="2">`)
+	require.Equal(t, "2", res.Header.Get("Refresh"), "reloads itself without script")
 	require.Contains(t, body, "waiting to start")
 	require.NotContains(t, body, `id="verify-result"`)
+	// The viewer can stop the reloading (WCAG 2.2.1).
+	require.Contains(t, body, `href="/dashboard/audit?refresh=off#verification"`)
+	res, err = dpo.Get(e.srv.URL + "/dashboard/audit?refresh=off")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Empty(t, res.Header.Get("Refresh"))
 	// Asking again while it waits starts no second one.
 	status, _, _ = e.post(t, dpo, "/dashboard/audit", "/dashboard/audit/verify", url.Values{})
 	require.Equal(t, http.StatusSeeOther, status)
 
 	start()
 	body = e.awaitResult(t, dpo)
-	require.NotContains(t, body, `http-equiv="refresh"`, "a finished verification does not reload")
+	require.NotContains(t, body, `id="refresh-off"`, "a finished verification does not reload")
 	require.Contains(t, verifyResult.FindStringSubmatch(body)[1], "Every chain verifies")
 	_, body = e.get(t, dpo, "/dashboard/overview")
 	require.Regexp(t, `id="last-verification">Last verification: [^<]+<span class="ok">passed</span>`, body)

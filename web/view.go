@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,8 +35,9 @@ type view struct {
 	// Flash is a message after a form, by key.
 	Flash string
 	// Refresh, when not zero, reloads the page after that many seconds
-	// (a meta refresh, allowed by the CSP): for pages showing work in
-	// progress.
+	// (the HTTP Refresh header: no script, nothing for the CSP to allow):
+	// for pages showing work in progress. Such a page offers a link that
+	// stops it (WCAG 2.2.1, timing adjustable).
 	Refresh int
 	Data    any
 
@@ -125,6 +127,9 @@ func (s *Server) render(w http.ResponseWriter, v *view, status int, name string)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if v.Refresh > 0 {
+		w.Header().Set("Refresh", strconv.Itoa(v.Refresh))
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
