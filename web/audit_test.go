@@ -125,3 +125,22 @@ func (e *env) awaitResult(t *testing.T, c *http.Client) string {
 	}, 60*time.Second, 100*time.Millisecond)
 	return body
 }
+
+// TestDenialsByReasonChart: the overview draws the platform's denials per
+// day by reason, and a customer's page the customer's own, each an SVG
+// with its text alternative naming the reasons.
+func TestDenialsByReasonChart(t *testing.T) {
+	e := newEnv(t)
+	dpo := e.client(t)
+	e.signIn(t, dpo, e.dpo())
+	_, body := e.get(t, dpo, "/dashboard/overview")
+	require.Regexp(t, `(?s)<figure class="chart" id="denial-reasons">\s*<figcaption>Denials per day by reason</figcaption>\s*<svg`, body)
+	for _, reason := range []string{"purpose not in agreement", "region not in agreement", "no transfer basis"} {
+		require.Contains(t, body, "<th scope=\"col\">"+reason+"</th>", reason)
+	}
+	lead := e.client(t)
+	e.signIn(t, lead, e.lead())
+	_, body = e.get(t, lead, "/dashboard/customers/"+e.data.Tenants[0].ID)
+	require.Regexp(t, `(?s)<figure class="chart" id="customer-denial-reasons">\s*<figcaption>Denials per day by reason</figcaption>\s*<svg`, body)
+	require.Contains(t, body, "<th scope=\"col\">purpose not in agreement</th>")
+}
