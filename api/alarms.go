@@ -21,18 +21,23 @@ const (
 	alarmDeletionOverdue    = "retention_deletion_overdue"
 	alarmHoldPastReview     = "legal_hold_past_review"
 	alarmKeyringUnavailable = "keyring_unavailable"
+	alarmAuditChainBroken   = "audit_chain_broken"
 )
 
 // Alarm is something that needs the DPO's or the operator's attention now.
 type Alarm struct {
-	Kind      string     `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review,breach_escalation,breach_overdue,breach_notice_undelivered,keyring_unavailable" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice. keyring_unavailable: Vault does not answer, so sealed records can be neither written nor read."`
+	Kind      string     `json:"kind" enum:"email_not_configured,subprocessor_notice_undelivered,request_failed,request_overdue,retention_deletion_overdue,legal_hold_past_review,breach_escalation,breach_overdue,breach_notice_undelivered,keyring_unavailable,audit_chain_broken" doc:"email_not_configured: no e-mail relay (SMTP_URL), so notices reach customers by webhook only. subprocessor_notice_undelivered: no channel delivered a customer's notice of a subprocessor change; its objection window has not started. request_failed: a step of a data-subject request (a notice, an export, an erasure) could not succeed; retry it with POST /v1/tenants/{tenant_id}/requests/{request_id}/retry. request_overdue: an open data-subject request is past its statutory deadline. retention_deletion_overdue: a customer's records are past their deletion deadline by more than an hour and no legal hold keeps them. legal_hold_past_review: a legal hold is still active after its review date. breach_escalation: a breach's clock passed 24, 36 or 44 hours after discovery while first notices are unsent or undelivered. breach_overdue: it passed 48 hours. breach_notice_undelivered: no channel delivered a customer's breach notice. keyring_unavailable: Vault does not answer, so sealed records can be neither written nor read. audit_chain_broken: the last verification of an audit chain failed: an event or a signed checkpoint does not verify (tampering or corruption)."`
 	Severity  string     `json:"severity" enum:"warning,critical"`
 	Since     *time.Time `json:"since,omitempty"`
 	TenantID  string     `json:"tenant_id,omitempty"`
 	ChangeID  string     `json:"change_id,omitempty"`
 	RequestID string     `json:"request_id,omitempty"`
 	HoldID    string     `json:"hold_id,omitempty"`
-	Records   int64      `json:"records,omitempty" doc:"For an overdue deletion: how many records are overdue."`
+	// Chain, VerificationID and FirstBad describe a broken audit chain.
+	Chain          string `json:"chain,omitempty" doc:"For a broken audit chain: the chain (a tenant id, or platform)."`
+	VerificationID string `json:"verification_id,omitempty" doc:"For a broken audit chain: the verification that failed."`
+	FirstBad       int64  `json:"first_bad,omitempty" doc:"For a broken audit chain: the first event that does not verify (0 when only a checkpoint's signature is bad)."`
+	Records        int64  `json:"records,omitempty" doc:"For an overdue deletion: how many records are overdue."`
 	// IncidentID, Hours and Pending describe a breach alarm.
 	IncidentID string          `json:"incident_id,omitempty"`
 	Hours      int             `json:"hours,omitempty" doc:"For a breach escalation: hours since discovery it fired at."`
@@ -50,7 +55,7 @@ type alarmList struct {
 func (s *Server) registerAlarms() {
 	register(s, huma.Operation{OperationID: "listAlarms", Method: http.MethodGet, Path: "/v1/alarms",
 		Summary: "List alarms", Tags: []string{"Notices"},
-		Description: "What needs attention now, across every customer: a missing e-mail relay, breaches whose clock escalated (24, 36, 44 hours after discovery) or is overdue while first notices are undelivered (gauges verwerker_breach_clocks_running and verwerker_breach_overdue), undelivered breach notices, failed and overdue data-subject requests, records past their deletion deadline, legal holds past their review date, and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
+		Description: "What needs attention now, across every customer: a missing e-mail relay, breaches whose clock escalated (24, 36, 44 hours after discovery) or is overdue while first notices are undelivered (gauges verwerker_breach_clocks_running and verwerker_breach_overdue), undelivered breach notices, failed and overdue data-subject requests, records past their deletion deadline, legal holds past their review date, audit chains whose last verification failed (gauge verwerker_audit_chains_unverified), and every subprocessor change notice that no channel delivered (oldest first), with the cause per channel. An undelivered notice stays here until a channel delivers it or the DPO records a delivery by other means (POST /v1/subprocessor-changes/{change_id}/notices/{tenant_id}/delivery). The gauge verwerker_notices_undelivered counts them."},
 		policy.PermOutboxRead, platformScope, func(ctx context.Context, _ *struct{}) (*alarmList, error) {
 			out := &alarmList{}
 			out.Body.Items = []Alarm{}
@@ -66,6 +71,9 @@ func (s *Server) registerAlarms() {
 				return nil, err
 			}
 			if err := s.retentionAlarms(ctx, &out.Body.Items); err != nil {
+				return nil, err
+			}
+			if err := s.auditAlarms(ctx, &out.Body.Items); err != nil {
 				return nil, err
 			}
 			if s.deps.Breaches != nil {
@@ -181,6 +189,24 @@ func (s *Server) retentionAlarms(ctx context.Context, items *[]Alarm) error {
 		*items = append(*items, Alarm{Kind: alarmHoldPastReview, Severity: "warning", Since: &since, TenantID: h.TenantID, HoldID: h.ID,
 			Message: fmt.Sprintf("Legal hold %s of customer %s (owner %s) was due for review on %s and still holds its data back from deletion. Review it and lift it (POST /v1/tenants/%s/legal-holds/%s/lift) or place a new hold with a new review date.",
 				h.ID, h.TenantID, h.Owner, h.ReviewOn, h.TenantID, h.ID)})
+	}
+	return nil
+}
+
+// auditAlarms appends the audit chains whose last verification failed.
+func (s *Server) auditAlarms(ctx context.Context, items *[]Alarm) error {
+	broken, err := s.deps.Audit.Broken(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range broken {
+		al := Alarm{Kind: alarmAuditChainBroken, Severity: "critical", Since: c.FinishedAt, Chain: c.Chain, VerificationID: c.VerificationID, FirstBad: c.FirstBad,
+			Message: fmt.Sprintf("Audit chain %s does not verify (verification %s): %s. Keep the database as it is for investigation, run `verwerker audit verify`, and verify again once the cause is known (POST /v1/audit/verifications).",
+				c.Chain, c.VerificationID, c.Problem)}
+		if c.Chain != "platform" {
+			al.TenantID = c.Chain
+		}
+		*items = append(*items, al)
 	}
 	return nil
 }

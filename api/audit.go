@@ -110,4 +110,5 @@ func (s *Server) registerAudit() {
 	})
 
 	s.registerCheckpoints()
+	s.registerVerifications()
 }

@@ -93,3 +93,52 @@ func TestAuditExportVerifiesWithoutVerwerker(t *testing.T) {
 	r = b.do(t, http.MethodGet, "/v1/tenants/"+b.tenantA.ID+"/audit/events", b.token(t, "controller_viewer", b.tenantA.ID), nil)
 	require.Equal(t, http.StatusForbidden, r.status)
 }
+
+// TestAuditVerificationInBackground: a tenant starts a verification of its
+// own chain and reads its progress and result; another tenant gets 404;
+// the platform's verification covers every chain.
+func TestAuditVerificationInBackground(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	base := "/v1/tenants/" + b.tenantA.ID + "/audit/verifications"
+	r := b.do(t, http.MethodPost, base, b.token(t, "auditor", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+	require.Equal(t, "queued", r.json["state"])
+	require.Equal(t, b.tenantA.ID, r.json["scope"])
+	id := r.json["id"].(string)
+	again := b.do(t, http.MethodPost, base, b.token(t, "controller_admin", b.tenantA.ID), nil)
+	require.Equal(t, id, again.json["id"], "one at a time")
+
+	// The job's work (no River worker runs in these tests).
+	require.NoError(t, b.audit.RunVerification(ctx, id))
+	r = b.do(t, http.MethodGet, base+"/"+id, b.token(t, "auditor", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.Equal(t, "passed", r.json["state"])
+	chains := r.json["chains"].([]any)
+	require.Len(t, chains, 1)
+	c := chains[0].(map[string]any)
+	require.Equal(t, b.tenantA.ID, c["chain"])
+	require.Equal(t, c["total"], c["verified"])
+	require.EqualValues(t, 1, r.json["events_total"])
+
+	// Another tenant learns nothing, through its own path or A's.
+	r = b.do(t, http.MethodGet, "/v1/tenants/"+b.tenantB.ID+"/audit/verifications/"+id, b.token(t, "auditor", b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	r = b.do(t, http.MethodGet, base+"/"+id, b.token(t, "auditor", b.tenantB.ID), nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	r = b.do(t, http.MethodPost, "/v1/audit/verifications", b.token(t, "auditor", b.tenantA.ID), nil)
+	require.Equal(t, http.StatusForbidden, r.status)
+
+	// The platform's covers every chain.
+	r = b.do(t, http.MethodPost, "/v1/audit/verifications", b.token(t, "dpo", "platform"), nil)
+	require.Equal(t, http.StatusAccepted, r.status, r.raw)
+	pid := r.json["id"].(string)
+	require.NoError(t, b.audit.RunVerification(ctx, pid))
+	r = b.do(t, http.MethodGet, "/v1/audit/verifications/"+pid, b.token(t, "dpo", "platform"), nil)
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.Equal(t, "passed", r.json["state"])
+	require.GreaterOrEqual(t, len(r.json["chains"].([]any)), 3)
+	r = b.do(t, http.MethodGet, "/v1/audit/verifications/"+id, b.token(t, "dpo", "platform"), nil)
+	require.Equal(t, http.StatusNotFound, r.status, "a tenant's verification is not the platform's")
+}

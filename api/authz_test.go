@@ -96,6 +96,10 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 		VALUES ($1, $2, 'subject', 'sub_sacrificial', '{}', 0, 1, '{}', $3, 1, '\x00', $3)`, A, certificateID, b.clock.Now())
 	require.NoError(t, err)
 	// A data-subject request with an export, inserted as its tables hold it.
+	tenantVerification, err := b.audit.StartVerification(ctx, A, "system")
+	require.NoError(t, err)
+	platformVerification, err := b.audit.StartVerification(ctx, "platform", "system")
+	require.NoError(t, err)
 	requestID := verwerker.NewID(dsr.PrefixRequest, b.clock.Now())
 	_, err = b.db.Pool.Exec(ctx, `INSERT INTO dsr_requests (tenant_id, id, type, state, source, received_at, due_last_day, due_at, forward_due_at, created_at, updated_at, failure, failed_at)
 		VALUES ($1, $2, 'access', 'failed', 'controller', $3, '2026-04-02', $3, $3, $3, $3, 'forward webhook=http_500', $3)`, A, requestID, b.clock.Now())
@@ -120,11 +124,18 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 		if strings.Contains(o.path, "{tenant_id}") {
 			keyID = tenantKey.ID
 		}
+		verificationID := "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM" // a data-subject request's
+		switch {
+		case strings.HasPrefix(o.path, "/v1/audit/verifications/"):
+			verificationID = platformVerification.ID
+		case strings.Contains(o.path, "/audit/verifications/"):
+			verificationID = tenantVerification.ID
+		}
 		path := strings.NewReplacer("{tenant_id}", A, "{key_id}", keyID, "{user_id}", user.ID,
 			"{session_id}", "ses_01KJPWD6M2SCEZHYAQBMJ68TSM", "{version}", strconv.Itoa(dpaVersion.Number),
 			"{subprocessor_id}", "hosting-eu", "{change_id}", change.ID, "{message_id}", messageID,
 			"{certificate_id}", certificateID, "{request_id}", requestID,
-			"{verification_id}", "dsv_01KJPWD6M2SCEZHYAQBMJ68TSM", "{hold_id}", holdID, "{sweep_id}", sweepID,
+			"{verification_id}", verificationID, "{hold_id}", holdID, "{sweep_id}", sweepID,
 			"{incident_id}", incident.ID, "{phase}", "0", "{token}", "bak_x").Replace(o.path)
 		path = strings.ReplaceAll(path, "{slug}", "aaaaaaaaaaaaaaaaaaaaaaaaaa") // a public page nobody has
 		require.NotContains(t, path, "{", "%s: a path parameter this test does not know", o.op.OperationID)

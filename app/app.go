@@ -93,6 +93,12 @@ type Config struct {
 	// store.DefaultLease when zero.
 	ReplicaLease time.Duration
 
+	// AuditVerifyMaxAge is how old a chain's last verification may be
+	// before it counts as unverified (verwerker_audit_chains_unverified);
+	// the periodic verification of every chain runs every half of it.
+	// audit.DefaultMaxAge when zero.
+	AuditVerifyMaxAge time.Duration
+
 	// SecureCookies, TrustedProxies and DisableFastPath are passed to the
 	// API (api.Config).
 	SecureCookies   bool
@@ -160,6 +166,9 @@ type App struct {
 	// everywhere else. It is what the HTTP server runs.
 	Handler http.Handler
 
+	// auditMaxAge is Config.AuditVerifyMaxAge, defaulted.
+	auditMaxAge time.Duration
+
 	closers   []func()
 	closeOnce sync.Once
 }
@@ -199,6 +208,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	db, clock, logger := a.DB, a.Clock, a.Logger
 
 	a.Audit = audit.NewLog(db, clock)
+	if a.auditMaxAge = cfg.AuditVerifyMaxAge; a.auditMaxAge <= 0 {
+		a.auditMaxAge = audit.DefaultMaxAge
+	}
 	a.onClose(a.Audit.Close)
 	if a.Authz, err = policy.NewAuthorizer(ctx, db, logger); err != nil {
 		return nil, err
@@ -267,7 +279,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *App, err error) {
 	}
 	a.Registry = prometheus.NewRegistry()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.Subprocessors.Metrics(),
-		a.Retention.Metrics(), a.Breaches.Metrics())
+		a.Retention.Metrics(), a.Breaches.Metrics(), a.Audit.Metrics(a.auditMaxAge))
 	a.Registry.MustRegister(a.Requests.Metrics()...)
 	a.Registry.MustRegister(a.Outbox.Metrics())
 	var keyringHealth api.KeyringHealth

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/verwerker/verwerker/audit"
 )
 
 // JobsConfig tunes the River client that runs the background jobs.
@@ -41,6 +42,7 @@ func (a *App) Jobs(cfg JobsConfig) (*river.Client[pgx.Tx], error) {
 	a.Requests.Register(workers)
 	a.Retention.Register(workers)
 	a.Breaches.Register(workers)
+	a.Audit.Register(workers)
 	var periodic []*river.PeriodicJob
 	periodic = append(periodic, a.Subprocessors.PeriodicJobs()...)
 	periodic = append(periodic, a.Records.PeriodicJobs()...)
@@ -48,6 +50,7 @@ func (a *App) Jobs(cfg JobsConfig) (*river.Client[pgx.Tx], error) {
 	periodic = append(periodic, a.Retention.PeriodicJobs()...)
 	periodic = append(periodic, a.Breaches.PeriodicJobs()...)
 	periodic = append(periodic, a.Records.RotationJobs(workers, cfg.KeyRotationInterval)...)
+	periodic = append(periodic, a.Audit.PeriodicJobs(a.auditMaxAge/2)...)
 	if cfg.NoPeriodicJobs {
 		periodic = nil
 	}
@@ -55,7 +58,9 @@ func (a *App) Jobs(cfg JobsConfig) (*river.Client[pgx.Tx], error) {
 		cfg.MaxWorkers = 10
 	}
 	client, err := river.NewClient(riverpgxv5.New(a.DB.Pool), &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
+		// Verifications of the audit chains run one at a time in their
+		// own queue, so they never hold back the notices.
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}, audit.QueueVerify: {MaxWorkers: 1}},
 		Workers:           workers,
 		PeriodicJobs:      periodic,
 		RetryPolicy:       cfg.RetryPolicy,
@@ -70,5 +75,6 @@ func (a *App) Jobs(cfg JobsConfig) (*river.Client[pgx.Tx], error) {
 	a.Records.UseClient(client)
 	a.Requests.UseClient(client)
 	a.Retention.UseClient(client)
+	a.Audit.UseClient(client)
 	return client, nil
 }

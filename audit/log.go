@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/keys"
 	"github.com/verwerker/verwerker/store"
@@ -31,6 +32,8 @@ type Log struct {
 	db    *store.DB
 	clock verwerker.Clock
 	keys  atomic.Pointer[keys.KeySet]
+	// jobs enqueues verifications (UseClient).
+	jobs atomic.Pointer[river.Client[pgx.Tx]]
 
 	reqs     chan *pending
 	stopOnce sync.Once
@@ -345,6 +348,16 @@ func (r Report) MarshalJSON() ([]byte, error) {
 // checkpoint after the change; a chain cut short below a checkpoint fails
 // at its first missing event.
 func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
+	return l.verify(ctx, chain, nil)
+}
+
+// progressEvery is how many events verify reads between two calls of its
+// progress function.
+const progressEvery = 1000
+
+// verify is Verify, calling progress (when not nil) with the number of
+// events read every progressEvery events; an error from progress stops it.
+func (l *Log) verify(ctx context.Context, chain string, progress func(events int64) error) (Report, error) {
 	r := Report{Chain: chain, HeadHash: Genesis}
 	cps, err := l.Checkpoints(ctx, chain, 0, math.MaxInt32)
 	if err != nil {
@@ -368,6 +381,11 @@ func (l *Log) Verify(ctx context.Context, chain string) (Report, error) {
 			return r, verwerker.Internal("audit: verify", err)
 		}
 		r.Events++
+		if progress != nil && r.Events%progressEvery == 0 {
+			if err := progress(r.Events); err != nil {
+				return r, err
+			}
+		}
 		switch {
 		case e.Seq != r.HeadSeq+1:
 			bad(r.HeadSeq+1, fmt.Sprintf("event %d is missing", r.HeadSeq+1))

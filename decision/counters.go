@@ -22,12 +22,18 @@ type counters struct {
 	cats, purposes []string
 	special        []bool // by category index
 	catIdx, purIdx map[string]int
-	tenants        *tenants
+	// reasons are the deny reason codes counted, reasonIdx their indexes;
+	// a tenant's denials by reason are its cells from reasonBase on.
+	reasons    []string
+	reasonIdx  map[string]int
+	reasonBase int
+	tenants    *tenants
 
 	flushMu sync.Mutex // serialises Flush
 }
 
-// counts are one tenant's counts: [category][purpose][allowed].
+// counts are one tenant's counts: [category][purpose][allowed], then the
+// denials per reason code.
 type counts struct {
 	n       []atomic.Uint64
 	flushed []uint64 // the allow counts already in the audit log; under flushMu
@@ -48,7 +54,15 @@ func newCounters(tax policy.Taxonomy, ts *tenants) *counters {
 	for i, p := range tax.Purposes {
 		c.purIdx[p] = i
 	}
-	ts.cells = len(c.cats) * len(c.purposes) * 2
+	c.reasonIdx = map[string]int{}
+	for _, code := range policy.ReasonCodes {
+		if code != policy.ReasonInScope {
+			c.reasonIdx[code] = len(c.reasons)
+			c.reasons = append(c.reasons, code)
+		}
+	}
+	c.reasonBase = len(c.cats) * len(c.purposes) * 2
+	ts.cells = c.reasonBase + len(c.reasons)
 	return c
 }
 
@@ -68,6 +82,23 @@ func (c *counters) add(t *customer, category, purpose string, allowed bool) {
 		return
 	}
 	t.counts.n[c.index(ci, pi, allowed)].Add(1)
+}
+
+// deny counts a denial of t under each of its reason codes (reasons are
+// sorted by code, so a code given twice is next to itself): one atomic
+// increment per code, no lock, no allocation.
+func (c *counters) deny(t *customer, reasons []policy.Reason) {
+	last := ""
+	for i := range reasons {
+		code := reasons[i].Code
+		if code == last {
+			continue
+		}
+		last = code
+		if k, ok := c.reasonIdx[code]; ok {
+			t.counts.n[c.reasonBase+k].Add(1)
+		}
+	}
 }
 
 var decisionsDesc = prometheus.NewDesc("verwerker_decisions_total",

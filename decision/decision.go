@@ -259,6 +259,9 @@ func (s *Service) decide(ctx context.Context, tenantID string, version int64, re
 		}
 		if count {
 			s.counts.add(t, r.Category, r.Purpose, res.Allow)
+			if !res.Allow {
+				s.counts.deny(t, res.Reasons)
+			}
 		}
 		if r.SuspectedMinor && !flagged[r.SubjectRef] && (!known || sub.MinorFlaggedAt == nil) {
 			flagged[r.SubjectRef] = true

@@ -64,6 +64,10 @@ type Count struct {
 	Day               deadline.Date
 	Category, Purpose string
 	Allowed, Denied   uint64
+	// Reasons are denials of the customer on the day by reason code
+	// (policy.ReasonCodes), whatever the category and purpose; a denial
+	// may count under several.
+	Reasons map[string]uint64
 }
 
 // ImportCounts adds counts of past days to the stored statistics, as the
@@ -75,17 +79,57 @@ func (s *Service) ImportCounts(ctx context.Context, counts []Count) error {
 	}
 	ids, days, cats, purposes := make([]string, len(counts)), make([]string, len(counts)), make([]string, len(counts)), make([]string, len(counts))
 	allowed, denied := make([]int64, len(counts)), make([]int64, len(counts))
+	var dn denials
 	for i, c := range counts {
 		ids[i], days[i], cats[i], purposes[i] = c.TenantID, c.Day.String(), c.Category, c.Purpose
 		allowed[i], denied[i] = int64(c.Allowed), int64(c.Denied)
+		for _, code := range s.counts.reasons { // in a fixed order
+			if n := c.Reasons[code]; n > 0 {
+				dn.add(c.TenantID, days[i], code, n)
+			}
+		}
 	}
-	return verwerker.Wrap("decision: import counts", s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied))
+	return verwerker.Wrap("decision: import counts", s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied, &dn))
+}
+
+// denials are rows of decision_denials to add: tenant, day, reason code,
+// denials.
+type denials struct {
+	ids, days, reasons []string
+	denied             []int64
+}
+
+func (d *denials) add(tenantID, day, reason string, n uint64) {
+	d.ids, d.days, d.reasons, d.denied = append(d.ids, tenantID), append(d.days, day), append(d.reasons, reason), append(d.denied, int64(n))
 }
 
 // insertCounts adds day counts to decision_counts, and their sums per day
-// and purpose to decision_counts_platform, in one transaction.
-func (s *Service) insertCounts(ctx context.Context, ids, days, cats, purposes []string, allowed, denied []int64) error {
+// and purpose to decision_counts_platform, and the denials by reason to
+// decision_denials and their sums to decision_denials_platform, in one
+// transaction.
+func (s *Service) insertCounts(ctx context.Context, ids, days, cats, purposes []string, allowed, denied []int64, dn *denials) error {
 	return s.db.InTenantTx(ctx, "*", func(tx pgx.Tx) error {
+		if len(dn.ids) > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO decision_denials_platform AS dp (day, reason, denied)
+				SELECT u.day::date, u.reason, sum(u.denied)
+				FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(day, reason, denied)
+				GROUP BY u.day, u.reason
+				ON CONFLICT (day, reason) DO UPDATE SET denied = dp.denied + excluded.denied`,
+				dn.days, dn.reasons, dn.denied); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO decision_denials AS dd (tenant_id, day, reason, denied)
+				SELECT u.tenant_id, u.day::date, u.reason, sum(u.denied)
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(tenant_id, day, reason, denied)
+				GROUP BY u.tenant_id, u.day, u.reason
+				ON CONFLICT (tenant_id, day, reason) DO UPDATE SET denied = dd.denied + excluded.denied`,
+				dn.ids, dn.days, dn.reasons, dn.denied); err != nil {
+				return err
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO decision_counts_platform AS dp (day, purpose, allowed, denied)
 			SELECT u.day::date, u.purpose, sum(u.allowed), sum(u.denied)
 			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(day, purpose, allowed, denied)

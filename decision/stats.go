@@ -2,7 +2,6 @@ package decision
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
@@ -51,12 +50,8 @@ const MaxStatsDays = 366
 // is checked: to before from, or more than MaxStatsDays days, is an
 // EINVALID error naming "from" or "to".
 func (s *Service) Stats(ctx context.Context, tenantID string, from, to deadline.Date) (Stats, error) {
-	if to.Before(from) {
-		return Stats{}, verwerker.Invalid("the range of days is not valid", verwerker.FieldError{Field: "to", Message: "must not be before from"})
-	}
-	if from.AddDays(MaxStatsDays - 1).Before(to) {
-		return Stats{}, verwerker.Invalid("the range of days is not valid",
-			verwerker.FieldError{Field: "from", Message: fmt.Sprintf("must be at most %d days before to", MaxStatsDays-1)})
+	if err := checkRange(from, to); err != nil {
+		return Stats{}, err
 	}
 	c := s.counts
 	// Under flushMu, what is stored and what is still to store agree.
@@ -100,7 +95,7 @@ func (s *Service) Stats(ctx context.Context, tenantID string, from, to deadline.
 		today := deadline.DateOf(s.clock.Now().In(s.calendar(e.timezone()).Location()))
 		if !today.Before(from) && !today.After(to) {
 			tc := &e.counts
-			for i := range tc.n {
+			for i := range c.reasonBase {
 				if d := tc.n[i].Load() - tc.stored[i]; d > 0 {
 					counts[key{today, i}] += d
 				}
@@ -155,6 +150,7 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*customer) error {
 	now := s.clock.Now()
 	var ids, days, cats, purposes []string
 	var allowed, denied []int64
+	var dn denials
 	snaps := make([][]uint64, len(tenants))
 	for k, e := range tenants {
 		tc := &e.counts
@@ -180,11 +176,17 @@ func (s *Service) storeCounts(ctx context.Context, tenants []*customer) error {
 				allowed, denied = append(allowed, int64(a)), append(denied, int64(d))
 			}
 		}
+		for k, code := range c.reasons {
+			i := c.reasonBase + k
+			if d := snap[i] - tc.stored[i]; d > 0 {
+				dn.add(e.id, day, code, d)
+			}
+		}
 	}
-	if len(ids) == 0 {
+	if len(ids) == 0 && len(dn.ids) == 0 {
 		return nil
 	}
-	err := s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied)
+	err := s.insertCounts(ctx, ids, days, cats, purposes, allowed, denied, &dn)
 	if err != nil {
 		return verwerker.Wrap("decision: store counts", err)
 	}

@@ -93,3 +93,84 @@ func TestStats(t *testing.T) {
 	_, err = f.decisions.Stats(ctx, A, day(t, "2025-03-02"), day(t, "2026-03-02"))
 	require.NoError(t, err, "366 days")
 }
+
+// TestDenialsByReason: each denial counts under each of its reason codes,
+// per customer day, before and after a flush, not twice; the platform sums
+// every customer's stored denials; a customer sees only its own.
+func TestDenialsByReason(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	A := f.tenantID
+	B := f.newTenant(t, "Tenant Tokyo", "Asia/Tokyo")
+	marketing := chat
+	marketing.Purpose = "marketing"
+	health := chat
+	health.Category = "special.health"
+	far := chat
+	far.Region = "us"
+	both := marketing
+	both.Region = "us"
+
+	out, err := f.decisions.Decide(ctx, A, -1, []decision.Request{chat, marketing, health, far, both, marketing})
+	require.NoError(t, err)
+	_, err = f.decisions.Decide(ctx, B, -1, []decision.Request{marketing})
+	require.NoError(t, err)
+	// What the decisions said, counted by hand.
+	want := map[string]uint64{}
+	multi := false
+	for _, d := range out {
+		if d.Allow {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, r := range d.Reasons {
+			if !seen[r.Code] {
+				seen[r.Code] = true
+				want[r.Code]++
+			}
+		}
+		multi = multi || len(seen) > 1
+	}
+	require.True(t, multi, "a denial with two reasons counts under both")
+	require.GreaterOrEqual(t, len(want), 3)
+
+	byReason := func(rows []decision.ReasonDay) map[string]uint64 {
+		got := map[string]uint64{}
+		for _, r := range rows {
+			require.Equal(t, day(t, "2026-03-02"), r.Day)
+			got[r.Reason] += r.Denied
+		}
+		return got
+	}
+	denials := func(tenantID string) map[string]uint64 {
+		t.Helper()
+		rows, err := f.decisions.Denials(ctx, tenantID, day(t, "2026-03-01"), day(t, "2026-03-31"))
+		require.NoError(t, err)
+		return byReason(rows)
+	}
+	require.Equal(t, want, denials(A), "before a flush: this replica's counts")
+	require.NoError(t, f.decisions.Flush(ctx))
+	require.Equal(t, want, denials(A), "after the flush: stored, not counted twice")
+	require.NoError(t, f.decisions.Flush(ctx))
+	require.Equal(t, want, denials(A), "a second flush adds nothing")
+	require.Equal(t, map[string]uint64{"purpose_not_in_scope": 1}, denials(B), "only its own")
+
+	platform, err := f.decisions.PlatformDenials(ctx, day(t, "2026-03-01"), day(t, "2026-03-31"))
+	require.NoError(t, err)
+	want["purpose_not_in_scope"]++ // B's
+	require.Equal(t, want, byReason(platform))
+
+	// Imported counts (demo, benchmarks) add to both.
+	require.NoError(t, f.decisions.ImportCounts(ctx, []decision.Count{
+		{TenantID: A, Day: day(t, "2026-03-02"), Category: "chat.message", Purpose: "marketing", Denied: 2, Reasons: map[string]uint64{"purpose_not_in_scope": 2}},
+		{TenantID: A, Day: day(t, "2026-03-02"), Category: "chat.message", Purpose: "analytics", Denied: 1, Reasons: map[string]uint64{"purpose_not_in_scope": 1}},
+	}))
+	platform, err = f.decisions.PlatformDenials(ctx, day(t, "2026-03-01"), day(t, "2026-03-31"))
+	require.NoError(t, err)
+	want["purpose_not_in_scope"] += 3
+	require.Equal(t, want, byReason(platform))
+
+	_, err = f.decisions.Denials(ctx, A, day(t, "2026-03-02"), day(t, "2026-03-01"))
+	require.Equal(t, "to", verwerker.ErrorFields(err)[0].Field)
+}

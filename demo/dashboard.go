@@ -92,8 +92,10 @@ func SeedDashboard(ctx context.Context, d DashboardDeps, data Data) (Dashboard, 
 		for k, t := range []tenant.Tenant{a, b} {
 			n := uint64(40 + (i*7+k*13)%35)
 			counts = append(counts,
-				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "service.delivery", Allowed: n, Denied: uint64(i % 4)},
-				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "marketing", Denied: uint64((i + k) % 3)})
+				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "service.delivery", Allowed: n, Denied: uint64(i % 4),
+					Reasons: map[string]uint64{"region_not_in_scope": uint64(i % 4), "transfer_basis_missing": uint64(i % 4 / 2), "subject_objected": uint64((i + k) % 5 / 4)}},
+				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "marketing", Denied: uint64((i + k) % 3),
+					Reasons: map[string]uint64{"purpose_not_in_scope": uint64((i + k) % 3)}})
 			if k == 0 {
 				counts = append(counts, decision.Count{TenantID: t.ID, Day: day, Category: "chat.metadata", Purpose: "security", Allowed: n / 3})
 			}

@@ -38,9 +38,11 @@ func benchEnv(b *testing.B) (*env, []*http.Cookie) {
 		for d := range 365 {
 			day := today.AddDays(-d)
 			counts = append(counts,
-				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "service.delivery", Allowed: uint64(20 + (i+d)%40), Denied: uint64(d % 3)},
+				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "service.delivery", Allowed: uint64(20 + (i+d)%40), Denied: uint64(d % 3),
+					Reasons: map[string]uint64{"region_not_in_scope": uint64(d % 3)}},
 				decision.Count{TenantID: t.ID, Day: day, Category: "chat.metadata", Purpose: "security", Allowed: uint64(5 + d%7)},
-				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "marketing", Denied: uint64((i + d) % 2)})
+				decision.Count{TenantID: t.ID, Day: day, Category: "chat.message", Purpose: "marketing", Denied: uint64((i + d) % 2),
+					Reasons: map[string]uint64{"purpose_not_in_scope": uint64((i + d) % 2)}})
 		}
 		if len(counts) > 50_000 {
 			flush()

@@ -25,6 +25,8 @@ type customerData struct {
 	// request, retention and breach notice pages.
 	ShowRequests, ShowRetention, ShowBreaches bool
 	Decisions                                 *chart
+	// Denials are the customer's denials per day by reason.
+	Denials *chart
 }
 
 func (s *Server) customerPage() Page {
@@ -87,6 +89,12 @@ func (s *Server) customerPage() Page {
 				}
 				c := stackedBars("customer-decisions", translate(v.Lang, "customer.decisions"), labels, []series{allowed, denied})
 				d.Decisions = &c
+				rows, err := s.deps.Decisions.Denials(ctx, id, today.AddDays(-29), today)
+				if err != nil {
+					return err
+				}
+				dc := reasonChart(v, "customer-denial-reasons", today, 30, rows)
+				d.Denials = &dc
 			}
 			v.Title = t.Name
 			v.Data = d

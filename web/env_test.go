@@ -14,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 	"github.com/verwerker/verwerker"
 	"github.com/verwerker/verwerker/app"
+	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/demo"
 	"github.com/verwerker/verwerker/identity"
 	vkeys "github.com/verwerker/verwerker/keys"
@@ -147,4 +150,24 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// verifier gives the application a River client that works only the
+// queue of audit verifications (the other jobs stay unworked, as in the
+// other dashboard tests); start runs it.
+func (e *env) verifier(t testing.TB) (start func()) {
+	t.Helper()
+	workers := river.NewWorkers()
+	e.app.Audit.Register(workers)
+	client, err := river.NewClient(riverpgxv5.New(e.app.DB.Pool), &river.Config{
+		Queues:  map[string]river.QueueConfig{audit.QueueVerify: {MaxWorkers: 1}},
+		Workers: workers, FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	e.app.Audit.UseClient(client)
+	return func() {
+		require.NoError(t, client.Start(context.Background()))
+		t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	}
 }

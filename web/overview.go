@@ -8,6 +8,7 @@ import (
 	"github.com/verwerker/verwerker/audit"
 	"github.com/verwerker/verwerker/breach"
 	"github.com/verwerker/verwerker/deadline"
+	"github.com/verwerker/verwerker/decision"
 	"github.com/verwerker/verwerker/dpa"
 	"github.com/verwerker/verwerker/notify"
 	"github.com/verwerker/verwerker/policy"
@@ -45,11 +46,14 @@ type overviewData struct {
 	Undelivered []subprocessor.Notice
 	Dead        []notify.DeadLetter
 	Checkpoint  *audit.Checkpoint
-	Verified    *audit.Event
-	Decisions   chart
-	ByPurpose   chart
-	Allowed     uint64
-	Denied      uint64
+	// Verified is the last finished verification of every chain.
+	Verified  *audit.Verification
+	Decisions chart
+	ByPurpose chart
+	// ByReason are the denials per day by reason code.
+	ByReason chart
+	Allowed  uint64
+	Denied   uint64
 	// Clocks are the breaches' running 48-hour clocks; Times the
 	// delivery times of first notices against the 48-hour line.
 	Clocks []breach.Clock
@@ -162,12 +166,25 @@ func (s *Server) overviewPage() Page {
 			if d.Checkpoint, err = s.deps.Audit.LastCheckpoint(ctx, audit.PlatformChain); err != nil {
 				return err
 			}
-			if d.Verified, err = s.deps.Audit.LastEvent(ctx, audit.PlatformChain, audit.ActionVerify); err != nil {
+			if d.Verified, err = s.deps.Audit.LastVerification(ctx, audit.PlatformChain, true); err != nil {
 				return err
+			}
+			broken, err := s.deps.Audit.Broken(ctx)
+			if err != nil {
+				return err
+			}
+			for _, c := range broken {
+				d.Actions = append(d.Actions, action{Critical: true, Key: "alarm.audit", Args: []any{d.name(c.Chain), c.FirstBad, c.Problem}, Href: Prefix + "audit#verification"})
 			}
 			if d.Decisions, d.ByPurpose, d.Allowed, d.Denied, err = s.decisionCharts(r, v, 30); err != nil {
 				return err
 			}
+			today := deadline.DateOf(v.Now.In(v.Loc))
+			rows, err := s.deps.Decisions.PlatformDenials(ctx, today.AddDays(-29), today)
+			if err != nil {
+				return err
+			}
+			d.ByReason = reasonChart(v, "denial-reasons", today, 30, rows)
 			return s.show(w, v, "overview", "overview.title", d)
 		}}
 }
@@ -279,4 +296,33 @@ func (s *Server) decisionCharts(r *http.Request, v *view, days int) (chart, char
 	}
 	return stackedBars("decisions", translate(v.Lang, "overview.decisions"), labels, []series{allowed, denied}),
 		stackedBars("denials", translate(v.Lang, "chart.denials"), labels, byPurpose), ta, td, nil
+}
+
+// reasonChart draws denials per day by reason code over the days days
+// up to today, one colour per reason.
+func reasonChart(v *view, id string, today deadline.Date, days int, rows []decision.ReasonDay) chart {
+	from := today.AddDays(-(days - 1))
+	labels := make([]string, days)
+	idx := map[deadline.Date]int{}
+	for i := range days {
+		d := from.AddDays(i)
+		idx[d] = i
+		labels[i] = d.String()[5:]
+	}
+	var ss []series
+	reason := map[string]int{}
+	for _, row := range rows {
+		i, ok := idx[row.Day]
+		if !ok {
+			continue
+		}
+		k, ok := reason[row.Reason]
+		if !ok {
+			k = len(ss)
+			reason[row.Reason] = k
+			ss = append(ss, series{Name: translate(v.Lang, "reason."+row.Reason), Color: purposeColors[k%len(purposeColors)], Values: make([]uint64, days)})
+		}
+		ss[k].Values[i] += row.Denied
+	}
+	return stackedBars(id, translate(v.Lang, "chart.reasons"), labels, ss)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +34,12 @@ type view struct {
 	Nav  []navItem
 	// Flash is a message after a form, by key.
 	Flash string
-	Data  any
+	// Refresh, when not zero, reloads the page after that many seconds
+	// (the HTTP Refresh header: no script, nothing for the CSP to allow):
+	// for pages showing work in progress. Such a page offers a link that
+	// stops it (WCAG 2.2.1, timing adjustable).
+	Refresh int
+	Data    any
 
 	principal verwerker.Principal
 }
@@ -122,6 +128,9 @@ func (s *Server) render(w http.ResponseWriter, v *view, status int, name string)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if v.Refresh > 0 {
+		w.Header().Set("Refresh", strconv.Itoa(v.Refresh))
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

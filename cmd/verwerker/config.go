@@ -50,6 +50,8 @@ type Config struct {
 
 	SigningKeyFile     string
 	CheckpointInterval time.Duration
+	// AuditVerifyMaxAge is app.Config.AuditVerifyMaxAge.
+	AuditVerifyMaxAge time.Duration
 
 	SubjectKeyFile        string
 	DecisionFlushInterval time.Duration
@@ -181,6 +183,14 @@ func (c *Config) settings() []setting {
 				return fmt.Errorf("must be a duration of at least 1s")
 			}
 			c.CheckpointInterval = d
+			return nil
+		}},
+		{"VERWERKER_AUDIT_VERIFY_MAX_AGE", "audit-verify-max-age", "48h", "how old the last verification of an audit chain may be before the chain counts as unverified (verwerker_audit_chains_unverified); every chain is verified in the background every half of it", func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Minute {
+				return fmt.Errorf("must be a duration of at least 1m")
+			}
+			c.AuditVerifyMaxAge = d
 			return nil
 		}},
 		{"VERWERKER_SUBJECT_KEY_FILE", "subject-key-file", "", "local 32-byte key (mode 0600) of the HMAC that pseudonymises subject references, created by serve when missing; " +

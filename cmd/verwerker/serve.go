@@ -32,6 +32,7 @@ func appConfig(cfg *Config) app.Config {
 		DevMailbox:          cfg.DevMailbox,
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 		ReplicaLease:        cfg.ReplicaLease,
+		AuditVerifyMaxAge:   cfg.AuditVerifyMaxAge,
 		SecureCookies:       cfg.SecureCookies,
 		TrustedProxies:      cfg.TrustedProxies,
 	}
