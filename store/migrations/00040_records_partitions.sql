@@ -119,6 +119,9 @@ ALTER TABLE retention_sweep_batches ADD COLUMN dropped_partition text;
 -- +goose Down
 ALTER TABLE retention_sweep_batches DROP COLUMN dropped_partition;
 ALTER TABLE records RENAME TO records_partitioned;
+-- Free the name records_pkey for the table below, so that migrating up
+-- again finds the constraint the Up section renames.
+ALTER TABLE records_partitioned RENAME CONSTRAINT records_pkey TO records_partitioned_pkey;
 CREATE TABLE records (
     tenant_id       text NOT NULL,
     id              text NOT NULL,
