@@ -61,7 +61,7 @@ func (s *Server) auditPage() Page {
 					}
 				}
 				if d.Reloading = !c.Done() && r.URL.Query().Get("refresh") != "off"; d.Reloading {
-					v.Refresh = refreshSeconds
+					v.Refresh, v.RefreshURL = refreshSeconds, r.URL.RequestURI()
 				}
 			}
 			return s.show(w, v, "audit", "audit.title", d)

@@ -39,7 +39,7 @@ func TestVerifyNow(t *testing.T) {
 	require.NoError(t, err)
 	body := string(b)
 	require.Contains(t, body, `id="verify-progress"`)
-	require.Equal(t, "2", res.Header.Get("Refresh"), "reloads itself without script")
+	require.Equal(t, "2; url=/dashboard/audit", res.Header.Get("Refresh"), "reloads itself without script, at its URL without the fragment")
 	require.Contains(t, body, "waiting to start")
 	require.NotContains(t, body, `id="verify-result"`)
 	// The viewer can stop the reloading (WCAG 2.2.1).
@@ -114,7 +114,7 @@ func TestVerifyNow(t *testing.T) {
 	require.Regexp(t, `^usr_`, ev.Actor, "the person who asked")
 }
 
-// awaitResult reloads the audit page, as its meta refresh does, until it
+// awaitResult reloads the audit page, as its Refresh header does, until it
 // shows a verification's result, and returns it.
 func (e *env) awaitResult(t *testing.T, c *http.Client) string {
 	t.Helper()

@@ -39,6 +39,10 @@ type view struct {
 	// for pages showing work in progress. Such a page offers a link that
 	// stops it (WCAG 2.2.1, timing adjustable).
 	Refresh int
+	// RefreshURL is what the Refresh header loads: the page's own path and
+	// query. Without it a browser on a URL with a fragment ("#verification")
+	// treats the reload as a jump within the page and never reloads.
+	RefreshURL string
 	Data    any
 
 	principal verwerker.Principal
@@ -129,7 +133,11 @@ func (s *Server) render(w http.ResponseWriter, v *view, status int, name string)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if v.Refresh > 0 {
-		w.Header().Set("Refresh", strconv.Itoa(v.Refresh))
+		refresh := strconv.Itoa(v.Refresh)
+		if v.RefreshURL != "" {
+			refresh += "; url=" + v.RefreshURL
+		}
+		w.Header().Set("Refresh", refresh)
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
