@@ -43,7 +43,7 @@ type view struct {
 	// query. Without it a browser on a URL with a fragment ("#verification")
 	// treats the reload as a jump within the page and never reloads.
 	RefreshURL string
-	Data    any
+	Data       any
 
 	principal verwerker.Principal
 }
